@@ -1,0 +1,7 @@
+DROP TABLE messages;
+DROP TABLE participants;
+DROP TABLE conversations;
+DROP TABLE users;
+DROP TABLE roles;
+DROP TABLE services;
+DROP TABLE accounts;

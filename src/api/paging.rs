@@ -1,0 +1,299 @@
+//! Twilio paging with keyset pagination underneath.
+//!
+//! Every list is ordered by one integer key (a row id, or a message index).
+//! `PageToken` is an opaque encoding of "rows after key K" or "rows before key
+//! K" in display order, so the 1,000th page costs the same index range scan
+//! as the first: never OFFSET. `Page` is client state and only echoed.
+
+use actix_web::HttpResponse;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+use crate::api::params::Params;
+use crate::error::ApiError;
+
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    First,
+    /// Rows after this key, in display order.
+    After(i64),
+    /// Rows before this key, in display order (the previous page).
+    Before(i64),
+}
+
+impl Cursor {
+    fn encode(self) -> Option<String> {
+        let (tag, key) = match self {
+            Cursor::First => return None,
+            Cursor::After(k) => ('A', k),
+            Cursor::Before(k) => ('B', k),
+        };
+        Some(format!("P{tag}{}", URL_SAFE_NO_PAD.encode(key.to_be_bytes())))
+    }
+
+    fn decode(token: &str) -> Option<Cursor> {
+        let rest = token.strip_prefix('P')?;
+        let mut chars = rest.chars();
+        let tag = chars.next()?;
+        let bytes: [u8; 8] = URL_SAFE_NO_PAD.decode(chars.as_str()).ok()?.try_into().ok()?;
+        let key = i64::from_be_bytes(bytes);
+        match tag {
+            'A' => Some(Cursor::After(key)),
+            'B' => Some(Cursor::Before(key)),
+            _ => None,
+        }
+    }
+}
+
+/// `PageSize`, `Page` and `PageToken` of one list request.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub page_size: i64,
+    pub page: i64,
+    pub cursor: Cursor,
+}
+
+impl PageRequest {
+    /// `max_size` is the list's cap from the spec (50 or 100); larger values are capped.
+    pub fn from_params(params: &Params, max_size: i64) -> Result<Self, ApiError> {
+        let page_size =
+            params.int("PageSize", 1, i64::from(i32::MAX))?.unwrap_or(DEFAULT_PAGE_SIZE).min(max_size);
+        let page = params.int("Page", 0, i64::from(i32::MAX))?.unwrap_or(0);
+        let cursor = match params.str("PageToken") {
+            None | Some("") => Cursor::First,
+            Some(t) => Cursor::decode(t)
+                .ok_or_else(|| ApiError::invalid_param("PageToken", "not a valid page token"))?,
+        };
+        Ok(PageRequest { page_size, page, cursor })
+    }
+
+    /// How to query the key column for this page. `descending` is the list's
+    /// display order (messages with `Order=desc`).
+    pub fn seek(&self, descending: bool) -> Seek {
+        let (bound, backwards) = match self.cursor {
+            Cursor::First => (KeyBound::None, false),
+            Cursor::After(k) if descending => (KeyBound::Below(k), false),
+            Cursor::After(k) => (KeyBound::Above(k), false),
+            Cursor::Before(k) if descending => (KeyBound::Above(k), true),
+            Cursor::Before(k) => (KeyBound::Below(k), true),
+        };
+        Seek {
+            bound,
+            ascending: descending == backwards,
+            limit: self.page_size + 1,
+            backwards,
+            page_size: self.page_size,
+            cursor: self.cursor,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyBound {
+    None,
+    Above(i64),
+    Below(i64),
+}
+
+/// The key-column condition, order and limit of one page query. Apply it with
+/// [`keyset!`], then turn the rows into a [`Window`] with [`Seek::finish`].
+#[derive(Debug, Clone, Copy)]
+pub struct Seek {
+    pub bound: KeyBound,
+    pub ascending: bool,
+    /// One more than the page size, to learn whether more rows follow.
+    pub limit: i64,
+    backwards: bool,
+    page_size: i64,
+    cursor: Cursor,
+}
+
+/// Applies a [`Seek`] to a boxed diesel query on an integer key column.
+#[macro_export]
+macro_rules! keyset {
+    ($query:expr, $column:expr, $seek:expr) => {{
+        use diesel::prelude::*;
+        let seek: &$crate::api::paging::Seek = &$seek;
+        let q = match seek.bound {
+            $crate::api::paging::KeyBound::None => $query,
+            $crate::api::paging::KeyBound::Above(k) => $query.filter($column.gt(k)),
+            $crate::api::paging::KeyBound::Below(k) => $query.filter($column.lt(k)),
+        };
+        let q = if seek.ascending { q.order($column.asc()) } else { q.order($column.desc()) };
+        q.limit(seek.limit)
+    }};
+}
+
+impl Seek {
+    /// Rows as fetched → the page in display order, with the keys the
+    /// neighbouring pages start from.
+    pub fn finish<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> i64) -> Window<T> {
+        let more = rows.len() as i64 > self.page_size;
+        rows.truncate(self.page_size as usize);
+        if self.backwards {
+            rows.reverse();
+            Window {
+                prev: more.then(|| rows.first().map(&key)).flatten(),
+                next: rows.last().map(&key),
+                items: rows,
+            }
+        } else {
+            Window {
+                next: more.then(|| rows.last().map(&key)).flatten(),
+                prev: match self.cursor {
+                    Cursor::After(_) => rows.first().map(&key),
+                    _ => None,
+                },
+                items: rows,
+            }
+        }
+    }
+}
+
+/// One page of rows in display order.
+#[derive(Debug)]
+pub struct Window<T> {
+    pub items: Vec<T>,
+    /// Key of the last row, when rows follow.
+    pub next: Option<i64>,
+    /// Key of the first row, when rows precede.
+    pub prev: Option<i64>,
+}
+
+impl<T> Window<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Window<U> {
+        Window { items: self.items.into_iter().map(f).collect(), next: self.next, prev: self.prev }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Meta {
+    pub page: i64,
+    pub page_size: i64,
+    pub first_page_url: String,
+    pub previous_page_url: Option<String>,
+    pub url: String,
+    pub next_page_url: Option<String>,
+    pub key: &'static str,
+}
+
+/// A list response: `{"<key>": [...], "meta": {...}}`.
+pub struct ListPage<T> {
+    pub items: Vec<T>,
+    pub meta: Meta,
+}
+
+impl<T: Serialize> Serialize for ListPage<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry(self.meta.key, &self.items)?;
+        map.serialize_entry("meta", &self.meta)?;
+        map.end()
+    }
+}
+
+impl<T: Serialize> ListPage<T> {
+    /// Builds the page and its `meta`. `list_url` is the absolute list URL
+    /// without a query; `filters` are echoed before the paging parameters.
+    pub fn new(
+        key: &'static str,
+        list_url: &str,
+        filters: &[(&str, &str)],
+        req: &PageRequest,
+        window: Window<T>,
+    ) -> Self {
+        let url_for = |page: i64, cursor: Cursor| {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in filters {
+                q.append_pair(k, v);
+            }
+            q.append_pair("PageSize", &req.page_size.to_string());
+            q.append_pair("Page", &page.to_string());
+            if let Some(token) = cursor.encode() {
+                q.append_pair("PageToken", &token);
+            }
+            format!("{list_url}?{}", q.finish())
+        };
+        let meta = Meta {
+            page: req.page,
+            page_size: req.page_size,
+            first_page_url: url_for(0, Cursor::First),
+            previous_page_url: window.prev.map(|k| url_for((req.page - 1).max(0), Cursor::Before(k))),
+            url: url_for(req.page, req.cursor),
+            next_page_url: window.next.map(|k| url_for(req.page + 1, Cursor::After(k))),
+            key,
+        };
+        ListPage { items: window.items, meta }
+    }
+
+    pub fn respond(self) -> HttpResponse {
+        HttpResponse::Ok().json(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(cursor: Cursor) -> PageRequest {
+        PageRequest { page_size: 2, page: 1, cursor }
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_garbage() {
+        for c in [Cursor::After(42), Cursor::Before(-1), Cursor::After(i64::MAX)] {
+            assert_eq!(Cursor::decode(&c.encode().unwrap()), Some(c));
+        }
+        assert_eq!(Cursor::decode("PZAAAAAAAAAAA"), None);
+        assert_eq!(Cursor::decode("hello"), None);
+    }
+
+    #[test]
+    fn forward_page_reports_next_and_previous() {
+        let seek = req(Cursor::After(10)).seek(false);
+        assert_eq!(seek.bound, KeyBound::Above(10));
+        assert!(seek.ascending);
+        let w = seek.finish(vec![11, 12, 13], |k| *k);
+        assert_eq!(w.items, vec![11, 12]);
+        assert_eq!(w.next, Some(12));
+        assert_eq!(w.prev, Some(11));
+    }
+
+    #[test]
+    fn backward_page_is_returned_in_display_order() {
+        let seek = req(Cursor::Before(20)).seek(false);
+        assert_eq!(seek.bound, KeyBound::Below(20));
+        assert!(!seek.ascending);
+        let w = seek.finish(vec![19, 18, 17], |k| *k);
+        assert_eq!(w.items, vec![18, 19]);
+        assert_eq!(w.prev, Some(18));
+        assert_eq!(w.next, Some(19));
+    }
+
+    #[test]
+    fn descending_lists_flip_the_bounds() {
+        let seek = req(Cursor::After(10)).seek(true);
+        assert_eq!(seek.bound, KeyBound::Below(10));
+        assert!(!seek.ascending);
+        let seek = req(Cursor::Before(10)).seek(true);
+        assert_eq!(seek.bound, KeyBound::Above(10));
+        assert!(seek.ascending);
+    }
+
+    #[test]
+    fn last_page_has_no_next_url() {
+        let r = PageRequest { page_size: 2, page: 0, cursor: Cursor::First };
+        let w = r.seek(false).finish(vec![1, 2], |k| *k);
+        let page = ListPage::new("things", "http://h/v1/Things", &[("Order", "asc")], &r, w);
+        assert_eq!(page.meta.next_page_url, None);
+        assert_eq!(page.meta.previous_page_url, None);
+        assert_eq!(page.meta.url, "http://h/v1/Things?Order=asc&PageSize=2&Page=0");
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(json["things"], serde_json::json!([1, 2]));
+        assert_eq!(json["meta"]["key"], "things");
+    }
+}

@@ -1,0 +1,283 @@
+//! Typed configuration, read once from the environment and passed in.
+//!
+//! Every variable is validated at start; an error names the variable so the
+//! operator knows what to fix. Nothing here is global: tests build a `Config`
+//! directly and vary what they need.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::sid::SidKind;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn bad(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError { var, message: message.into() }
+}
+
+/// Which database the binary talks to, chosen by the URL scheme.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    // PostgreSQL URLs may carry a password: never print them whole.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            DatabaseUrl::Postgres(url) => write!(f, "{}", redact_url(url)),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, e.g. sqlite://./data/confab.db".into());
+            }
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(raw.to_string()))
+        } else {
+            Err("expected a sqlite://<path> or postgres://… URL".into())
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// argon2id cost for new password hashes. Verification always uses the
+/// parameters stored in the hash itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+}
+
+impl HashCost {
+    /// OWASP's argon2id recommendation (the argon2 crate's default).
+    pub const DEFAULT: HashCost = HashCost { memory_kib: 19 * 1024, iterations: 2 };
+    /// Cheap hashes for test suites only; never reachable from the environment.
+    pub const TESTING: HashCost = HashCost { memory_kib: 256, iterations: 1 };
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    /// Absolute base URL without a trailing slash, used in every `url`/`links`.
+    pub public_url: String,
+    pub database_url: DatabaseUrl,
+    pub data_dir: PathBuf,
+    pub db_pool_size: u32,
+    pub workers: usize,
+    /// `CONFAB_ACCOUNT_SID` + `CONFAB_AUTH_TOKEN`: created at start if missing.
+    pub bootstrap_account: Option<(String, String)>,
+    pub log_format: LogFormat,
+    pub hash_cost: HashCost,
+    /// How long a successful credential check is remembered.
+    pub auth_cache_ttl: Duration,
+    /// How often conversation state timers are applied.
+    pub timers_interval: Duration,
+}
+
+impl Config {
+    /// Reads the process environment (after `.env` has been loaded by main).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Builds a config from any variable source (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+
+        let bind: SocketAddr = match var("CONFAB_BIND") {
+            Some(v) => v.trim().parse().map_err(|_| {
+                bad("CONFAB_BIND", format!("not a socket address: {v:?} (expected e.g. 127.0.0.1:8080)"))
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+
+        let public_url = match var("CONFAB_PUBLIC_URL") {
+            Some(v) => parse_public_url(&v).map_err(|m| bad("CONFAB_PUBLIC_URL", m))?,
+            None => format!("http://{bind}"),
+        };
+
+        let data_dir = PathBuf::from(var("CONFAB_DATA_DIR").unwrap_or_else(|| "./data".into()));
+
+        let database_url = match var("DATABASE_URL") {
+            Some(v) => DatabaseUrl::parse(v.trim()).map_err(|m| bad("DATABASE_URL", m))?,
+            None => DatabaseUrl::Sqlite(data_dir.join("confab.db")),
+        };
+
+        let db_pool_size = parse_num(&var, "CONFAB_DB_POOL_SIZE", 16u32, 1, 1024)?;
+        let default_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = parse_num(&var, "CONFAB_WORKERS", default_workers, 1, 1024)?;
+
+        let bootstrap_account = match (var("CONFAB_ACCOUNT_SID"), var("CONFAB_AUTH_TOKEN")) {
+            (Some(sid), Some(token)) => {
+                let sid = sid.trim().to_string();
+                if !SidKind::Account.matches(&sid) {
+                    return Err(bad("CONFAB_ACCOUNT_SID", "expected AC followed by 32 hex digits"));
+                }
+                if token.len() < 8 {
+                    return Err(bad("CONFAB_AUTH_TOKEN", "must be at least 8 characters"));
+                }
+                Some((sid, token))
+            }
+            (Some(_), None) => {
+                return Err(bad("CONFAB_AUTH_TOKEN", "must be set together with CONFAB_ACCOUNT_SID"));
+            }
+            (None, Some(_)) => {
+                return Err(bad("CONFAB_ACCOUNT_SID", "must be set together with CONFAB_AUTH_TOKEN"));
+            }
+            (None, None) => None,
+        };
+
+        let log_format = match var("CONFAB_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(bad("CONFAB_LOG_FORMAT", format!("expected json or pretty, got {other:?}")));
+            }
+        };
+
+        let auth_cache_ttl =
+            Duration::from_secs(parse_num(&var, "CONFAB_AUTH_CACHE_TTL_SECS", 300u64, 0, 86_400)?);
+        let timers_interval =
+            Duration::from_secs(parse_num(&var, "CONFAB_TIMERS_INTERVAL_SECS", 30u64, 1, 86_400)?);
+
+        Ok(Config {
+            bind,
+            public_url,
+            database_url,
+            data_dir,
+            db_pool_size,
+            workers,
+            bootstrap_account,
+            log_format,
+            hash_cost: HashCost::DEFAULT,
+            auth_cache_ttl,
+            timers_interval,
+        })
+    }
+
+    /// A config for tests and tools: the given database, defaults elsewhere.
+    pub fn for_database(database_url: DatabaseUrl, data_dir: &Path) -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: "http://localhost".into(),
+            database_url,
+            data_dir: data_dir.to_path_buf(),
+            db_pool_size: 8,
+            workers: 2,
+            bootstrap_account: None,
+            log_format: LogFormat::Pretty,
+            hash_cost: HashCost::TESTING,
+            auth_cache_ttl: Duration::from_secs(300),
+            timers_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+fn parse_public_url(raw: &str) -> Result<String, String> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err(format!("not a usable base URL: {raw:?}"));
+    }
+    Ok(url.to_string())
+}
+
+fn parse_num<T>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => {
+            let n: T = v.trim().parse().map_err(|_| bad(name, format!("not a number: {v:?}")))?;
+            if n < min || n > max {
+                return Err(bad(name, format!("must be between {min} and {max}, got {n}")));
+            }
+            Ok(n)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_embedded() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.database_url, DatabaseUrl::Sqlite(PathBuf::from("./data/confab.db")));
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let e = from(&[("CONFAB_BIND", "nope")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_BIND");
+        let e = from(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert_eq!(e.var, "DATABASE_URL");
+        let e = from(&[("CONFAB_ACCOUNT_SID", "AC1")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_ACCOUNT_SID");
+        let e = from(&[("CONFAB_PUBLIC_URL", "ftp://x")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_PUBLIC_URL");
+        let e = from(&[("CONFAB_LOG_FORMAT", "xml")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_LOG_FORMAT");
+    }
+
+    #[test]
+    fn public_url_loses_trailing_slash_and_postgres_passwords_are_redacted() {
+        let c = from(&[("CONFAB_PUBLIC_URL", "https://chat.example.com/")]).unwrap();
+        assert_eq!(c.public_url, "https://chat.example.com");
+        let c = from(&[("DATABASE_URL", "postgres://u:hunter2@db/confab")]).unwrap();
+        assert!(!format!("{:?}", c.database_url).contains("hunter2"));
+    }
+}

@@ -1,0 +1,232 @@
+//! Conversation Services (`IS…`): create, list, fetch, delete.
+
+use actix_web::{HttpResponse, web};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::api::{self, Form, ListPage, PageRequest, Query, limits, time};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::schema::{accounts, services};
+use crate::db::{DbConnection, write_tx};
+use crate::error::{ApiError, ApiResult};
+use crate::keyset;
+use crate::roles::{self, permissions};
+use crate::sid::SidKind;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = services)]
+pub struct ServiceRow {
+    pub id: i64,
+    pub sid: String,
+    pub account_sid: String,
+    pub friendly_name: String,
+    pub default_conversation_creator_role_sid: Option<String>,
+    pub default_conversation_role_sid: Option<String>,
+    pub default_chat_service_role_sid: Option<String>,
+    pub reachability_enabled: bool,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = services)]
+struct NewService<'a> {
+    sid: &'a str,
+    account_sid: &'a str,
+    friendly_name: &'a str,
+    reachability_enabled: bool,
+    date_created: i64,
+    date_updated: i64,
+}
+
+pub fn exists(conn: &mut DbConnection, account_sid: &str, sid: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        services::table.filter(services::sid.eq(sid)).filter(services::account_sid.eq(account_sid)),
+    ))
+    .get_result(conn)
+}
+
+/// The service by SID within an account; 404 when it is another account's.
+pub fn find(conn: &mut DbConnection, account_sid: &str, sid: &str) -> Result<ServiceRow, ApiError> {
+    services::table
+        .filter(services::sid.eq(sid))
+        .filter(services::account_sid.eq(account_sid))
+        .select(ServiceRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Creates a service with its four default roles and points its
+/// configuration at them. Call inside a transaction.
+pub fn create_with_defaults(
+    conn: &mut DbConnection,
+    account_sid: &str,
+    friendly_name: &str,
+    now: i64,
+) -> Result<ServiceRow, ApiError> {
+    let sid = SidKind::Service.generate();
+    diesel::insert_into(services::table)
+        .values(NewService {
+            sid: &sid,
+            account_sid,
+            friendly_name,
+            reachability_enabled: false,
+            date_created: now,
+            date_updated: now,
+        })
+        .execute(conn)?;
+    let mut create = |role: &permissions::DefaultRole| {
+        let perms: Vec<String> = role.permissions.iter().map(|p| p.to_string()).collect();
+        roles::insert(conn, account_sid, &sid, role.friendly_name, role.role_type, &perms, now)
+    };
+    let _service_admin = create(&permissions::SERVICE_ADMIN)?;
+    let service_user = create(&permissions::SERVICE_USER)?;
+    let channel_admin = create(&permissions::CHANNEL_ADMIN)?;
+    let channel_user = create(&permissions::CHANNEL_USER)?;
+    diesel::update(services::table.filter(services::sid.eq(&sid)))
+        .set((
+            services::default_chat_service_role_sid.eq(&service_user.sid),
+            services::default_conversation_role_sid.eq(&channel_user.sid),
+            services::default_conversation_creator_role_sid.eq(&channel_admin.sid),
+        ))
+        .execute(conn)?;
+    find(conn, account_sid, &sid)
+}
+
+#[derive(Serialize)]
+pub struct ServiceLinks {
+    conversations: String,
+    users: String,
+    roles: String,
+    bindings: String,
+    configuration: String,
+    participant_conversations: String,
+    conversation_with_participants: String,
+}
+
+#[derive(Serialize)]
+pub struct ServiceView {
+    account_sid: String,
+    sid: String,
+    friendly_name: String,
+    date_created: String,
+    date_updated: String,
+    url: String,
+    links: ServiceLinks,
+}
+
+impl ServiceView {
+    pub fn new(row: ServiceRow, v1: &str) -> Self {
+        let url = format!("{v1}/Services/{}", row.sid);
+        ServiceView {
+            links: ServiceLinks {
+                conversations: format!("{url}/Conversations"),
+                users: format!("{url}/Users"),
+                roles: format!("{url}/Roles"),
+                bindings: format!("{url}/Bindings"),
+                configuration: format!("{url}/Configuration"),
+                participant_conversations: format!("{url}/ParticipantConversations"),
+                conversation_with_participants: format!("{url}/ConversationWithParticipants"),
+            },
+            url,
+            account_sid: row.account_sid,
+            sid: row.sid,
+            friendly_name: row.friendly_name,
+            date_created: time::format(row.date_created),
+            date_updated: time::format(row.date_updated),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ServicePath {
+    service: String,
+}
+
+fn v1(state: &AppState) -> String {
+    format!("{}/v1", state.config.public_url)
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    principal: Principal,
+    Form(p): Form,
+) -> ApiResult<HttpResponse> {
+    let name = p
+        .text("FriendlyName", limits::NAME_CHARS)?
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::missing_param("FriendlyName"))?;
+    let account = principal.account_sid().to_owned();
+    let row = state
+        .db
+        .run(move |conn| write_tx(conn, |conn| create_with_defaults(conn, &account, &name, time::now())))
+        .await?;
+    Ok(api::created(ServiceView::new(row, &v1(&state))))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    principal: Principal,
+    Query(q): Query,
+) -> ApiResult<HttpResponse> {
+    let page = PageRequest::from_params(&q, 100)?;
+    let seek = page.seek(false);
+    let account = principal.account_sid().to_owned();
+    let rows = state
+        .db
+        .run(move |conn| {
+            let query = services::table
+                .filter(services::account_sid.eq(&account))
+                .select(ServiceRow::as_select())
+                .into_boxed();
+            Ok(keyset!(query, services::id, seek).load(conn)?)
+        })
+        .await?;
+    let v1 = v1(&state);
+    let window = seek.finish(rows, |r| r.id).map(|r| ServiceView::new(r, &v1));
+    Ok(ListPage::new("services", &format!("{v1}/Services"), &[], &page, window).respond())
+}
+
+pub async fn fetch(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<ServicePath>,
+) -> ApiResult<HttpResponse> {
+    let (account, sid) = (principal.account_sid().to_owned(), path.into_inner().service);
+    let row = state.db.run(move |conn| find(conn, &account, &sid)).await?;
+    Ok(api::ok(ServiceView::new(row, &v1(&state))))
+}
+
+/// Deletes the service and, by cascade, its conversations, participants,
+/// messages, users and roles. The account's default service cannot go: the
+/// `/v1/…` family would be left pointing at nothing.
+pub async fn delete(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<ServicePath>,
+) -> ApiResult<HttpResponse> {
+    let (account, sid) = (principal.account_sid().to_owned(), path.into_inner().service);
+    state
+        .db
+        .run(move |conn| {
+            write_tx(conn, |conn| {
+                let row = find(conn, &account, &sid)?;
+                let default: Option<String> = accounts::table
+                    .filter(accounts::sid.eq(&account))
+                    .select(accounts::default_service_sid)
+                    .first(conn)?;
+                if default.as_deref() == Some(row.sid.as_str()) {
+                    return Err(ApiError::bad_request(
+                        crate::error::codes::INVALID_PARAMETER,
+                        "The default Conversation Service cannot be deleted; make another service the default first (POST /v1/Configuration DefaultChatServiceSid)",
+                    ));
+                }
+                diesel::delete(services::table.filter(services::sid.eq(&row.sid))).execute(conn)?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(api::no_content())
+}

@@ -1,0 +1,137 @@
+// One schema for both dialects: the migrations in migrations/sqlite and
+// migrations/postgresql create these tables with these column types.
+
+diesel::table! {
+    accounts (id) {
+        id -> BigInt,
+        sid -> Text,
+        friendly_name -> Text,
+        auth_token_hash -> Text,
+        default_service_sid -> Nullable<Text>,
+        default_messaging_service_sid -> Nullable<Text>,
+        default_inactive_timer -> Nullable<Text>,
+        default_closed_timer -> Nullable<Text>,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
+diesel::table! {
+    services (id) {
+        id -> BigInt,
+        sid -> Text,
+        account_sid -> Text,
+        friendly_name -> Text,
+        default_conversation_creator_role_sid -> Nullable<Text>,
+        default_conversation_role_sid -> Nullable<Text>,
+        default_chat_service_role_sid -> Nullable<Text>,
+        reachability_enabled -> Bool,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
+diesel::table! {
+    roles (id) {
+        id -> BigInt,
+        sid -> Text,
+        account_sid -> Text,
+        service_sid -> Text,
+        friendly_name -> Text,
+        role_type -> Text,
+        permissions -> Text,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        sid -> Text,
+        account_sid -> Text,
+        service_sid -> Text,
+        identity -> Text,
+        friendly_name -> Nullable<Text>,
+        attributes -> Text,
+        role_sid -> Text,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
+diesel::table! {
+    conversations (id) {
+        id -> BigInt,
+        sid -> Text,
+        account_sid -> Text,
+        service_sid -> Text,
+        unique_name -> Nullable<Text>,
+        friendly_name -> Nullable<Text>,
+        attributes -> Text,
+        messaging_service_sid -> Nullable<Text>,
+        state -> Text,
+        created_by -> Text,
+        timer_inactive_secs -> Nullable<BigInt>,
+        timer_closed_secs -> Nullable<BigInt>,
+        date_inactive -> Nullable<BigInt>,
+        date_closed -> Nullable<BigInt>,
+        email_address -> Nullable<Text>,
+        email_name -> Nullable<Text>,
+        last_message_index -> BigInt,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
+diesel::table! {
+    participants (id) {
+        id -> BigInt,
+        sid -> Text,
+        account_sid -> Text,
+        service_sid -> Text,
+        conversation_sid -> Text,
+        identity -> Nullable<Text>,
+        user_sid -> Nullable<Text>,
+        attributes -> Text,
+        role_sid -> Text,
+        binding_type -> Nullable<Text>,
+        binding_address -> Nullable<Text>,
+        binding_proxy_address -> Nullable<Text>,
+        binding_projected_address -> Nullable<Text>,
+        last_read_message_index -> Nullable<BigInt>,
+        last_read_timestamp -> Nullable<BigInt>,
+        notification_level -> Text,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        sid -> Text,
+        account_sid -> Text,
+        service_sid -> Text,
+        conversation_sid -> Text,
+        msg_index -> BigInt,
+        author -> Text,
+        body -> Nullable<Text>,
+        attributes -> Text,
+        participant_sid -> Nullable<Text>,
+        content_sid -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    services,
+    roles,
+    users,
+    conversations,
+    participants,
+    messages,
+);

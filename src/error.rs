@@ -1,0 +1,173 @@
+//! The one error type handlers return, and its mapping to Twilio's error body.
+//!
+//! Client errors carry a stable Twilio code and a message meant for the caller.
+//! Everything else is `Internal`: the caller gets a generic 500 and the cause
+//! goes to the log only (never SQL or paths in a response body).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Twilio error codes Confab emits.
+pub mod codes {
+    pub const INVALID_PARAMETER: u32 = 20001;
+    pub const AUTHENTICATE: u32 = 20003;
+    pub const METHOD_NOT_ALLOWED: u32 = 20004;
+    pub const NOT_FOUND: u32 = 20404;
+    pub const INTERNAL: u32 = 20500;
+    pub const SERVICE_UNAVAILABLE: u32 = 20503;
+    pub const PAYLOAD_TOO_LARGE: u32 = 20413;
+    pub const CONVERSATION_UNIQUE_NAME_EXISTS: u32 = 50353;
+    pub const UNIQUE_NAME_LOOKS_LIKE_SID: u32 = 50390;
+    pub const PARTICIPANT_EXISTS: u32 = 50433;
+    pub const PARTICIPANT_ADDRESS_EXISTS: u32 = 50416;
+    pub const USER_EXISTS: u32 = 50201;
+    pub const TOO_MANY_PARTICIPANTS: u32 = 50427;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A client error with its Twilio code; the message is shown to the caller.
+    #[error("{message}")]
+    Client { status: StatusCode, code: u32, message: String },
+    /// 404 with Twilio's canonical body; the requested path is filled in by
+    /// [`crate::app::twilio_error_bodies`], which sees the request.
+    #[error("not found")]
+    NotFound,
+    #[error("authentication failed")]
+    Unauthenticated,
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// Anything unexpected: logged with its cause, answered with a generic 500.
+    #[error("internal error: {0}")]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn bad_request(code: u32, message: impl Into<String>) -> Self {
+        ApiError::Client { status: StatusCode::BAD_REQUEST, code, message: message.into() }
+    }
+
+    /// 400 code 20001 for a parameter whose value is unusable.
+    pub fn invalid_param(name: &str, why: impl std::fmt::Display) -> Self {
+        Self::bad_request(codes::INVALID_PARAMETER, format!("Invalid parameter {name}: {why}"))
+    }
+
+    pub fn missing_param(name: &str) -> Self {
+        Self::bad_request(
+            codes::INVALID_PARAMETER,
+            format!("Missing required parameter {name} in the post body"),
+        )
+    }
+
+    pub fn conflict(code: u32, message: impl Into<String>) -> Self {
+        ApiError::Client { status: StatusCode::CONFLICT, code, message: message.into() }
+    }
+
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::Internal(e.into())
+    }
+
+    pub fn code(&self) -> u32 {
+        match self {
+            ApiError::Client { code, .. } => *code,
+            ApiError::NotFound => codes::NOT_FOUND,
+            ApiError::Unauthenticated => codes::AUTHENTICATE,
+            ApiError::Unavailable(_) => codes::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => codes::INTERNAL,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Client { message, .. } => message.clone(),
+            ApiError::NotFound => "The requested resource was not found".into(),
+            ApiError::Unauthenticated => "Authenticate".into(),
+            ApiError::Unavailable(_) => "Service temporarily unavailable".into(),
+            ApiError::Internal(_) => "An internal server error has occurred".into(),
+        }
+    }
+}
+
+/// Twilio's error body: exactly these four keys (helper libraries treat a
+/// body with `type`/`title` as a different error format).
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub code: u32,
+    pub message: String,
+    pub more_info: String,
+    pub status: u16,
+}
+
+impl ErrorBody {
+    pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code,
+            message: message.into(),
+            more_info: format!("https://www.twilio.com/docs/errors/{code}"),
+            status: status.as_u16(),
+        }
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = HttpResponse::build(status);
+        if status == StatusCode::UNAUTHORIZED {
+            resp.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Twilio API\""),
+            ));
+        }
+        resp.json(self)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Client { status, .. } => *status,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            ApiError::Unavailable(cause) => tracing::warn!(error = %cause, "service unavailable"),
+            _ => {}
+        }
+        ErrorBody::new(self.status_code(), self.code(), self.public_message()).into_response()
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::NotFound => ApiError::NotFound,
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for ApiError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        ApiError::Unavailable(format!("database pool: {e}"))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::internal(e.to_string())
+    }
+}
+
+/// Is this diesel error a unique-constraint violation?
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

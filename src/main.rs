@@ -1,0 +1,86 @@
+//! The `confab` binary: `confab [serve]` runs the server, `confab admin …`
+//! manages accounts. Configuration comes from the environment and `.env`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use confab::app::{self, AppState};
+use confab::auth::accounts;
+use confab::config::Config;
+use confab::telemetry;
+
+#[derive(Parser)]
+#[command(name = "confab", version, about = "Self-hosted Twilio Conversations v1 server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Manage accounts.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Create an account; prints {"account_sid", "auth_token"} as JSON.
+    CreateAccount {
+        #[arg(long, default_value = "Confab account")]
+        friendly_name: String,
+    },
+    /// Replace an account's Auth Token; prints the new token.
+    RotateAuthToken { account_sid: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A missing .env is normal; a malformed one is worth saying.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("confab: .env: {e}");
+        return ExitCode::FAILURE;
+    }
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("confab: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => app::serve(config),
+        Command::Admin(admin) => run_admin(config, admin),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("confab: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_admin(config: Config, admin: Admin) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let cost = config.hash_cost;
+    let state = AppState::initialize(config)?;
+    let mut conn = state.db.get()?;
+    match admin {
+        Admin::CreateAccount { friendly_name } => {
+            let creds = accounts::create(&mut conn, &friendly_name, None, None, cost)?;
+            println!("{}", serde_json::to_string(&creds)?);
+        }
+        Admin::RotateAuthToken { account_sid } => {
+            let token = accounts::rotate_auth_token(&mut conn, &account_sid, cost)
+                .map_err(|e| format!("{account_sid}: {e}"))?;
+            println!("{token}");
+        }
+    }
+    Ok(())
+}
