@@ -265,8 +265,10 @@ mod tests {
         assert_eq!(e.var, "CONFAB_BIND");
         let e = from(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
         assert_eq!(e.var, "DATABASE_URL");
-        let e = from(&[("CONFAB_ACCOUNT_SID", "AC1")]).unwrap_err();
+        let e = from(&[("CONFAB_ACCOUNT_SID", "AC1"), ("CONFAB_AUTH_TOKEN", "long-enough")]).unwrap_err();
         assert_eq!(e.var, "CONFAB_ACCOUNT_SID");
+        let e = from(&[("CONFAB_ACCOUNT_SID", "AC1")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_AUTH_TOKEN");
         let e = from(&[("CONFAB_PUBLIC_URL", "ftp://x")]).unwrap_err();
         assert_eq!(e.var, "CONFAB_PUBLIC_URL");
         let e = from(&[("CONFAB_LOG_FORMAT", "xml")]).unwrap_err();
