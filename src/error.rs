@@ -20,6 +20,8 @@ pub mod codes {
     pub const PAYLOAD_TOO_LARGE: u32 = 20413;
     pub const CONVERSATION_UNIQUE_NAME_EXISTS: u32 = 50353;
     pub const UNIQUE_NAME_LOOKS_LIKE_SID: u32 = 50390;
+    pub const CONVERSATION_CLOSED: u32 = 50377;
+    pub const INITIAL_STATE_CLOSED: u32 = 50384;
     pub const PARTICIPANT_EXISTS: u32 = 50433;
     pub const PARTICIPANT_ADDRESS_EXISTS: u32 = 50416;
     pub const USER_EXISTS: u32 = 50201;

@@ -16,13 +16,24 @@ use crate::error::ApiError;
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 
+/// A row's position in its list: one integer column, or two for lists
+/// ordered by a non-unique column with the row id as tie-breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key(pub i64, pub i64);
+
+impl From<i64> for Key {
+    fn from(k: i64) -> Key {
+        Key(k, 0)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cursor {
     First,
     /// Rows after this key, in display order.
-    After(i64),
+    After(Key),
     /// Rows before this key, in display order (the previous page).
-    Before(i64),
+    Before(Key),
 }
 
 impl Cursor {
@@ -32,15 +43,21 @@ impl Cursor {
             Cursor::After(k) => ('A', k),
             Cursor::Before(k) => ('B', k),
         };
-        Some(format!("P{tag}{}", URL_SAFE_NO_PAD.encode(key.to_be_bytes())))
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&key.0.to_be_bytes());
+        bytes[8..].copy_from_slice(&key.1.to_be_bytes());
+        Some(format!("P{tag}{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
 
     fn decode(token: &str) -> Option<Cursor> {
         let rest = token.strip_prefix('P')?;
         let mut chars = rest.chars();
         let tag = chars.next()?;
-        let bytes: [u8; 8] = URL_SAFE_NO_PAD.decode(chars.as_str()).ok()?.try_into().ok()?;
-        let key = i64::from_be_bytes(bytes);
+        let bytes: [u8; 16] = URL_SAFE_NO_PAD.decode(chars.as_str()).ok()?.try_into().ok()?;
+        let key = Key(
+            i64::from_be_bytes(bytes[..8].try_into().ok()?),
+            i64::from_be_bytes(bytes[8..].try_into().ok()?),
+        );
         match tag {
             'A' => Some(Cursor::After(key)),
             'B' => Some(Cursor::Before(key)),
@@ -95,8 +112,8 @@ impl PageRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyBound {
     None,
-    Above(i64),
-    Below(i64),
+    Above(Key),
+    Below(Key),
 }
 
 /// The key-column condition, order and limit of one page query. Apply it with
@@ -120,10 +137,35 @@ macro_rules! keyset {
         let seek: &$crate::api::paging::Seek = &$seek;
         let q = match seek.bound {
             $crate::api::paging::KeyBound::None => $query,
-            $crate::api::paging::KeyBound::Above(k) => $query.filter($column.gt(k)),
-            $crate::api::paging::KeyBound::Below(k) => $query.filter($column.lt(k)),
+            $crate::api::paging::KeyBound::Above(k) => $query.filter($column.gt(k.0)),
+            $crate::api::paging::KeyBound::Below(k) => $query.filter($column.lt(k.0)),
         };
         let q = if seek.ascending { q.order($column.asc()) } else { q.order($column.desc()) };
+        q.limit(seek.limit)
+    }};
+}
+
+/// [`keyset!`] for lists ordered by `($first, $second)`, e.g. a date with
+/// the row id breaking ties.
+#[macro_export]
+macro_rules! keyset2 {
+    ($query:expr, $first:expr, $second:expr, $seek:expr) => {{
+        use diesel::prelude::*;
+        let seek: &$crate::api::paging::Seek = &$seek;
+        let q = match seek.bound {
+            $crate::api::paging::KeyBound::None => $query,
+            $crate::api::paging::KeyBound::Above(k) => {
+                $query.filter($first.gt(k.0).or($first.eq(k.0).and($second.gt(k.1))))
+            }
+            $crate::api::paging::KeyBound::Below(k) => {
+                $query.filter($first.lt(k.0).or($first.eq(k.0).and($second.lt(k.1))))
+            }
+        };
+        let q = if seek.ascending {
+            q.order(($first.asc(), $second.asc()))
+        } else {
+            q.order(($first.desc(), $second.desc()))
+        };
         q.limit(seek.limit)
     }};
 }
@@ -131,7 +173,8 @@ macro_rules! keyset {
 impl Seek {
     /// Rows as fetched → the page in display order, with the keys the
     /// neighbouring pages start from.
-    pub fn finish<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> i64) -> Window<T> {
+    pub fn finish<T, K: Into<Key>>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> K) -> Window<T> {
+        let key = |row: &T| -> Key { key(row).into() };
         let more = rows.len() as i64 > self.page_size;
         rows.truncate(self.page_size as usize);
         if self.backwards {
@@ -159,9 +202,9 @@ impl Seek {
 pub struct Window<T> {
     pub items: Vec<T>,
     /// Key of the last row, when rows follow.
-    pub next: Option<i64>,
+    pub next: Option<Key>,
     /// Key of the first row, when rows precede.
-    pub prev: Option<i64>,
+    pub prev: Option<Key>,
 }
 
 impl<T> Window<T> {
@@ -245,7 +288,9 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_reject_garbage() {
-        for c in [Cursor::After(42), Cursor::Before(-1), Cursor::After(i64::MAX)] {
+        for c in
+            [Cursor::After(Key(42, 0)), Cursor::Before(Key(-1, 7)), Cursor::After(Key(i64::MAX, i64::MIN))]
+        {
             assert_eq!(Cursor::decode(&c.encode().unwrap()), Some(c));
         }
         assert_eq!(Cursor::decode("PZAAAAAAAAAAA"), None);
@@ -254,33 +299,33 @@ mod tests {
 
     #[test]
     fn forward_page_reports_next_and_previous() {
-        let seek = req(Cursor::After(10)).seek(false);
-        assert_eq!(seek.bound, KeyBound::Above(10));
+        let seek = req(Cursor::After(10.into())).seek(false);
+        assert_eq!(seek.bound, KeyBound::Above(10.into()));
         assert!(seek.ascending);
         let w = seek.finish(vec![11, 12, 13], |k| *k);
         assert_eq!(w.items, vec![11, 12]);
-        assert_eq!(w.next, Some(12));
-        assert_eq!(w.prev, Some(11));
+        assert_eq!(w.next, Some(12.into()));
+        assert_eq!(w.prev, Some(11.into()));
     }
 
     #[test]
     fn backward_page_is_returned_in_display_order() {
-        let seek = req(Cursor::Before(20)).seek(false);
-        assert_eq!(seek.bound, KeyBound::Below(20));
+        let seek = req(Cursor::Before(20.into())).seek(false);
+        assert_eq!(seek.bound, KeyBound::Below(20.into()));
         assert!(!seek.ascending);
         let w = seek.finish(vec![19, 18, 17], |k| *k);
         assert_eq!(w.items, vec![18, 19]);
-        assert_eq!(w.prev, Some(18));
-        assert_eq!(w.next, Some(19));
+        assert_eq!(w.prev, Some(18.into()));
+        assert_eq!(w.next, Some(19.into()));
     }
 
     #[test]
     fn descending_lists_flip_the_bounds() {
-        let seek = req(Cursor::After(10)).seek(true);
-        assert_eq!(seek.bound, KeyBound::Below(10));
+        let seek = req(Cursor::After(10.into())).seek(true);
+        assert_eq!(seek.bound, KeyBound::Below(10.into()));
         assert!(!seek.ascending);
-        let seek = req(Cursor::Before(10)).seek(true);
-        assert_eq!(seek.bound, KeyBound::Above(10));
+        let seek = req(Cursor::Before(10.into())).seek(true);
+        assert_eq!(seek.bound, KeyBound::Above(10.into()));
         assert!(seek.ascending);
     }
 

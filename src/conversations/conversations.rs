@@ -5,14 +5,15 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::api::paging::Key;
 use crate::api::{self, Form, ListPage, PageRequest, Params, Query, ServiceScope, limits, time};
 use crate::app::AppState;
 use crate::auth::accounts as account_queries;
 use crate::db::schema::conversations;
 use crate::db::{DbConnection, write_tx};
 use crate::error::{ApiError, ApiResult, codes, is_unique_violation};
-use crate::keyset;
 use crate::sid::SidKind;
+use crate::{keyset, keyset2};
 
 use super::configuration::{MIN_CLOSED_SECS, MIN_INACTIVE_SECS};
 
@@ -105,17 +106,24 @@ struct ConversationChanges {
 }
 
 /// A conversation of the service by SID or by `unique_name`.
+/// (Two fixed queries rather than one boxed query: fixed SQL is prepared
+/// once per connection and reused.)
 pub fn find(conn: &mut DbConnection, service_sid: &str, key: &str) -> Result<ConversationRow, ApiError> {
-    let query = conversations::table
-        .filter(conversations::service_sid.eq(service_sid))
-        .select(ConversationRow::as_select())
-        .into_boxed();
-    let query = if SidKind::Conversation.matches(key) {
-        query.filter(conversations::sid.eq(key))
+    let in_service = conversations::table.filter(conversations::service_sid.eq(service_sid));
+    let row = if SidKind::Conversation.matches(key) {
+        in_service
+            .filter(conversations::sid.eq(key))
+            .select(ConversationRow::as_select())
+            .first(conn)
+            .optional()?
     } else {
-        query.filter(conversations::unique_name.eq(key))
+        in_service
+            .filter(conversations::unique_name.eq(key))
+            .select(ConversationRow::as_select())
+            .first(conn)
+            .optional()?
     };
-    query.first(conn).optional()?.ok_or(ApiError::NotFound)
+    row.ok_or(ApiError::NotFound)
 }
 
 pub fn find_by_sid(conn: &mut DbConnection, sid: &str) -> Result<ConversationRow, ApiError> {
@@ -154,6 +162,14 @@ fn unique_name_param(p: &Params) -> Result<Option<Option<String>>, ApiError> {
     }
 }
 
+/// Closed is final: the conversation can be read and deleted, nothing else.
+pub fn closed_error() -> ApiError {
+    ApiError::bad_request(
+        codes::CONVERSATION_CLOSED,
+        "Can't update conversation as it's in final closed state",
+    )
+}
+
 fn duplicate_unique_name(name: &str) -> ApiError {
     ApiError::conflict(
         codes::CONVERSATION_UNIQUE_NAME_EXISTS,
@@ -178,6 +194,12 @@ pub struct ConversationSpec {
 
 impl ConversationSpec {
     pub fn from_params(p: &Params) -> Result<Self, ApiError> {
+        if p.str("State") == Some("closed") {
+            return Err(ApiError::bad_request(
+                codes::INITIAL_STATE_CLOSED,
+                "Initial state can't be 'closed'",
+            ));
+        }
         Ok(ConversationSpec {
             unique_name: unique_name_param(p)?.flatten(),
             friendly_name: p.text("FriendlyName", limits::NAME_CHARS)?,
@@ -345,8 +367,8 @@ pub async fn update(
         .run(move |conn| {
             write_tx(conn, |conn| {
                 let current = find(conn, &service, &key)?;
-                if current.state == "closed" && new_state.as_deref().is_some_and(|s| s != "closed") {
-                    return Err(ApiError::invalid_param("State", "a closed conversation cannot be reopened"));
+                if current.state == "closed" {
+                    return Err(closed_error());
                 }
                 let now = time::now();
                 let mut changes = ConversationChanges {
@@ -419,7 +441,9 @@ pub async fn list(
         _ => q.date("EndDate")?,
     };
     let state_filter = q.choice("State", STATES)?.map(str::to_owned);
-    let seek = page.seek(false);
+    // With a date filter Twilio lists newest first; otherwise in creation order.
+    let by_date = start.is_some() || end.is_some();
+    let seek = page.seek(by_date);
     let service = scope.service_sid.clone();
     let filter_state = state_filter.clone();
     let rows = state
@@ -438,7 +462,11 @@ pub async fn list(
             if let Some(t) = end {
                 query = query.filter(conversations::date_created.le(t));
             }
-            Ok(keyset!(query, conversations::id, seek).load(conn)?)
+            Ok(if by_date {
+                keyset2!(query, conversations::date_created, conversations::id, seek).load(conn)?
+            } else {
+                keyset!(query, conversations::id, seek).load(conn)?
+            })
         })
         .await?;
     let mut filters: Vec<(&str, &str)> = Vec::new();
@@ -447,7 +475,9 @@ pub async fn list(
             filters.push((name, v));
         }
     }
-    let window = seek.finish(rows, |r| r.id).map(|r| ConversationView::new(r, &scope.prefix));
+    let window = seek
+        .finish(rows, |r| if by_date { Key(r.date_created, r.id) } else { Key::from(r.id) })
+        .map(|r| ConversationView::new(r, &scope.prefix));
     Ok(ListPage::new("conversations", &format!("{}/Conversations", scope.prefix), &filters, &page, window)
         .respond())
 }
@@ -479,11 +509,4 @@ pub fn apply_due_timers(conn: &mut DbConnection, now: i64) -> QueryResult<(usize
     ))
     .execute(conn)?;
     Ok((inactive, closed))
-}
-
-/// New activity (a message) revives an inactive conversation and restarts
-/// its timers. Returns the SQL-side changes to apply with the index bump.
-pub fn activity_timers(row: &ConversationRow, now: i64) -> (Option<i64>, Option<i64>) {
-    let state = if row.state == "inactive" { "active" } else { &row.state };
-    due_dates(state, row.timer_inactive_secs, row.timer_closed_secs, now)
 }

@@ -1,7 +1,9 @@
 //! Messages (`IM…`): ordered by a per-conversation `index` that only grows.
 
 use actix_web::{HttpResponse, web};
+use diesel::dsl::case_when;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -75,37 +77,57 @@ pub struct MessageSpec {
     pub date_updated: Option<i64>,
 }
 
-/// Appends a message. The conversation row's `last_message_index` is bumped
-/// first: the UPDATE locks the row (PostgreSQL) or the database (SQLite,
-/// `BEGIN IMMEDIATE`), so concurrent senders get distinct, increasing
-/// indexes in commit order. Call inside [`write_tx`].
+/// Appends a message to the conversation `key` (SID or unique name).
+///
+/// One UPDATE finds the conversation, refuses it if closed, bumps its
+/// `last_message_index`, revives it if inactive and restarts its timers. The
+/// UPDATE holds the row lock (PostgreSQL) or the write lock (SQLite, `BEGIN
+/// IMMEDIATE`) until commit, so concurrent senders get distinct, increasing
+/// indexes. Call inside [`write_tx`].
 pub fn insert(
     conn: &mut DbConnection,
-    conversation: &ConversationRow,
+    service_sid: &str,
+    key: &str,
     spec: MessageSpec,
-) -> Result<MessageRow, ApiError> {
+) -> Result<(ConversationRow, MessageRow), ApiError> {
+    use conversations::dsl as c;
     let now = time::now();
-    let (date_inactive, date_closed) = conversation_queries::activity_timers(conversation, now);
-    let target = conversations::table.filter(conversations::sid.eq(&conversation.sid));
-    let index: i64 = if conversation.state == "inactive" {
-        diesel::update(target)
+    // Fixed SQL per lookup kind, so the statement is prepared once per connection.
+    macro_rules! bump {
+        ($lookup:expr) => {
+            diesel::update(
+                c::conversations
+                    .filter(c::service_sid.eq(service_sid))
+                    .filter($lookup)
+                    .filter(c::state.ne("closed")),
+            )
             .set((
-                conversations::last_message_index.eq(conversations::last_message_index + 1),
-                conversations::state.eq("active"),
-                conversations::date_inactive.eq(date_inactive),
-                conversations::date_closed.eq(date_closed),
+                c::last_message_index.eq(c::last_message_index + 1),
+                c::state.eq(case_when::<_, _, Text>(c::state.eq("inactive"), "active").otherwise(c::state)),
+                c::date_inactive.eq(case_when::<_, _, Nullable<BigInt>>(
+                    c::state.eq("active").or(c::state.eq("inactive")),
+                    c::timer_inactive_secs + now,
+                )),
+                c::date_closed.eq(c::timer_closed_secs + now),
             ))
-            .returning(conversations::last_message_index)
-            .get_result(conn)?
+            // Column order matches ConversationRow's fields.
+            .returning(c::conversations::all_columns())
+            .get_result::<ConversationRow>(conn)
+            .optional()?
+        };
+    }
+    let bumped = if SidKind::Conversation.matches(key) {
+        bump!(c::sid.eq(key))
     } else {
-        diesel::update(target)
-            .set((
-                conversations::last_message_index.eq(conversations::last_message_index + 1),
-                conversations::date_inactive.eq(date_inactive),
-                conversations::date_closed.eq(date_closed),
-            ))
-            .returning(conversations::last_message_index)
-            .get_result(conn)?
+        bump!(c::unique_name.eq(key))
+    };
+    let conversation = match bumped {
+        Some(row) => row,
+        // Missing (404) or closed.
+        None => {
+            conversation_queries::find(conn, service_sid, key)?;
+            return Err(conversation_queries::closed_error());
+        }
     };
     let author = spec.author.filter(|a| !a.is_empty()).unwrap_or_else(|| "system".to_owned());
     let participant_sid = participants::sid_for_identity(conn, &conversation.sid, &author)?;
@@ -116,7 +138,7 @@ pub fn insert(
         account_sid: conversation.account_sid.clone(),
         service_sid: conversation.service_sid.clone(),
         conversation_sid: conversation.sid.clone(),
-        msg_index: index,
+        msg_index: conversation.last_message_index,
         author,
         body: spec.body,
         attributes: spec.attributes.unwrap_or_else(|| "{}".to_owned()),
@@ -143,7 +165,7 @@ pub fn insert(
             date_updated: row.date_updated,
         })
         .execute(conn)?;
-    Ok(row)
+    Ok((conversation, row))
 }
 
 pub fn find(conn: &mut DbConnection, conversation_sid: &str, sid: &str) -> Result<MessageRow, ApiError> {
@@ -236,13 +258,8 @@ pub async fn create(
         date_updated: p.date("DateUpdated")?,
     };
     let (service, key) = (scope.service_sid.clone(), path.into_inner().conversation);
-    let row = state
-        .db
-        .run(move |conn| {
-            let conversation = conversation_queries::find(conn, &service, &key)?;
-            write_tx(conn, |conn| insert(conn, &conversation, spec))
-        })
-        .await?;
+    let (_, row) =
+        state.db.run(move |conn| write_tx(conn, |conn| insert(conn, &service, &key, spec))).await?;
     Ok(api::created(MessageView::new(row, &scope)))
 }
 

@@ -191,6 +191,9 @@ pub fn insert(
     conversation: &ConversationRow,
     spec: &ParticipantSpec,
 ) -> Result<ParticipantRow, ApiError> {
+    if conversation.state == "closed" {
+        return Err(conversation_queries::closed_error());
+    }
     let service = service_queries::find(conn, &conversation.account_sid, &conversation.service_sid)?;
     let role_sid = match &spec.role_sid {
         Some(r) => roles::find_for_param(conn, &service.sid, "RoleSid", r, RoleType::Conversation)?.sid,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::{self, Form, ListPage, PageRequest, Query, limits, time};
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::db::schema::{accounts, services};
+use crate::db::schema::{accounts, conversations, services};
 use crate::db::{DbConnection, write_tx};
 use crate::error::{ApiError, ApiResult};
 use crate::keyset;
@@ -223,6 +223,9 @@ pub async fn delete(
                         "The default Conversation Service cannot be deleted; make another service the default first (POST /v1/Configuration DefaultChatServiceSid)",
                     ));
                 }
+                // Conversations first (their participants and messages cascade),
+                // then the service with its users and roles.
+                diesel::delete(conversations::table.filter(conversations::service_sid.eq(&row.sid))).execute(conn)?;
                 diesel::delete(services::table.filter(services::sid.eq(&row.sid))).execute(conn)?;
                 Ok(())
             })

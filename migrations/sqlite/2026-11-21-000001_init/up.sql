@@ -51,7 +51,8 @@ CREATE TABLE users (
     identity TEXT NOT NULL,
     friendly_name TEXT,
     attributes TEXT NOT NULL,
-    role_sid TEXT NOT NULL REFERENCES roles (sid),
+    -- checked at commit: a service delete cascades to roles and to their holders in one statement
+    role_sid TEXT NOT NULL REFERENCES roles (sid) DEFERRABLE INITIALLY DEFERRED,
     date_created BIGINT NOT NULL,
     date_updated BIGINT NOT NULL,
     UNIQUE (service_sid, identity)
@@ -84,6 +85,7 @@ CREATE TABLE conversations (
 );
 CREATE INDEX conversations_service ON conversations (service_sid, id);
 CREATE INDEX conversations_service_state ON conversations (service_sid, state, id);
+CREATE INDEX conversations_service_created ON conversations (service_sid, date_created, id);
 CREATE INDEX conversations_inactive_due ON conversations (date_inactive) WHERE date_inactive IS NOT NULL;
 CREATE INDEX conversations_closed_due ON conversations (date_closed) WHERE date_closed IS NOT NULL;
 
@@ -96,7 +98,8 @@ CREATE TABLE participants (
     identity TEXT,
     user_sid TEXT REFERENCES users (sid) ON DELETE CASCADE,
     attributes TEXT NOT NULL,
-    role_sid TEXT NOT NULL REFERENCES roles (sid),
+    -- checked at commit: a service delete cascades to roles and to their holders in one statement
+    role_sid TEXT NOT NULL REFERENCES roles (sid) DEFERRABLE INITIALLY DEFERRED,
     binding_type TEXT,
     binding_address TEXT,
     binding_proxy_address TEXT,
