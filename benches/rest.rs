@@ -1,0 +1,402 @@
+//! REST benchmark: message sends per second and latency at several client
+//! counts, on SQLite and PostgreSQL, beside a pgbench baseline (a single-row
+//! INSERT transaction at the same client count) measured in the same run;
+//! and the time to list page 1 vs page 1000 of a conversation's messages.
+//!
+//!     cargo bench --bench rest
+//!     cargo bench --bench rest -- --duration 5 --clients 1,8 --backends postgres
+//!
+//! Options: --duration SECS (default 10), --clients LIST (1,8,64),
+//! --backends LIST (sqlite,postgres), --pg-url URL (an admin URL; default
+//! postgres://postgres@127.0.0.1:5432/postgres), --pages N (1000),
+//! --skip-paging. Figures go to stdout as a Markdown table.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use diesel::{Connection, RunQueryDsl};
+use futures_util::future::join_all;
+
+const ACCOUNT: &str = "ACbe4c0000000000000000000000000000";
+const TOKEN: &str = "bench-auth-token-0123456789";
+
+struct Opts {
+    duration: Duration,
+    clients: Vec<usize>,
+    backends: Vec<String>,
+    pg_url: String,
+    pages: usize,
+    paging: bool,
+}
+
+fn parse_args() -> Opts {
+    let mut o = Opts {
+        duration: Duration::from_secs(10),
+        clients: vec![1, 8, 64],
+        backends: vec!["sqlite".into(), "postgres".into()],
+        pg_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
+        pages: 1000,
+        paging: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        match a.as_str() {
+            "--duration" => o.duration = Duration::from_secs(val().parse().expect("--duration SECS")),
+            "--clients" => o.clients = val().split(',').map(|c| c.parse().expect("--clients")).collect(),
+            "--backends" => o.backends = val().split(',').map(str::to_owned).collect(),
+            "--pg-url" => o.pg_url = val(),
+            "--pages" => o.pages = val().parse().expect("--pages N"),
+            "--skip-paging" => o.paging = false,
+            "--bench" => {} // passed by `cargo bench`
+            other => panic!("unknown option {other}"),
+        }
+    }
+    o
+}
+
+struct Stats {
+    requests: usize,
+    errors: usize,
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn stats(mut lat_ms: Vec<f64>, errors: usize, elapsed: Duration) -> Stats {
+    lat_ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    Stats {
+        requests: lat_ms.len(),
+        errors,
+        rate: lat_ms.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: percentile(&lat_ms, 0.50),
+        p99_ms: percentile(&lat_ms, 0.99),
+    }
+}
+
+/// A confab server process on a free port with its own database.
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_server(database_url: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = std::fs::File::create(dir.path().join("confab.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .env("CONFAB_BIND", format!("127.0.0.1:{port}"))
+        .env("CONFAB_PUBLIC_URL", &base)
+        .env("CONFAB_DATA_DIR", dir.path())
+        .env("DATABASE_URL", database_url)
+        .env("CONFAB_ACCOUNT_SID", ACCOUNT)
+        .env("CONFAB_AUTH_TOKEN", TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start confab");
+    let server = Server { child, base, _dir: dir };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("confab did not start; see its log in {}", server._dir.path().display());
+}
+
+fn auth_header() -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}")))
+}
+
+fn client(connections: usize) -> awc::Client {
+    awc::Client::builder()
+        .connector(awc::Connector::new().limit(connections.max(1) + 4))
+        .timeout(Duration::from_secs(60))
+        .add_default_header(("Authorization", auth_header()))
+        .finish()
+}
+
+async fn create_conversation(client: &awc::Client, base: &str) -> String {
+    let mut res = client
+        .post(format!("{base}/v1/Conversations"))
+        .send_form(&[("FriendlyName", "bench")])
+        .await
+        .expect("create conversation");
+    assert_eq!(res.status(), 201);
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["sid"].as_str().unwrap().to_owned()
+}
+
+/// `clients` concurrent senders, each posting to its own conversation.
+async fn send_load(base: &str, clients: usize, duration: Duration) -> Stats {
+    let client = client(clients);
+    let mut conversations = Vec::new();
+    for _ in 0..clients {
+        conversations.push(create_conversation(&client, base).await);
+    }
+    let run = |dur: Duration| {
+        let deadline = Instant::now() + dur;
+        join_all(conversations.iter().map(|c| {
+            let client = client.clone();
+            let url = format!("{base}/v1/Conversations/{c}/Messages");
+            async move {
+                let mut lat = Vec::new();
+                let mut errors = 0;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    match client.post(&url).send_form(&[("Author", "bench"), ("Body", "hello, world")]).await
+                    {
+                        Ok(mut res) if res.status() == 201 => {
+                            let _ = res.body().await;
+                            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            }
+        }))
+    };
+    run(Duration::from_secs(1)).await; // warm-up: connections, caches
+    let started = Instant::now();
+    let results = run(duration).await;
+    let elapsed = started.elapsed();
+    let errors = results.iter().map(|(_, e)| e).sum();
+    stats(results.into_iter().flat_map(|(l, _)| l).collect(), errors, elapsed)
+}
+
+fn fresh_pg_database(admin: &str, name: &str) -> String {
+    let mut conn = diesel::pg::PgConnection::establish(admin).expect("--pg-url");
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).unwrap();
+    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
+    let (server, _) = admin.split('?').next().unwrap().rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}
+
+fn drop_pg_database(admin: &str, name: &str) {
+    if let Ok(mut conn) = diesel::pg::PgConnection::establish(admin) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+    }
+}
+
+/// pgbench: one single-row INSERT per transaction, `clients` connections.
+fn pgbench(admin: &str, clients: usize, duration: Duration, dir: &Path) -> Stats {
+    let url = fresh_pg_database(admin, "confab_bench_pgbench");
+    let mut conn = diesel::pg::PgConnection::establish(&url).unwrap();
+    diesel::sql_query(
+        "CREATE TABLE bench_messages (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+         conversation_sid TEXT NOT NULL, body TEXT, date_created BIGINT NOT NULL)",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    drop(conn);
+    let script = dir.join("insert.sql");
+    std::fs::write(
+        &script,
+        "INSERT INTO bench_messages (conversation_sid, body, date_created) \
+         VALUES ('CH00000000000000000000000000000000', 'hello, world', 1);\n",
+    )
+    .unwrap();
+    let prefix = dir.join(format!("pgbench_{clients}"));
+    let status = Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-l", "--log-prefix"])
+        .arg(&prefix)
+        .args(["-c", &clients.to_string(), "-j", &clients.min(4).to_string()])
+        .args(["-T", &duration.as_secs().to_string(), "-f"])
+        .arg(&script)
+        .arg(&url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("pgbench (apt install postgresql-client)");
+    assert!(status.success(), "pgbench failed");
+    // Per-transaction log lines: client_id transaction_no time_us script_no epoch epoch_us
+    let mut lat = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(&*prefix.file_name().unwrap().to_string_lossy())
+        {
+            for line in std::fs::read_to_string(&path).unwrap().lines() {
+                if let Some(us) = line.split_whitespace().nth(2).and_then(|v| v.parse::<f64>().ok()) {
+                    lat.push(us / 1000.0);
+                }
+            }
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    drop_pg_database(admin, "confab_bench_pgbench");
+    stats(lat, 0, duration)
+}
+
+/// Fills one conversation with `n` messages straight through SQL (the API
+/// path is what the send benchmark measures).
+fn fill_messages(database_url: &str, service_sid: &str, conversation: &str, n: usize) {
+    let url = confab::config::DatabaseUrl::parse(database_url).unwrap();
+    let mut conn = confab::db::establish(&url).unwrap();
+    let insert = |sid: &str, series: &str| {
+        format!(
+            "INSERT INTO messages (sid, account_sid, service_sid, conversation_sid, msg_index, author, body, \
+             attributes, date_created, date_updated) \
+             SELECT {sid}, '{ACCOUNT}', '{service_sid}', \
+             '{conversation}', i, 'bench', 'message ' || i, '{{}}', 1700000000, 1700000000 FROM {series}"
+        )
+    };
+    let sql = match &mut conn {
+        confab::db::DbConnection::Postgresql(_) => {
+            insert("'IM' || lpad(i::text, 32, '0')", &format!("generate_series(0, {}) AS g(i)", n - 1))
+        }
+        confab::db::DbConnection::Sqlite(_) => format!(
+            "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {}) {}",
+            n - 1,
+            insert("'IM' || substr('00000000000000000000000000000000' || i, -32, 32)", "s")
+        ),
+    };
+    diesel::sql_query(sql).execute(&mut conn).expect("fill messages");
+    diesel::sql_query(format!(
+        "UPDATE conversations SET last_message_index = {} WHERE sid = '{conversation}'",
+        n - 1
+    ))
+    .execute(&mut conn)
+    .unwrap();
+}
+
+/// Median time of page 1 (fetched 20 times) vs pages `pages-19..=pages`
+/// reached by following `next_page_url`.
+async fn paging(base: &str, database_url: &str, pages: usize) -> (f64, f64) {
+    let client = client(1);
+    let conversation = create_conversation(&client, base).await;
+    let mut res = client.get(format!("{base}/v1/Configuration")).send().await.unwrap();
+    let cfg: serde_json::Value = res.json().await.unwrap();
+    let service = cfg["default_chat_service_sid"].as_str().unwrap().to_owned();
+    fill_messages(database_url, &service, &conversation, pages * 50 + 10);
+    let first = format!("{base}/v1/Conversations/{conversation}/Messages?PageSize=50");
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let t = Instant::now();
+            let mut res = client.get(&url).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            let body: serde_json::Value = res.json().limit(4 << 20).await.unwrap();
+            (t.elapsed().as_secs_f64() * 1000.0, body["meta"]["next_page_url"].as_str().map(str::to_owned))
+        }
+    };
+    let mut firsts = Vec::new();
+    for _ in 0..20 {
+        firsts.push(get(first.clone()).await.0);
+    }
+    let mut lasts = Vec::new();
+    let mut next = Some(first);
+    let mut page = 1;
+    while let Some(url) = next {
+        let (ms, n) = get(url).await;
+        if page > pages - 20 {
+            lasts.push(ms);
+        }
+        if page == pages {
+            break;
+        }
+        next = n;
+        page += 1;
+    }
+    assert_eq!(page, pages, "walked {page} pages");
+    firsts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    lasts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (percentile(&firsts, 0.5), percentile(&lasts, 0.5))
+}
+
+fn main() {
+    let opts = parse_args();
+    actix_web::rt::System::new().block_on(run(opts));
+}
+
+async fn run(opts: Opts) {
+    let work = tempfile::tempdir().unwrap();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("# Confab REST benchmark\n");
+    println!("machine: {cpus} CPUs; {}s per point; 1 s warm-up\n", opts.duration.as_secs());
+    println!(
+        "| backend | clients | sends/s | p50 ms | p99 ms | errors | pgbench tps | pgbench p50 ms | pgbench p99 ms | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut baselines = std::collections::HashMap::new();
+    for &c in &opts.clients {
+        baselines.insert(c, pgbench(&opts.pg_url, c, opts.duration, work.path()));
+    }
+    let mut paging_rows = Vec::new();
+    for backend in &opts.backends {
+        let (database_url, pg_name) = match backend.as_str() {
+            "sqlite" => (format!("sqlite://{}", work.path().join("bench.db").display()), None),
+            "postgres" => (fresh_pg_database(&opts.pg_url, "confab_bench"), Some("confab_bench")),
+            other => panic!("unknown backend {other}"),
+        };
+        let server = start_server(&database_url);
+        for &c in &opts.clients {
+            let s = send_load(&server.base, c, opts.duration).await;
+            let b = &baselines[&c];
+            println!(
+                "| {backend} | {c} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} | {:.2} |",
+                s.rate,
+                s.p50_ms,
+                s.p99_ms,
+                s.errors,
+                b.rate,
+                b.p50_ms,
+                b.p99_ms,
+                s.rate / b.rate
+            );
+            let _ = std::io::stdout().flush();
+            let _ = s.requests;
+        }
+        if opts.paging {
+            let (first, last) = paging(&server.base, &database_url, opts.pages).await;
+            paging_rows.push(format!("| {backend} | {first:.2} | {last:.2} | {:.2} |", last / first));
+        }
+        drop(server);
+        if let Some(name) = pg_name {
+            drop_pg_database(&opts.pg_url, name);
+        }
+    }
+    if !paging_rows.is_empty() {
+        println!(
+            "\n| backend | page 1 median ms | pages {}-{} median ms | ratio |",
+            opts.pages.saturating_sub(19),
+            opts.pages
+        );
+        println!("|---|---|---|---|");
+        for row in paging_rows {
+            println!("{row}");
+        }
+    }
+}
