@@ -9,7 +9,9 @@
 //! Options: --duration SECS (default 10), --clients LIST (1,8,64),
 //! --backends LIST (sqlite,postgres), --pg-url URL (an admin URL; default
 //! postgres://postgres@127.0.0.1:5432/postgres), --pages N (1000),
-//! --skip-paging. Figures go to stdout as a Markdown table.
+//! --skip-paging, --server-wrapper "CMD ARGS" (prefix for the server
+//! process, e.g. "perf record -e cpu-clock -g -o /tmp/perf.data --").
+//! Figures go to stdout as a Markdown table.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -31,6 +33,8 @@ struct Opts {
     pg_url: String,
     pages: usize,
     paging: bool,
+    /// Command prefix for the server, e.g. `perf record -g --` for profiling.
+    wrapper: Vec<String>,
 }
 
 fn parse_args() -> Opts {
@@ -41,6 +45,7 @@ fn parse_args() -> Opts {
         pg_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
         pages: 1000,
         paging: true,
+        wrapper: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -52,6 +57,7 @@ fn parse_args() -> Opts {
             "--pg-url" => o.pg_url = val(),
             "--pages" => o.pages = val().parse().expect("--pages N"),
             "--skip-paging" => o.paging = false,
+            "--server-wrapper" => o.wrapper = val().split_whitespace().map(str::to_owned).collect(),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown option {other}"),
         }
@@ -94,7 +100,15 @@ struct Server {
 }
 
 impl Drop for Server {
+    /// SIGINT first, so the server (or a profiler wrapping it) shuts down cleanly.
     fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -104,12 +118,20 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start_server(database_url: &str) -> Server {
+fn start_server(database_url: &str, wrapper: &[String]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let log = std::fs::File::create(dir.path().join("confab.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(env!("CARGO_BIN_EXE_confab"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_confab")),
+    };
+    let child = command
         .env("CONFAB_BIND", format!("127.0.0.1:{port}"))
         .env("CONFAB_PUBLIC_URL", &base)
         .env("CONFAB_DATA_DIR", dir.path())
@@ -361,7 +383,7 @@ async fn run(opts: Opts) {
             "postgres" => (fresh_pg_database(&opts.pg_url, "confab_bench"), Some("confab_bench")),
             other => panic!("unknown backend {other}"),
         };
-        let server = start_server(&database_url);
+        let server = start_server(&database_url, &opts.wrapper);
         for &c in &opts.clients {
             let s = send_load(&server.base, c, opts.duration).await;
             let b = &baselines[&c];

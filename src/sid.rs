@@ -1,7 +1,5 @@
 //! Twilio SIDs: two uppercase letters and 32 lowercase hex digits.
 
-use std::fmt::Write;
-
 /// The resource kinds Confab issues SIDs for, with their Twilio prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SidKind {
@@ -37,12 +35,14 @@ impl SidKind {
 
     /// A fresh random SID (128 bits from the OS generator).
     pub fn generate(self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).expect("the OS random number generator failed");
         let mut s = String::with_capacity(34);
         s.push_str(self.prefix());
         for b in bytes {
-            let _ = write!(s, "{b:02x}");
+            s.push(HEX[usize::from(b >> 4)] as char);
+            s.push(HEX[usize::from(b & 0xf)] as char);
         }
         s
     }

@@ -27,7 +27,7 @@ pub struct AccountRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = accounts)]
+#[diesel(table_name = accounts, treat_none_as_default_value = false)]
 struct NewAccount<'a> {
     sid: &'a str,
     friendly_name: &'a str,

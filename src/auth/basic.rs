@@ -1,10 +1,12 @@
 //! HTTP Basic authentication with `AccountSid:AuthToken`.
 //!
 //! argon2 costs ~20 ms of CPU, far too much per request, so successful
-//! verifications are remembered for a short while. Each request still reads
-//! the account's current hash (one indexed lookup), and a remembered success
-//! only counts while that hash is unchanged: rotating a token, from this
-//! process or any other instance, invalidates it at once.
+//! verifications are remembered for a short while, keyed by a hash of the
+//! credentials and tied to the stored hash they were checked against. Every
+//! request still reads the account's current hash (in the same database
+//! round as the request's own work, see [`super::Caller`]) and a remembered
+//! success only counts while that hash is unchanged: rotating a token, from
+//! this process or any other instance, invalidates it at once.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -15,7 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
 use crate::config::HashCost;
-use crate::db::Db;
+use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::sid::SidKind;
 
@@ -25,7 +27,9 @@ use super::password;
 /// Most entries the cache holds before it is pruned.
 const CACHE_CAPACITY: usize = 10_000;
 
+#[derive(Clone)]
 struct Remembered {
+    account_sid: String,
     /// The stored hash the secret was verified against.
     phc: String,
     until: Instant,
@@ -57,7 +61,7 @@ impl Authenticator {
         Authenticator { ttl, cost, cache: Mutex::new(HashMap::new()), decoy: OnceLock::new() }
     }
 
-    fn cache_key(user: &str, secret: &str) -> [u8; 32] {
+    pub fn cache_key(user: &str, secret: &str) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(user.as_bytes());
         h.update([0]);
@@ -65,12 +69,14 @@ impl Authenticator {
         h.finalize().into()
     }
 
-    fn remembered(&self, key: &[u8; 32], phc: &str) -> bool {
+    /// A still-fresh earlier success for these credentials: the account and
+    /// the stored hash it was verified against (to be re-checked by the caller).
+    pub fn remembered(&self, key: &[u8; 32]) -> Option<(String, String)> {
         let cache = self.cache.lock().expect("auth cache poisoned");
-        cache.get(key).is_some_and(|r| r.phc == phc && r.until > Instant::now())
+        cache.get(key).filter(|r| r.until > Instant::now()).map(|r| (r.account_sid.clone(), r.phc.clone()))
     }
 
-    fn remember(&self, key: [u8; 32], phc: String) {
+    fn remember(&self, key: [u8; 32], account_sid: &str, phc: &str) {
         if self.ttl.is_zero() {
             return;
         }
@@ -82,34 +88,36 @@ impl Authenticator {
                 cache.clear();
             }
         }
-        cache.insert(key, Remembered { phc, until: Instant::now() + self.ttl });
+        let until = Instant::now() + self.ttl;
+        cache.insert(key, Remembered { account_sid: account_sid.to_owned(), phc: phc.to_owned(), until });
     }
 
-    /// Verifies Basic credentials; unknown SID and wrong token fail alike.
-    pub async fn authenticate(&self, db: &Db, user: &str, secret: &str) -> Result<AccountRow, ApiError> {
-        let account = if SidKind::Account.matches(user) {
-            let sid = user.to_owned();
-            db.run(move |conn| Ok(accounts::find(conn, &sid)?)).await?
-        } else {
-            None
-        };
+    pub fn forget(&self, key: &[u8; 32]) {
+        self.cache.lock().expect("auth cache poisoned").remove(key);
+    }
+
+    /// Verifies Basic credentials against the database; unknown SID and wrong
+    /// token fail alike (the unknown case verifies against a decoy hash so it
+    /// costs the same time). Blocking: argon2 runs here on a cache miss.
+    pub fn verify(&self, conn: &mut DbConnection, user: &str, secret: &str) -> Result<AccountRow, ApiError> {
+        let account = if SidKind::Account.matches(user) { accounts::find(conn, user)? } else { None };
         let key = Self::cache_key(user, secret);
         if let Some(account) = &account
-            && self.remembered(&key, &account.auth_token_hash)
+            && self.remembered(&key).is_some_and(|(_, phc)| phc == account.auth_token_hash)
         {
             return Ok(account.clone());
         }
-
-        let phc = match &account {
-            Some(a) => a.auth_token_hash.clone(),
-            None => self.decoy.get_or_init(|| password::hash("decoy", self.cost)).clone(),
+        let ok = match &account {
+            Some(a) => password::verify(secret, &a.auth_token_hash),
+            None => {
+                let decoy = self.decoy.get_or_init(|| password::hash("decoy", self.cost));
+                password::verify(secret, decoy);
+                false
+            }
         };
-        let secret = secret.to_owned();
-        let verify_phc = phc.clone();
-        let ok = actix_web::web::block(move || password::verify(&secret, &verify_phc)).await?;
         match account {
             Some(account) if ok => {
-                self.remember(key, phc);
+                self.remember(key, &account.sid, &account.auth_token_hash);
                 Ok(account)
             }
             _ => Err(ApiError::Unauthenticated),
@@ -131,12 +139,21 @@ mod tests {
     }
 
     #[test]
-    fn remembered_success_needs_the_same_stored_hash() {
+    fn remembered_successes_carry_the_hash_they_were_checked_against() {
         let auth = Authenticator::new(Duration::from_secs(60), HashCost::TESTING);
         let key = Authenticator::cache_key("AC1", "secret");
-        auth.remember(key, "hash-1".into());
-        assert!(auth.remembered(&key, "hash-1"));
-        assert!(!auth.remembered(&key, "hash-2"), "a rotated token must not stay cached");
-        assert!(!auth.remembered(&Authenticator::cache_key("AC1", "other"), "hash-1"));
+        auth.remember(key, "AC1", "hash-1");
+        assert_eq!(auth.remembered(&key), Some(("AC1".into(), "hash-1".into())));
+        assert_eq!(auth.remembered(&Authenticator::cache_key("AC1", "other")), None);
+        auth.forget(&key);
+        assert_eq!(auth.remembered(&key), None);
+    }
+
+    #[test]
+    fn zero_ttl_remembers_nothing() {
+        let auth = Authenticator::new(Duration::ZERO, HashCost::TESTING);
+        let key = Authenticator::cache_key("AC1", "secret");
+        auth.remember(key, "AC1", "hash-1");
+        assert_eq!(auth.remembered(&key), None);
     }
 }

@@ -1,4 +1,5 @@
-//! Who is calling: credentials in, a [`Principal`] out.
+//! Who is calling: credentials in, a [`Principal`] out, and the one place a
+//! request's database work starts ([`Caller`]).
 
 pub mod accounts;
 pub mod basic;
@@ -9,9 +10,11 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest, web};
 
+use crate::api::ServiceScope;
 use crate::app::AppState;
+use crate::db::{DbConnection, write_tx};
 use crate::error::ApiError;
 
 pub use accounts::AccountRow;
@@ -36,32 +39,166 @@ impl Principal {
     }
 }
 
-impl FromRequest for Principal {
+/// An authenticated request, ready to do its database work.
+///
+/// Extracting it costs no I/O when the credentials were verified recently
+/// (the common case): the account's current hash is then re-read as the
+/// first step of the request's own database work, in the same blocking
+/// round, so a request costs one hop to the blocking pool, not two. Unknown
+/// or changed credentials are verified in full before the handler runs, so
+/// bad credentials answer 401 before any parameter is looked at.
+pub struct Caller {
+    state: web::Data<AppState>,
+    cache_key: [u8; 32],
+    account_sid: String,
+    /// The stored hash the credentials were verified against.
+    phc: String,
+    /// `{service}` from `/v1/Services/{service}/…`, if the route has one.
+    service: Option<String>,
+}
+
+/// How a request's database work runs.
+#[derive(Clone, Copy)]
+enum Mode {
+    Read,
+    /// In a write transaction.
+    Write,
+    /// Work that is a single statement on PostgreSQL (so it needs no
+    /// transaction there) and a write transaction on SQLite.
+    Writer,
+}
+
+impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        // Several extractors of one request may ask; authenticate once.
-        if let Some(p) = req.extensions().get::<Principal>() {
-            let p = p.clone();
-            return Box::pin(async move { Ok(p) });
-        }
-        let req = req.clone();
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let credentials =
+            req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(basic::parse_basic);
+        let service = req.match_info().get("service").map(str::to_owned);
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::internal("AppState missing"))?
-                .clone();
-            let (user, secret) = req
-                .headers()
-                .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(basic::parse_basic)
-                .ok_or(ApiError::Unauthenticated)?;
-            let account = state.auth.authenticate(&state.db, &user, &secret).await?;
-            let principal = Principal::Account(account);
-            req.extensions_mut().insert(principal.clone());
-            Ok(principal)
+            let state = state.ok_or_else(|| ApiError::internal("AppState missing"))?;
+            let (user, secret) = credentials.ok_or(ApiError::Unauthenticated)?;
+            let cache_key = basic::Authenticator::cache_key(&user, &secret);
+            let (account_sid, phc) = match state.auth.remembered(&cache_key) {
+                Some(hit) => hit,
+                None => {
+                    let verifier = state.clone();
+                    let account =
+                        state.db.run(move |conn| verifier.auth.verify(conn, &user, &secret)).await?;
+                    (account.sid, account.auth_token_hash)
+                }
+            };
+            Ok(Caller { state, cache_key, account_sid, phc, service })
         })
+    }
+}
+
+impl Caller {
+    pub fn public_url(&self) -> &str {
+        &self.state.config.public_url
+    }
+
+    /// `{public}/v1`
+    pub fn v1(&self) -> String {
+        format!("{}/v1", self.state.config.public_url)
+    }
+
+    /// The account, re-read: 401 if its token changed since verification.
+    fn principal(&self, conn: &mut DbConnection) -> Result<Principal, ApiError> {
+        match accounts::find(conn, &self.account_sid)? {
+            Some(account) if account.auth_token_hash == self.phc => Ok(Principal::Account(account)),
+            _ => {
+                self.state.auth.forget(&self.cache_key);
+                Err(ApiError::Unauthenticated)
+            }
+        }
+    }
+
+    async fn run<T, F>(&self, mode: Mode, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, Principal) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let me = Caller {
+            state: self.state.clone(),
+            cache_key: self.cache_key,
+            account_sid: self.account_sid.clone(),
+            phc: self.phc.clone(),
+            service: self.service.clone(),
+        };
+        let work = move |conn: &mut DbConnection| {
+            let principal = me.principal(conn)?;
+            match mode {
+                Mode::Write => write_tx(conn, |conn| f(conn, principal)),
+                Mode::Writer if conn.is_sqlite() => write_tx(conn, |conn| f(conn, principal)),
+                Mode::Read | Mode::Writer => f(conn, principal),
+            }
+        };
+        match mode {
+            Mode::Read => self.state.db.run(work).await,
+            Mode::Write | Mode::Writer => self.state.db.run_writer(work).await,
+        }
+    }
+
+    /// Account-level work (`/v1/Services`, `/v1/Configuration`).
+    pub async fn read_account<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &Principal) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(Mode::Read, move |conn, p| f(conn, &p)).await
+    }
+
+    pub async fn write_account<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &Principal) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(Mode::Write, move |conn, p| f(conn, &p)).await
+    }
+
+    async fn run_scoped<T, F>(&self, mode: Mode, f: F) -> Result<(ServiceScope, T), ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let service = self.service.clone();
+        let v1 = self.v1();
+        self.run(mode, move |conn, principal| {
+            let scope = ServiceScope::resolve(conn, principal, service.as_deref(), v1)?;
+            let out = f(conn, &scope)?;
+            Ok((scope, out))
+        })
+        .await
+    }
+
+    /// Service-scoped reads (both path families).
+    pub async fn read<T, F>(&self, f: F) -> Result<(ServiceScope, T), ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_scoped(Mode::Read, f).await
+    }
+
+    /// Service-scoped writes, in one write transaction.
+    pub async fn write<T, F>(&self, f: F) -> Result<(ServiceScope, T), ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_scoped(Mode::Write, f).await
+    }
+
+    /// Service-scoped writes that are one statement on PostgreSQL and run
+    /// in a write transaction on SQLite (see [`Mode::Writer`]).
+    pub async fn write_atomic<T, F>(&self, f: F) -> Result<(ServiceScope, T), ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_scoped(Mode::Writer, f).await
     }
 }

@@ -6,10 +6,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, Form, time};
-use crate::app::AppState;
-use crate::auth::{AccountRow, Principal, accounts as account_queries};
+use crate::auth::{AccountRow, Caller, accounts as account_queries};
 use crate::db::schema::{accounts, services};
-use crate::db::write_tx;
 use crate::error::{ApiError, ApiResult};
 use crate::roles::{self, RoleType};
 use crate::sid::SidKind;
@@ -54,12 +52,9 @@ impl ConfigurationView {
     }
 }
 
-fn v1(state: &AppState) -> String {
-    format!("{}/v1", state.config.public_url)
-}
-
-pub async fn fetch(state: web::Data<AppState>, principal: Principal) -> ApiResult<HttpResponse> {
-    Ok(api::ok(ConfigurationView::new(principal.account().clone(), &v1(&state))))
+pub async fn fetch(caller: Caller) -> ApiResult<HttpResponse> {
+    let account = caller.read_account(|_, principal| Ok(principal.account().clone())).await?;
+    Ok(api::ok(ConfigurationView::new(account, &caller.v1())))
 }
 
 /// An optional duration parameter stored as given; an empty value clears it.
@@ -74,11 +69,7 @@ fn timer_setting(p: &api::Params, name: &str, min: i64) -> Result<Option<Option<
     }
 }
 
-pub async fn update(
-    state: web::Data<AppState>,
-    principal: Principal,
-    Form(p): Form,
-) -> ApiResult<HttpResponse> {
+pub async fn update(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
     let default_service = p.sid("DefaultChatServiceSid", SidKind::Service)?;
     let messaging_service = match p.str("DefaultMessagingServiceSid") {
         Some("") => Some(None),
@@ -87,38 +78,33 @@ pub async fn update(
     };
     let inactive = timer_setting(&p, "DefaultInactiveTimer", MIN_INACTIVE_SECS)?;
     let closed = timer_setting(&p, "DefaultClosedTimer", MIN_CLOSED_SECS)?;
-    let account = principal.account_sid().to_owned();
-    let row = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                if let Some(service) = &default_service {
-                    if !service_queries::exists(conn, &account, service)? {
-                        return Err(ApiError::invalid_param(
-                            "DefaultChatServiceSid",
-                            format!("no service {service} in this account"),
-                        ));
-                    }
-                    account_queries::set_default_service(conn, &account, service)?;
+    let row = caller
+        .write_account(move |conn, principal| {
+            let account = principal.account_sid();
+            if let Some(service) = &default_service {
+                if !service_queries::exists(conn, account, service)? {
+                    return Err(ApiError::invalid_param(
+                        "DefaultChatServiceSid",
+                        format!("no service {service} in this account"),
+                    ));
                 }
-                let target = accounts::table.filter(accounts::sid.eq(&account));
-                if let Some(v) = messaging_service {
-                    diesel::update(target)
-                        .set(accounts::default_messaging_service_sid.eq(v))
-                        .execute(conn)?;
-                }
-                if let Some(v) = inactive {
-                    diesel::update(target).set(accounts::default_inactive_timer.eq(v)).execute(conn)?;
-                }
-                if let Some(v) = closed {
-                    diesel::update(target).set(accounts::default_closed_timer.eq(v)).execute(conn)?;
-                }
-                diesel::update(target).set(accounts::date_updated.eq(time::now())).execute(conn)?;
-                account_queries::find(conn, &account)?.ok_or(ApiError::NotFound)
-            })
+                account_queries::set_default_service(conn, account, service)?;
+            }
+            let target = accounts::table.filter(accounts::sid.eq(account));
+            if let Some(v) = messaging_service {
+                diesel::update(target).set(accounts::default_messaging_service_sid.eq(v)).execute(conn)?;
+            }
+            if let Some(v) = inactive {
+                diesel::update(target).set(accounts::default_inactive_timer.eq(v)).execute(conn)?;
+            }
+            if let Some(v) = closed {
+                diesel::update(target).set(accounts::default_closed_timer.eq(v)).execute(conn)?;
+            }
+            diesel::update(target).set(accounts::date_updated.eq(time::now())).execute(conn)?;
+            account_queries::find(conn, account)?.ok_or(ApiError::NotFound)
         })
         .await?;
-    Ok(api::ok(ConfigurationView::new(row, &v1(&state))))
+    Ok(api::ok(ConfigurationView::new(row, &caller.v1())))
 }
 
 #[derive(Serialize)]
@@ -161,19 +147,16 @@ pub struct ServicePath {
     service: String,
 }
 
-pub async fn fetch_service(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<ServicePath>,
-) -> ApiResult<HttpResponse> {
-    let (account, sid) = (principal.account_sid().to_owned(), path.into_inner().service);
-    let row = state.db.run(move |conn| service_queries::find(conn, &account, &sid)).await?;
-    Ok(api::ok(ServiceConfigurationView::new(row, &v1(&state))))
+pub async fn fetch_service(caller: Caller, path: web::Path<ServicePath>) -> ApiResult<HttpResponse> {
+    let sid = path.into_inner().service;
+    let row = caller
+        .read_account(move |conn, principal| service_queries::find(conn, principal.account_sid(), &sid))
+        .await?;
+    Ok(api::ok(ServiceConfigurationView::new(row, &caller.v1())))
 }
 
 pub async fn update_service(
-    state: web::Data<AppState>,
-    principal: Principal,
+    caller: Caller,
     path: web::Path<ServicePath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
@@ -181,56 +164,50 @@ pub async fn update_service(
     let conversation = p.sid("DefaultConversationRoleSid", SidKind::Role)?;
     let chat_service = p.sid("DefaultChatServiceRoleSid", SidKind::Role)?;
     let reachability = p.bool("ReachabilityEnabled")?;
-    let (account, sid) = (principal.account_sid().to_owned(), path.into_inner().service);
-    let row = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let service = service_queries::find(conn, &account, &sid)?;
-                let target = services::table.filter(services::sid.eq(&service.sid));
-                if let Some(role) = &creator {
-                    roles::find_for_param(
-                        conn,
-                        &service.sid,
-                        "DefaultConversationCreatorRoleSid",
-                        role,
-                        RoleType::Conversation,
-                    )?;
-                    diesel::update(target)
-                        .set(services::default_conversation_creator_role_sid.eq(role))
-                        .execute(conn)?;
-                }
-                if let Some(role) = &conversation {
-                    roles::find_for_param(
-                        conn,
-                        &service.sid,
-                        "DefaultConversationRoleSid",
-                        role,
-                        RoleType::Conversation,
-                    )?;
-                    diesel::update(target)
-                        .set(services::default_conversation_role_sid.eq(role))
-                        .execute(conn)?;
-                }
-                if let Some(role) = &chat_service {
-                    roles::find_for_param(
-                        conn,
-                        &service.sid,
-                        "DefaultChatServiceRoleSid",
-                        role,
-                        RoleType::Service,
-                    )?;
-                    diesel::update(target)
-                        .set(services::default_chat_service_role_sid.eq(role))
-                        .execute(conn)?;
-                }
-                if let Some(enabled) = reachability {
-                    diesel::update(target).set(services::reachability_enabled.eq(enabled)).execute(conn)?;
-                }
-                diesel::update(target).set(services::date_updated.eq(time::now())).execute(conn)?;
-                service_queries::find(conn, &account, &service.sid)
-            })
+    let sid = path.into_inner().service;
+    let row = caller
+        .write_account(move |conn, principal| {
+            let account = principal.account_sid();
+            let service = service_queries::find(conn, account, &sid)?;
+            let target = services::table.filter(services::sid.eq(&service.sid));
+            if let Some(role) = &creator {
+                roles::find_for_param(
+                    conn,
+                    &service.sid,
+                    "DefaultConversationCreatorRoleSid",
+                    role,
+                    RoleType::Conversation,
+                )?;
+                diesel::update(target)
+                    .set(services::default_conversation_creator_role_sid.eq(role))
+                    .execute(conn)?;
+            }
+            if let Some(role) = &conversation {
+                roles::find_for_param(
+                    conn,
+                    &service.sid,
+                    "DefaultConversationRoleSid",
+                    role,
+                    RoleType::Conversation,
+                )?;
+                diesel::update(target).set(services::default_conversation_role_sid.eq(role)).execute(conn)?;
+            }
+            if let Some(role) = &chat_service {
+                roles::find_for_param(
+                    conn,
+                    &service.sid,
+                    "DefaultChatServiceRoleSid",
+                    role,
+                    RoleType::Service,
+                )?;
+                diesel::update(target).set(services::default_chat_service_role_sid.eq(role)).execute(conn)?;
+            }
+            if let Some(enabled) = reachability {
+                diesel::update(target).set(services::reachability_enabled.eq(enabled)).execute(conn)?;
+            }
+            diesel::update(target).set(services::date_updated.eq(time::now())).execute(conn)?;
+            service_queries::find(conn, account, &service.sid)
         })
         .await?;
-    Ok(api::ok(ServiceConfigurationView::new(row, &v1(&state))))
+    Ok(api::ok(ServiceConfigurationView::new(row, &caller.v1())))
 }

@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::api::paging::Key;
-use crate::api::{self, Form, ListPage, PageRequest, Params, Query, ServiceScope, limits, time};
-use crate::app::AppState;
+use crate::api::{self, Form, ListPage, PageRequest, Params, Query, limits, time};
+use crate::auth::Caller;
 use crate::auth::accounts as account_queries;
+use crate::db::DbConnection;
 use crate::db::schema::conversations;
-use crate::db::{DbConnection, write_tx};
 use crate::error::{ApiError, ApiResult, codes, is_unique_violation};
 use crate::sid::SidKind;
 use crate::{keyset, keyset2};
@@ -65,7 +65,7 @@ impl ConversationRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = conversations)]
+#[diesel(table_name = conversations, treat_none_as_default_value = false)]
 struct NewConversation<'a> {
     sid: &'a str,
     account_sid: &'a str,
@@ -319,33 +319,22 @@ pub struct ConversationPath {
     pub conversation: String,
 }
 
-pub async fn create(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    Form(p): Form,
-) -> ApiResult<HttpResponse> {
+pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
     let spec = ConversationSpec::from_params(&p)?;
-    let (account, service) = (scope.account_sid().to_owned(), scope.service_sid.clone());
-    let row = state
-        .db
-        .run(move |conn| write_tx(conn, |conn| insert(conn, &account, &service, spec, "system")))
+    let (scope, row) = caller
+        .write(move |conn, scope| insert(conn, scope.account_sid(), &scope.service_sid, spec, "system"))
         .await?;
     Ok(api::created(ConversationView::new(row, &scope.prefix)))
 }
 
-pub async fn fetch(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<ConversationPath>,
-) -> ApiResult<HttpResponse> {
-    let (service, key) = (scope.service_sid.clone(), path.into_inner().conversation);
-    let row = state.db.run(move |conn| find(conn, &service, &key)).await?;
+pub async fn fetch(caller: Caller, path: web::Path<ConversationPath>) -> ApiResult<HttpResponse> {
+    let key = path.into_inner().conversation;
+    let (scope, row) = caller.read(move |conn, scope| find(conn, &scope.service_sid, &key)).await?;
     Ok(api::ok(ConversationView::new(row, &scope.prefix)))
 }
 
 pub async fn update(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
+    caller: Caller,
     path: web::Path<ConversationPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
@@ -360,79 +349,64 @@ pub async fn update(
     let email_name = p.text("Bindings.Email.Name", limits::NAME_CHARS)?;
     let date_created = p.date("DateCreated")?;
     let date_updated = p.date("DateUpdated")?;
-    let (service, key) = (scope.service_sid.clone(), path.into_inner().conversation);
-
-    let row = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let current = find(conn, &service, &key)?;
-                if current.state == "closed" {
-                    return Err(closed_error());
-                }
-                let now = time::now();
-                let mut changes = ConversationChanges {
-                    unique_name: unique_name.clone(),
-                    friendly_name: friendly_name.map(Some),
-                    attributes,
-                    messaging_service_sid: messaging_service.map(Some),
-                    email_address: email_address.map(Some),
-                    email_name: email_name.map(Some),
-                    date_created,
-                    date_updated: Some(date_updated.unwrap_or(now)),
-                    ..Default::default()
-                };
-                // Timers restart from this update when they or the state change.
-                if timer_inactive.is_some() || timer_closed.is_some() || new_state.is_some() {
-                    let state = new_state.clone().unwrap_or_else(|| current.state.clone());
-                    let inactive = timer_inactive.or(current.timer_inactive_secs);
-                    let closed = timer_closed.or(current.timer_closed_secs);
-                    let (date_inactive, date_closed) = due_dates(&state, inactive, closed, now);
-                    changes.state = Some(state);
-                    changes.timer_inactive_secs = Some(inactive);
-                    changes.timer_closed_secs = Some(closed);
-                    changes.date_inactive = Some(date_inactive);
-                    changes.date_closed = Some(date_closed);
-                }
-                diesel::update(conversations::table.filter(conversations::sid.eq(&current.sid)))
-                    .set(&changes)
-                    .execute(conn)
-                    .map_err(|e| match (&unique_name, is_unique_violation(&e)) {
-                        (Some(Some(name)), true) => duplicate_unique_name(name),
-                        _ => e.into(),
-                    })?;
-                find_by_sid(conn, &current.sid)
-            })
+    let key = path.into_inner().conversation;
+    let (scope, row) = caller
+        .write(move |conn, scope| {
+            let current = find(conn, &scope.service_sid, &key)?;
+            if current.state == "closed" {
+                return Err(closed_error());
+            }
+            let now = time::now();
+            let mut changes = ConversationChanges {
+                unique_name: unique_name.clone(),
+                friendly_name: friendly_name.map(Some),
+                attributes,
+                messaging_service_sid: messaging_service.map(Some),
+                email_address: email_address.map(Some),
+                email_name: email_name.map(Some),
+                date_created,
+                date_updated: Some(date_updated.unwrap_or(now)),
+                ..Default::default()
+            };
+            // Timers restart from this update when they or the state change.
+            if timer_inactive.is_some() || timer_closed.is_some() || new_state.is_some() {
+                let state = new_state.clone().unwrap_or_else(|| current.state.clone());
+                let inactive = timer_inactive.or(current.timer_inactive_secs);
+                let closed = timer_closed.or(current.timer_closed_secs);
+                let (date_inactive, date_closed) = due_dates(&state, inactive, closed, now);
+                changes.state = Some(state);
+                changes.timer_inactive_secs = Some(inactive);
+                changes.timer_closed_secs = Some(closed);
+                changes.date_inactive = Some(date_inactive);
+                changes.date_closed = Some(date_closed);
+            }
+            diesel::update(conversations::table.filter(conversations::sid.eq(&current.sid)))
+                .set(&changes)
+                .execute(conn)
+                .map_err(|e| match (&unique_name, is_unique_violation(&e)) {
+                    (Some(Some(name)), true) => duplicate_unique_name(name),
+                    _ => e.into(),
+                })?;
+            find_by_sid(conn, &current.sid)
         })
         .await?;
     Ok(api::ok(ConversationView::new(row, &scope.prefix)))
 }
 
 /// Deletes the conversation; its participants and messages go with it (FK cascade).
-pub async fn delete(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<ConversationPath>,
-) -> ApiResult<HttpResponse> {
-    let (service, key) = (scope.service_sid.clone(), path.into_inner().conversation);
-    state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let row = find(conn, &service, &key)?;
-                diesel::delete(conversations::table.filter(conversations::sid.eq(&row.sid))).execute(conn)?;
-                Ok(())
-            })
+pub async fn delete(caller: Caller, path: web::Path<ConversationPath>) -> ApiResult<HttpResponse> {
+    let key = path.into_inner().conversation;
+    caller
+        .write(move |conn, scope| {
+            let row = find(conn, &scope.service_sid, &key)?;
+            diesel::delete(conversations::table.filter(conversations::sid.eq(&row.sid))).execute(conn)?;
+            Ok(())
         })
         .await?;
     Ok(api::no_content())
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    Query(q): Query,
-) -> ApiResult<HttpResponse> {
+pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_params(&q, 100)?;
     let start = q.date("StartDate")?;
     // A bare date as EndDate includes that whole day.
@@ -444,13 +418,11 @@ pub async fn list(
     // With a date filter Twilio lists newest first; otherwise in creation order.
     let by_date = start.is_some() || end.is_some();
     let seek = page.seek(by_date);
-    let service = scope.service_sid.clone();
     let filter_state = state_filter.clone();
-    let rows = state
-        .db
-        .run(move |conn| {
+    let (scope, rows) = caller
+        .read(move |conn, scope| {
             let mut query = conversations::table
-                .filter(conversations::service_sid.eq(&service))
+                .filter(conversations::service_sid.eq(&scope.service_sid))
                 .select(ConversationRow::as_select())
                 .into_boxed();
             if let Some(s) = &filter_state {

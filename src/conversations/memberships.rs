@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::{self, Form, ListPage, PageRequest, Query, ServiceScope, limits, time};
-use crate::app::AppState;
+use crate::auth::Caller;
+use crate::db::DbConnection;
 use crate::db::schema::{conversations, messages, participants};
-use crate::db::{DbConnection, write_tx};
 use crate::error::{ApiError, ApiResult};
 use crate::keyset;
 
@@ -118,18 +118,16 @@ fn find_membership(
 }
 
 pub async fn list_user_conversations(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
+    caller: Caller,
     path: web::Path<users::UserPath>,
     Query(q): Query,
 ) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_params(&q, 50)?;
     let seek = page.seek(false);
-    let (service, key) = (scope.service_sid.clone(), path.into_inner().user);
-    let (user, rows) = state
-        .db
-        .run(move |conn| {
-            let user = users::find(conn, &service, &key)?;
+    let key = path.into_inner().user;
+    let (scope, (user, rows)) = caller
+        .read(move |conn, scope| {
+            let user = users::find(conn, &scope.service_sid, &key)?;
             let query = participants::table
                 .inner_join(conversations::table.on(conversations::sid.eq(participants::conversation_sid)))
                 .filter(participants::user_sid.eq(&user.sid))
@@ -153,16 +151,13 @@ pub async fn list_user_conversations(
 }
 
 pub async fn fetch_user_conversation(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
+    caller: Caller,
     path: web::Path<UserConversationPath>,
 ) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
-    let service = scope.service_sid.clone();
-    let (p, c, unread) = state
-        .db
-        .run(move |conn| {
-            let (p, c) = find_membership(conn, &service, &path.user, &path.conversation)?;
+    let (scope, (p, c, unread)) = caller
+        .read(move |conn, scope| {
+            let (p, c) = find_membership(conn, &scope.service_sid, &path.user, &path.conversation)?;
             let unread = unread_count(conn, &p)?;
             Ok((p, c, unread))
         })
@@ -180,8 +175,7 @@ struct MembershipChanges {
 }
 
 pub async fn update_user_conversation(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
+    caller: Caller,
     path: web::Path<UserConversationPath>,
     Form(f): Form,
 ) -> ApiResult<HttpResponse> {
@@ -192,19 +186,15 @@ pub async fn update_user_conversation(
         date_updated: time::now(),
     };
     let path = path.into_inner();
-    let service = scope.service_sid.clone();
-    let (p, c, unread) = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let (p, c) = find_membership(conn, &service, &path.user, &path.conversation)?;
-                diesel::update(participants::table.filter(participants::sid.eq(&p.sid)))
-                    .set(&changes)
-                    .execute(conn)?;
-                let p = participant_queries::find_by_sid(conn, &p.sid)?;
-                let unread = unread_count(conn, &p)?;
-                Ok((p, c, unread))
-            })
+    let (scope, (p, c, unread)) = caller
+        .write(move |conn, scope| {
+            let (p, c) = find_membership(conn, &scope.service_sid, &path.user, &path.conversation)?;
+            diesel::update(participants::table.filter(participants::sid.eq(&p.sid)))
+                .set(&changes)
+                .execute(conn)?;
+            let p = participant_queries::find_by_sid(conn, &p.sid)?;
+            let unread = unread_count(conn, &p)?;
+            Ok((p, c, unread))
         })
         .await?;
     Ok(api::ok(UserConversationView::new(p, c, unread, &scope)))
@@ -212,20 +202,15 @@ pub async fn update_user_conversation(
 
 /// The user leaves the conversation.
 pub async fn delete_user_conversation(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
+    caller: Caller,
     path: web::Path<UserConversationPath>,
 ) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
-    let service = scope.service_sid.clone();
-    state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let (p, _) = find_membership(conn, &service, &path.user, &path.conversation)?;
-                diesel::delete(participants::table.filter(participants::sid.eq(&p.sid))).execute(conn)?;
-                Ok(())
-            })
+    caller
+        .write(move |conn, scope| {
+            let (p, _) = find_membership(conn, &scope.service_sid, &path.user, &path.conversation)?;
+            diesel::delete(participants::table.filter(participants::sid.eq(&p.sid))).execute(conn)?;
+            Ok(())
         })
         .await?;
     Ok(api::no_content())
@@ -284,11 +269,7 @@ impl ParticipantConversationView {
     }
 }
 
-pub async fn list_participant_conversations(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    Query(q): Query,
-) -> ApiResult<HttpResponse> {
+pub async fn list_participant_conversations(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_params(&q, 50)?;
     let identity = q.string("Identity").filter(|s| !s.is_empty());
     let address = q.string("Address").filter(|s| !s.is_empty());
@@ -296,14 +277,12 @@ pub async fn list_participant_conversations(
         return Err(ApiError::invalid_param("Identity", "either Identity or Address is required"));
     }
     let seek = page.seek(false);
-    let service = scope.service_sid.clone();
     let (by_identity, by_address) = (identity.clone(), address.clone());
-    let rows = state
-        .db
-        .run(move |conn| {
+    let (scope, rows) = caller
+        .read(move |conn, scope| {
             let mut query = participants::table
                 .inner_join(conversations::table.on(conversations::sid.eq(participants::conversation_sid)))
-                .filter(participants::service_sid.eq(&service))
+                .filter(participants::service_sid.eq(&scope.service_sid))
                 .select((ParticipantRow::as_select(), ConversationRow::as_select()))
                 .into_boxed();
             if let Some(id) = by_identity {
@@ -335,11 +314,7 @@ const MAX_INITIAL_PARTICIPANTS: usize = 10;
 
 /// Creates a conversation and its participants in one transaction: all of
 /// it, or (on any bad participant) none of it.
-pub async fn create_with_participants(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    Form(p): Form,
-) -> ApiResult<HttpResponse> {
+pub async fn create_with_participants(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
     let spec = ConversationSpec::from_params(&p)?;
     let entries = p.all("Participant");
     if entries.len() > MAX_INITIAL_PARTICIPANTS {
@@ -359,17 +334,14 @@ pub async fn create_with_participants(
         person.validate("Participant")?;
         people.push(person);
     }
-    let (account, service) = (scope.account_sid().to_owned(), scope.service_sid.clone());
-    let row = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let conversation = conversation_queries::insert(conn, &account, &service, spec, "system")?;
-                for person in &people {
-                    participant_queries::insert(conn, &conversation, person)?;
-                }
-                Ok(conversation)
-            })
+    let (scope, row) = caller
+        .write(move |conn, scope| {
+            let conversation =
+                conversation_queries::insert(conn, scope.account_sid(), &scope.service_sid, spec, "system")?;
+            for person in &people {
+                participant_queries::insert(conn, &conversation, person)?;
+            }
+            Ok(conversation)
         })
         .await?;
     Ok(api::created(ConversationView::new(row, &scope.prefix)))

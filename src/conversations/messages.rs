@@ -8,20 +8,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::{self, Form, ListPage, PageRequest, Query, ServiceScope, limits, time};
-use crate::app::AppState;
+use crate::auth::Caller;
+use crate::db::DbConnection;
 use crate::db::schema::{conversations, messages};
-use crate::db::{DbConnection, write_tx};
 use crate::error::{ApiError, ApiResult};
 use crate::keyset;
 use crate::sid::SidKind;
 
-use super::conversations::{self as conversation_queries, ConversationPath, ConversationRow};
+use super::conversations::{self as conversation_queries, ConversationPath};
 use super::participants;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = messages)]
 pub struct MessageRow {
-    pub id: i64,
     pub sid: String,
     pub account_sid: String,
     pub service_sid: String,
@@ -38,7 +37,7 @@ pub struct MessageRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = messages)]
+#[diesel(table_name = messages, treat_none_as_default_value = false)]
 struct NewMessage<'a> {
     sid: &'a str,
     account_sid: &'a str,
@@ -77,22 +76,114 @@ pub struct MessageSpec {
     pub date_updated: Option<i64>,
 }
 
-/// Appends a message to the conversation `key` (SID or unique name).
+// The SQL function's signature is what it is; it is called in one place.
+#[allow(clippy::too_many_arguments)]
+mod sql {
+    use diesel::sql_types::*;
+
+    diesel::define_sql_function! {
+        /// migrations/postgresql/…_append_message: the SQLite steps of [`append`] as one function.
+        fn confab_append_message(
+            account_sid: Text,
+            service_sid: Text,
+            key: Text,
+            by_sid: Bool,
+            message_sid: Text,
+            author: Text,
+            body: Nullable<Text>,
+            attributes: Text,
+            content_sid: Nullable<Text>,
+            subject: Nullable<Text>,
+            now: BigInt,
+            date_created: BigInt,
+            date_updated: BigInt,
+        ) -> Record<(Nullable<Text>, Nullable<BigInt>, Nullable<Text>)>;
+    }
+}
+use sql::confab_append_message;
+
+/// Appends a message to the conversation `key` (SID or unique name) of the
+/// service and returns it.
 ///
-/// One UPDATE finds the conversation, refuses it if closed, bumps its
-/// `last_message_index`, revives it if inactive and restarts its timers. The
-/// UPDATE holds the row lock (PostgreSQL) or the write lock (SQLite, `BEGIN
-/// IMMEDIATE`) until commit, so concurrent senders get distinct, increasing
-/// indexes. Call inside [`write_tx`].
-pub fn insert(
+/// The conversation is found, refused if closed, its `last_message_index`
+/// bumped, revived if inactive and its timers restarted, all by one UPDATE
+/// that holds the row's lock (PostgreSQL) or the write lock (SQLite) until
+/// commit, so concurrent senders get distinct indexes in commit order.
+///
+/// On PostgreSQL this is one call of `confab_append_message` (one round
+/// trip, no explicit transaction: the hot path of the API). On SQLite the
+/// same steps run as statements here; call it inside a write transaction.
+pub fn append(
+    conn: &mut DbConnection,
+    scope: &ServiceScope,
+    key: &str,
+    spec: MessageSpec,
+) -> Result<MessageRow, ApiError> {
+    let service_sid = scope.service_sid.as_str();
+    let now = time::now();
+    let author = spec.author.filter(|a| !a.is_empty()).unwrap_or_else(|| "system".to_owned());
+    let date_created = spec.date_created.unwrap_or(now);
+    let mut row = MessageRow {
+        sid: SidKind::Message.generate(),
+        account_sid: scope.account_sid().to_owned(),
+        service_sid: service_sid.to_owned(),
+        conversation_sid: String::new(),
+        msg_index: 0,
+        author,
+        body: spec.body,
+        attributes: spec.attributes.unwrap_or_else(|| "{}".to_owned()),
+        participant_sid: None,
+        content_sid: spec.content_sid,
+        subject: spec.subject,
+        date_created,
+        date_updated: spec.date_updated.unwrap_or(date_created),
+    };
+    let by_sid = SidKind::Conversation.matches(key);
+    let appended = match conn {
+        DbConnection::Postgresql(pg) => {
+            let (conversation, index, participant) = diesel::select(confab_append_message(
+                &row.account_sid,
+                service_sid,
+                key,
+                by_sid,
+                &row.sid,
+                &row.author,
+                row.body.as_deref(),
+                &row.attributes,
+                row.content_sid.as_deref(),
+                row.subject.as_deref(),
+                now,
+                row.date_created,
+                row.date_updated,
+            ))
+            .get_result::<(Option<String>, Option<i64>, Option<String>)>(pg)?;
+            conversation.zip(index).map(|(c, i)| (c, i, participant))
+        }
+        DbConnection::Sqlite(_) => append_steps(conn, service_sid, key, by_sid, &row, now)?,
+    };
+    let Some((conversation_sid, index, participant_sid)) = appended else {
+        // Missing (404) or closed.
+        conversation_queries::find(conn, service_sid, key)?;
+        return Err(conversation_queries::closed_error());
+    };
+    row.conversation_sid = conversation_sid;
+    row.msg_index = index;
+    row.participant_sid = participant_sid;
+    Ok(row)
+}
+
+/// [`append`] on SQLite: bump, resolve the author, insert. `None` when the
+/// conversation is missing or closed.
+fn append_steps(
     conn: &mut DbConnection,
     service_sid: &str,
     key: &str,
-    spec: MessageSpec,
-) -> Result<(ConversationRow, MessageRow), ApiError> {
+    by_sid: bool,
+    row: &MessageRow,
+    now: i64,
+) -> Result<Option<(String, i64, Option<String>)>, ApiError> {
     use conversations::dsl as c;
-    let now = time::now();
-    // Fixed SQL per lookup kind, so the statement is prepared once per connection.
+    // Fixed SQL per lookup kind: diesel prepares it once per connection.
     macro_rules! bump {
         ($lookup:expr) => {
             diesel::update(
@@ -110,62 +201,34 @@ pub fn insert(
                 )),
                 c::date_closed.eq(c::timer_closed_secs + now),
             ))
-            // Column order matches ConversationRow's fields.
-            .returning(c::conversations::all_columns())
-            .get_result::<ConversationRow>(conn)
+            .returning((c::sid, c::last_message_index))
+            .get_result::<(String, i64)>(conn)
             .optional()?
         };
     }
-    let bumped = if SidKind::Conversation.matches(key) {
-        bump!(c::sid.eq(key))
-    } else {
-        bump!(c::unique_name.eq(key))
+    let bumped = if by_sid { bump!(c::sid.eq(key)) } else { bump!(c::unique_name.eq(key)) };
+    let Some((conversation_sid, index)) = bumped else {
+        return Ok(None);
     };
-    let conversation = match bumped {
-        Some(row) => row,
-        // Missing (404) or closed.
-        None => {
-            conversation_queries::find(conn, service_sid, key)?;
-            return Err(conversation_queries::closed_error());
-        }
-    };
-    let author = spec.author.filter(|a| !a.is_empty()).unwrap_or_else(|| "system".to_owned());
-    let participant_sid = participants::sid_for_identity(conn, &conversation.sid, &author)?;
-    let date_created = spec.date_created.unwrap_or(now);
-    let row = MessageRow {
-        id: 0,
-        sid: SidKind::Message.generate(),
-        account_sid: conversation.account_sid.clone(),
-        service_sid: conversation.service_sid.clone(),
-        conversation_sid: conversation.sid.clone(),
-        msg_index: conversation.last_message_index,
-        author,
-        body: spec.body,
-        attributes: spec.attributes.unwrap_or_else(|| "{}".to_owned()),
-        participant_sid,
-        content_sid: spec.content_sid,
-        subject: spec.subject,
-        date_created,
-        date_updated: spec.date_updated.unwrap_or(date_created),
-    };
+    let participant_sid = participants::sid_for_identity(conn, &conversation_sid, &row.author)?;
     diesel::insert_into(messages::table)
         .values(NewMessage {
             sid: &row.sid,
             account_sid: &row.account_sid,
             service_sid: &row.service_sid,
-            conversation_sid: &row.conversation_sid,
-            msg_index: row.msg_index,
+            conversation_sid: &conversation_sid,
+            msg_index: index,
             author: &row.author,
             body: row.body.as_deref(),
             attributes: &row.attributes,
-            participant_sid: row.participant_sid.as_deref(),
+            participant_sid: participant_sid.as_deref(),
             content_sid: row.content_sid.as_deref(),
             subject: row.subject.as_deref(),
             date_created: row.date_created,
             date_updated: row.date_updated,
         })
         .execute(conn)?;
-    Ok((conversation, row))
+    Ok(Some((conversation_sid, index, participant_sid)))
 }
 
 pub fn find(conn: &mut DbConnection, conversation_sid: &str, sid: &str) -> Result<MessageRow, ApiError> {
@@ -243,8 +306,7 @@ pub struct MessagePath {
 }
 
 pub async fn create(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
+    caller: Caller,
     path: web::Path<ConversationPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
@@ -257,23 +319,16 @@ pub async fn create(
         date_created: p.date("DateCreated")?,
         date_updated: p.date("DateUpdated")?,
     };
-    let (service, key) = (scope.service_sid.clone(), path.into_inner().conversation);
-    let (_, row) =
-        state.db.run(move |conn| write_tx(conn, |conn| insert(conn, &service, &key, spec))).await?;
+    let key = path.into_inner().conversation;
+    let (scope, row) = caller.write_atomic(move |conn, scope| append(conn, scope, &key, spec)).await?;
     Ok(api::created(MessageView::new(row, &scope)))
 }
 
-pub async fn fetch(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<MessagePath>,
-) -> ApiResult<HttpResponse> {
+pub async fn fetch(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
-    let service = scope.service_sid.clone();
-    let row = state
-        .db
-        .run(move |conn| {
-            let conversation = conversation_queries::find(conn, &service, &path.conversation)?;
+    let (scope, row) = caller
+        .read(move |conn, scope| {
+            let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
             find(conn, &conversation.sid, &path.message)
         })
         .await?;
@@ -281,12 +336,7 @@ pub async fn fetch(
 }
 
 /// Body, author, attributes, subject and dates can change; media cannot.
-pub async fn update(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<MessagePath>,
-    Form(p): Form,
-) -> ApiResult<HttpResponse> {
+pub async fn update(caller: Caller, path: web::Path<MessagePath>, Form(p): Form) -> ApiResult<HttpResponse> {
     let author = p.text("Author", limits::IDENTITY_CHARS)?;
     let body = p.text("Body", limits::MESSAGE_BODY_CHARS)?;
     let attributes = p.json_text("Attributes", limits::MESSAGE_ATTRIBUTES)?;
@@ -294,71 +344,57 @@ pub async fn update(
     let date_created = p.date("DateCreated")?;
     let date_updated = p.date("DateUpdated")?;
     let path = path.into_inner();
-    let service = scope.service_sid.clone();
-    let row = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let conversation = conversation_queries::find(conn, &service, &path.conversation)?;
-                let current = find(conn, &conversation.sid, &path.message)?;
-                let mut changes = MessageChanges {
-                    body: body.map(Some),
-                    attributes,
-                    subject: subject.map(Some),
-                    date_created,
-                    date_updated: Some(date_updated.unwrap_or_else(time::now)),
-                    ..Default::default()
-                };
-                if let Some(author) = author.filter(|a| !a.is_empty()) {
-                    changes.participant_sid =
-                        Some(participants::sid_for_identity(conn, &conversation.sid, &author)?);
-                    changes.author = Some(author);
-                }
-                diesel::update(messages::table.filter(messages::sid.eq(&current.sid)))
-                    .set(&changes)
-                    .execute(conn)?;
-                find(conn, &conversation.sid, &current.sid)
-            })
+    let (scope, row) = caller
+        .write(move |conn, scope| {
+            let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
+            let current = find(conn, &conversation.sid, &path.message)?;
+            let mut changes = MessageChanges {
+                body: body.map(Some),
+                attributes,
+                subject: subject.map(Some),
+                date_created,
+                date_updated: Some(date_updated.unwrap_or_else(time::now)),
+                ..Default::default()
+            };
+            if let Some(author) = author.filter(|a| !a.is_empty()) {
+                changes.participant_sid =
+                    Some(participants::sid_for_identity(conn, &conversation.sid, &author)?);
+                changes.author = Some(author);
+            }
+            diesel::update(messages::table.filter(messages::sid.eq(&current.sid)))
+                .set(&changes)
+                .execute(conn)?;
+            find(conn, &conversation.sid, &current.sid)
         })
         .await?;
     Ok(api::ok(MessageView::new(row, &scope)))
 }
 
-pub async fn delete(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<MessagePath>,
-) -> ApiResult<HttpResponse> {
+pub async fn delete(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
-    let service = scope.service_sid.clone();
-    state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let conversation = conversation_queries::find(conn, &service, &path.conversation)?;
-                let row = find(conn, &conversation.sid, &path.message)?;
-                diesel::delete(messages::table.filter(messages::sid.eq(&row.sid))).execute(conn)?;
-                Ok(())
-            })
+    caller
+        .write(move |conn, scope| {
+            let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
+            let row = find(conn, &conversation.sid, &path.message)?;
+            diesel::delete(messages::table.filter(messages::sid.eq(&row.sid))).execute(conn)?;
+            Ok(())
         })
         .await?;
     Ok(api::no_content())
 }
 
 pub async fn list(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
+    caller: Caller,
     path: web::Path<ConversationPath>,
     Query(q): Query,
 ) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_params(&q, 100)?;
     let order = q.choice("Order", &["asc", "desc"])?.unwrap_or("asc").to_owned();
     let seek = page.seek(order == "desc");
-    let (service, key) = (scope.service_sid.clone(), path.into_inner().conversation);
-    let (conversation, rows) = state
-        .db
-        .run(move |conn| {
-            let conversation = conversation_queries::find(conn, &service, &key)?;
+    let key = path.into_inner().conversation;
+    let (scope, (conversation, rows)) = caller
+        .read(move |conn, scope| {
+            let conversation = conversation_queries::find(conn, &scope.service_sid, &key)?;
             let query = messages::table
                 .filter(messages::conversation_sid.eq(&conversation.sid))
                 .select(MessageRow::as_select())

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::api::{self, Form, ListPage, PageRequest, Params, Query, ServiceScope, limits, time};
-use crate::app::AppState;
+use crate::auth::Caller;
+use crate::db::DbConnection;
 use crate::db::schema::participants;
-use crate::db::{DbConnection, write_tx};
 use crate::error::{ApiError, ApiResult, codes, is_unique_violation};
 use crate::keyset;
 use crate::roles::{self, RoleType};
@@ -64,7 +64,7 @@ impl ParticipantRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = participants)]
+#[diesel(table_name = participants, treat_none_as_default_value = false)]
 struct NewParticipant<'a> {
     sid: &'a str,
     account_sid: &'a str,
@@ -333,37 +333,27 @@ pub struct ParticipantPath {
 }
 
 pub async fn create(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
+    caller: Caller,
     path: web::Path<ConversationPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
     let spec = ParticipantSpec::from_params(&p)?;
     spec.validate("Identity")?;
-    let (service, key) = (scope.service_sid.clone(), path.into_inner().conversation);
-    let row = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let conversation = conversation_queries::find(conn, &service, &key)?;
-                insert(conn, &conversation, &spec)
-            })
+    let key = path.into_inner().conversation;
+    let (scope, row) = caller
+        .write(move |conn, scope| {
+            let conversation = conversation_queries::find(conn, &scope.service_sid, &key)?;
+            insert(conn, &conversation, &spec)
         })
         .await?;
     Ok(api::created(ParticipantView::new(row, &scope)))
 }
 
-pub async fn fetch(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<ParticipantPath>,
-) -> ApiResult<HttpResponse> {
+pub async fn fetch(caller: Caller, path: web::Path<ParticipantPath>) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
-    let service = scope.service_sid.clone();
-    let row = state
-        .db
-        .run(move |conn| {
-            let conversation = conversation_queries::find(conn, &service, &path.conversation)?;
+    let (scope, row) = caller
+        .read(move |conn, scope| {
+            let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
             find(conn, &conversation.sid, &path.participant)
         })
         .await?;
@@ -371,8 +361,7 @@ pub async fn fetch(
 }
 
 pub async fn update(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
+    caller: Caller,
     path: web::Path<ParticipantPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
@@ -386,95 +375,82 @@ pub async fn update(
     let date_created = p.date("DateCreated")?;
     let date_updated = p.date("DateUpdated")?;
     let path = path.into_inner();
-    let service_sid = scope.service_sid.clone();
-    let row = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let conversation = conversation_queries::find(conn, &service_sid, &path.conversation)?;
-                let current = find(conn, &conversation.sid, &path.participant)?;
-                let mut changes = ParticipantChanges {
-                    attributes,
-                    binding_proxy_address: proxy.map(|v| Some(v).filter(|s| !s.is_empty())),
-                    binding_projected_address: projected.map(|v| Some(v).filter(|s| !s.is_empty())),
-                    last_read_message_index: last_read_index.map(Some),
-                    last_read_timestamp: last_read_at.map(Some),
-                    date_created,
-                    date_updated: Some(date_updated.unwrap_or_else(time::now)),
-                    ..Default::default()
-                };
-                if let Some(r) = &role {
-                    changes.role_sid = Some(
-                        roles::find_for_param(conn, &service_sid, "RoleSid", r, RoleType::Conversation)?.sid,
-                    );
+    let (scope, row) = caller
+        .write(move |conn, scope| {
+            let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
+            let current = find(conn, &conversation.sid, &path.participant)?;
+            let mut changes = ParticipantChanges {
+                attributes,
+                binding_proxy_address: proxy.map(|v| Some(v).filter(|s| !s.is_empty())),
+                binding_projected_address: projected.map(|v| Some(v).filter(|s| !s.is_empty())),
+                last_read_message_index: last_read_index.map(Some),
+                last_read_timestamp: last_read_at.map(Some),
+                date_created,
+                date_updated: Some(date_updated.unwrap_or_else(time::now)),
+                ..Default::default()
+            };
+            if let Some(r) = &role {
+                changes.role_sid = Some(
+                    roles::find_for_param(conn, &scope.service_sid, "RoleSid", r, RoleType::Conversation)?
+                        .sid,
+                );
+            }
+            if let Some(id) = identity.filter(|id| current.identity.as_deref() != Some(id.as_str())) {
+                if current.binding_address.is_some() && !id.is_empty() {
+                    return Err(ApiError::invalid_param(
+                        "Identity",
+                        "a participant with a MessagingBinding.Address cannot also have an Identity",
+                    ));
                 }
-                if let Some(id) = identity.filter(|id| current.identity.as_deref() != Some(id.as_str())) {
-                    if current.binding_address.is_some() && !id.is_empty() {
-                        return Err(ApiError::invalid_param(
-                            "Identity",
-                            "a participant with a MessagingBinding.Address cannot also have an Identity",
-                        ));
-                    }
-                    if id.is_empty() {
-                        changes.identity = Some(None);
-                        changes.user_sid = Some(None);
-                    } else {
-                        let service = service_queries::find(conn, &conversation.account_sid, &service_sid)?;
-                        changes.user_sid = Some(Some(users::ensure(conn, &service, &id)?.sid));
-                        changes.identity = Some(Some(id));
-                    }
+                if id.is_empty() {
+                    changes.identity = Some(None);
+                    changes.user_sid = Some(None);
+                } else {
+                    let service = service_queries::find(conn, &conversation.account_sid, &scope.service_sid)?;
+                    changes.user_sid = Some(Some(users::ensure(conn, &service, &id)?.sid));
+                    changes.identity = Some(Some(id));
                 }
-                diesel::update(participants::table.filter(participants::sid.eq(&current.sid)))
-                    .set(&changes)
-                    .execute(conn)
-                    .map_err(|e| match (&changes.identity, is_unique_violation(&e)) {
-                        (Some(Some(id)), true) => ApiError::conflict(
-                            codes::PARTICIPANT_EXISTS,
-                            format!("A participant with identity {id:?} already exists in this conversation"),
-                        ),
-                        _ => e.into(),
-                    })?;
-                find_by_sid(conn, &current.sid)
-            })
+            }
+            diesel::update(participants::table.filter(participants::sid.eq(&current.sid)))
+                .set(&changes)
+                .execute(conn)
+                .map_err(|e| match (&changes.identity, is_unique_violation(&e)) {
+                    (Some(Some(id)), true) => ApiError::conflict(
+                        codes::PARTICIPANT_EXISTS,
+                        format!("A participant with identity {id:?} already exists in this conversation"),
+                    ),
+                    _ => e.into(),
+                })?;
+            find_by_sid(conn, &current.sid)
         })
         .await?;
     Ok(api::ok(ParticipantView::new(row, &scope)))
 }
 
-pub async fn delete(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<ParticipantPath>,
-) -> ApiResult<HttpResponse> {
+pub async fn delete(caller: Caller, path: web::Path<ParticipantPath>) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
-    let service = scope.service_sid.clone();
-    state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let conversation = conversation_queries::find(conn, &service, &path.conversation)?;
-                let row = find(conn, &conversation.sid, &path.participant)?;
-                diesel::delete(participants::table.filter(participants::sid.eq(&row.sid))).execute(conn)?;
-                Ok(())
-            })
+    caller
+        .write(move |conn, scope| {
+            let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
+            let row = find(conn, &conversation.sid, &path.participant)?;
+            diesel::delete(participants::table.filter(participants::sid.eq(&row.sid))).execute(conn)?;
+            Ok(())
         })
         .await?;
     Ok(api::no_content())
 }
 
 pub async fn list(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
+    caller: Caller,
     path: web::Path<ConversationPath>,
     Query(q): Query,
 ) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_params(&q, 100)?;
     let seek = page.seek(false);
-    let (service, key) = (scope.service_sid.clone(), path.into_inner().conversation);
-    let (conversation, rows) = state
-        .db
-        .run(move |conn| {
-            let conversation = conversation_queries::find(conn, &service, &key)?;
+    let key = path.into_inner().conversation;
+    let (scope, (conversation, rows)) = caller
+        .read(move |conn, scope| {
+            let conversation = conversation_queries::find(conn, &scope.service_sid, &key)?;
             let query = participants::table
                 .filter(participants::conversation_sid.eq(&conversation.sid))
                 .select(ParticipantRow::as_select())

@@ -5,10 +5,9 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, Form, ListPage, PageRequest, Query, limits, time};
-use crate::app::AppState;
-use crate::auth::Principal;
-use crate::db::schema::{accounts, conversations, services};
-use crate::db::{DbConnection, write_tx};
+use crate::auth::Caller;
+use crate::db::DbConnection;
+use crate::db::schema::{conversations, services};
 use crate::error::{ApiError, ApiResult};
 use crate::keyset;
 use crate::roles::{self, permissions};
@@ -30,7 +29,7 @@ pub struct ServiceRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = services)]
+#[diesel(table_name = services, treat_none_as_default_value = false)]
 struct NewService<'a> {
     sid: &'a str,
     account_sid: &'a str,
@@ -145,90 +144,61 @@ pub struct ServicePath {
     service: String,
 }
 
-fn v1(state: &AppState) -> String {
-    format!("{}/v1", state.config.public_url)
-}
-
-pub async fn create(
-    state: web::Data<AppState>,
-    principal: Principal,
-    Form(p): Form,
-) -> ApiResult<HttpResponse> {
+pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
     let name = p
         .text("FriendlyName", limits::NAME_CHARS)?
         .filter(|n| !n.is_empty())
         .ok_or_else(|| ApiError::missing_param("FriendlyName"))?;
-    let account = principal.account_sid().to_owned();
-    let row = state
-        .db
-        .run(move |conn| write_tx(conn, |conn| create_with_defaults(conn, &account, &name, time::now())))
+    let row = caller
+        .write_account(move |conn, principal| {
+            create_with_defaults(conn, principal.account_sid(), &name, time::now())
+        })
         .await?;
-    Ok(api::created(ServiceView::new(row, &v1(&state))))
+    Ok(api::created(ServiceView::new(row, &caller.v1())))
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    principal: Principal,
-    Query(q): Query,
-) -> ApiResult<HttpResponse> {
+pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_params(&q, 100)?;
     let seek = page.seek(false);
-    let account = principal.account_sid().to_owned();
-    let rows = state
-        .db
-        .run(move |conn| {
+    let rows = caller
+        .read_account(move |conn, principal| {
             let query = services::table
-                .filter(services::account_sid.eq(&account))
+                .filter(services::account_sid.eq(principal.account_sid()))
                 .select(ServiceRow::as_select())
                 .into_boxed();
             Ok(keyset!(query, services::id, seek).load(conn)?)
         })
         .await?;
-    let v1 = v1(&state);
+    let v1 = caller.v1();
     let window = seek.finish(rows, |r| r.id).map(|r| ServiceView::new(r, &v1));
     Ok(ListPage::new("services", &format!("{v1}/Services"), &[], &page, window).respond())
 }
 
-pub async fn fetch(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<ServicePath>,
-) -> ApiResult<HttpResponse> {
-    let (account, sid) = (principal.account_sid().to_owned(), path.into_inner().service);
-    let row = state.db.run(move |conn| find(conn, &account, &sid)).await?;
-    Ok(api::ok(ServiceView::new(row, &v1(&state))))
+pub async fn fetch(caller: Caller, path: web::Path<ServicePath>) -> ApiResult<HttpResponse> {
+    let sid = path.into_inner().service;
+    let row = caller.read_account(move |conn, principal| find(conn, principal.account_sid(), &sid)).await?;
+    Ok(api::ok(ServiceView::new(row, &caller.v1())))
 }
 
-/// Deletes the service and, by cascade, its conversations, participants,
-/// messages, users and roles. The account's default service cannot go: the
-/// `/v1/…` family would be left pointing at nothing.
-pub async fn delete(
-    state: web::Data<AppState>,
-    principal: Principal,
-    path: web::Path<ServicePath>,
-) -> ApiResult<HttpResponse> {
-    let (account, sid) = (principal.account_sid().to_owned(), path.into_inner().service);
-    state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let row = find(conn, &account, &sid)?;
-                let default: Option<String> = accounts::table
-                    .filter(accounts::sid.eq(&account))
-                    .select(accounts::default_service_sid)
-                    .first(conn)?;
-                if default.as_deref() == Some(row.sid.as_str()) {
-                    return Err(ApiError::bad_request(
-                        crate::error::codes::INVALID_PARAMETER,
-                        "The default Conversation Service cannot be deleted; make another service the default first (POST /v1/Configuration DefaultChatServiceSid)",
-                    ));
-                }
-                // Conversations first (their participants and messages cascade),
-                // then the service with its users and roles.
-                diesel::delete(conversations::table.filter(conversations::service_sid.eq(&row.sid))).execute(conn)?;
-                diesel::delete(services::table.filter(services::sid.eq(&row.sid))).execute(conn)?;
-                Ok(())
-            })
+/// Deletes the service and everything in it: conversations (with their
+/// participants and messages), users and roles. The account's default
+/// service cannot go: the `/v1/…` family would be left pointing at nothing.
+pub async fn delete(caller: Caller, path: web::Path<ServicePath>) -> ApiResult<HttpResponse> {
+    let sid = path.into_inner().service;
+    caller
+        .write_account(move |conn, principal| {
+            let row = find(conn, principal.account_sid(), &sid)?;
+            if principal.account().default_service_sid.as_deref() == Some(row.sid.as_str()) {
+                return Err(ApiError::bad_request(
+                    crate::error::codes::INVALID_PARAMETER,
+                    "The default Conversation Service cannot be deleted; make another service the default first (POST /v1/Configuration DefaultChatServiceSid)",
+                ));
+            }
+            // Conversations first (their participants and messages cascade),
+            // then the service with its users and roles.
+            diesel::delete(conversations::table.filter(conversations::service_sid.eq(&row.sid))).execute(conn)?;
+            diesel::delete(services::table.filter(services::sid.eq(&row.sid))).execute(conn)?;
+            Ok(())
         })
         .await?;
     Ok(api::no_content())

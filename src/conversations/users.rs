@@ -5,9 +5,9 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, Form, ListPage, PageRequest, Query, ServiceScope, limits, time};
-use crate::app::AppState;
+use crate::auth::Caller;
+use crate::db::DbConnection;
 use crate::db::schema::users;
-use crate::db::{DbConnection, write_tx};
 use crate::error::{ApiError, ApiResult, codes, is_unique_violation};
 use crate::keyset;
 use crate::roles::{self, RoleType};
@@ -31,7 +31,7 @@ pub struct UserRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 struct NewUser<'a> {
     sid: &'a str,
     account_sid: &'a str,
@@ -170,140 +170,105 @@ pub struct UserPath {
     pub user: String,
 }
 
-pub async fn create(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    Form(p): Form,
-) -> ApiResult<HttpResponse> {
+pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
     let identity = p.text("Identity", limits::IDENTITY_CHARS)?.filter(|s| !s.is_empty());
     let identity = identity.ok_or_else(|| ApiError::missing_param("Identity"))?;
     let friendly_name = p.text("FriendlyName", limits::NAME_CHARS)?;
     let attributes = p.json_text("Attributes", limits::USER_ATTRIBUTES)?;
     let role = p.sid("RoleSid", SidKind::Role)?;
-    let (account, service_sid) = (scope.account_sid().to_owned(), scope.service_sid.clone());
-    let row = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let service = service_queries::find(conn, &account, &service_sid)?;
-                let role_sid = match &role {
-                    Some(r) => {
-                        roles::find_for_param(conn, &service.sid, "RoleSid", r, RoleType::Service)?.sid
-                    }
-                    None => service
-                        .default_chat_service_role_sid
-                        .clone()
-                        .ok_or_else(|| ApiError::internal("service has no default service role"))?,
-                };
-                let now = time::now();
-                insert(
-                    conn,
-                    NewUser {
-                        sid: &SidKind::User.generate(),
-                        account_sid: &account,
-                        service_sid: &service.sid,
-                        identity: &identity,
-                        friendly_name: friendly_name.as_deref(),
-                        attributes: attributes.as_deref().unwrap_or("{}"),
-                        role_sid: &role_sid,
-                        date_created: now,
-                        date_updated: now,
-                    },
-                )
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        ApiError::conflict(
-                            codes::USER_EXISTS,
-                            format!("A User with identity {identity:?} already exists"),
-                        )
-                    } else {
-                        e.into()
-                    }
-                })
+    let (scope, row) = caller
+        .write(move |conn, scope| {
+            let service = service_queries::find(conn, scope.account_sid(), &scope.service_sid)?;
+            let role_sid = match &role {
+                Some(r) => roles::find_for_param(conn, &service.sid, "RoleSid", r, RoleType::Service)?.sid,
+                None => service
+                    .default_chat_service_role_sid
+                    .clone()
+                    .ok_or_else(|| ApiError::internal("service has no default service role"))?,
+            };
+            let now = time::now();
+            insert(
+                conn,
+                NewUser {
+                    sid: &SidKind::User.generate(),
+                    account_sid: scope.account_sid(),
+                    service_sid: &service.sid,
+                    identity: &identity,
+                    friendly_name: friendly_name.as_deref(),
+                    attributes: attributes.as_deref().unwrap_or("{}"),
+                    role_sid: &role_sid,
+                    date_created: now,
+                    date_updated: now,
+                },
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    ApiError::conflict(
+                        codes::USER_EXISTS,
+                        format!("A User with identity {identity:?} already exists"),
+                    )
+                } else {
+                    e.into()
+                }
             })
         })
         .await?;
     Ok(api::created(UserView::new(row, &scope)))
 }
 
-pub async fn fetch(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<UserPath>,
-) -> ApiResult<HttpResponse> {
-    let (service, key) = (scope.service_sid.clone(), path.into_inner().user);
-    let row = state.db.run(move |conn| find(conn, &service, &key)).await?;
+pub async fn fetch(caller: Caller, path: web::Path<UserPath>) -> ApiResult<HttpResponse> {
+    let key = path.into_inner().user;
+    let (scope, row) = caller.read(move |conn, scope| find(conn, &scope.service_sid, &key)).await?;
     Ok(api::ok(UserView::new(row, &scope)))
 }
 
-pub async fn update(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<UserPath>,
-    Form(p): Form,
-) -> ApiResult<HttpResponse> {
+pub async fn update(caller: Caller, path: web::Path<UserPath>, Form(p): Form) -> ApiResult<HttpResponse> {
     let friendly_name = p.text("FriendlyName", limits::NAME_CHARS)?;
     let attributes = p.json_text("Attributes", limits::USER_ATTRIBUTES)?;
     let role = p.sid("RoleSid", SidKind::Role)?;
-    let (service, key) = (scope.service_sid.clone(), path.into_inner().user);
-    let row = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let user = find(conn, &service, &key)?;
-                let role_sid = match &role {
-                    Some(r) => {
-                        Some(roles::find_for_param(conn, &service, "RoleSid", r, RoleType::Service)?.sid)
-                    }
-                    None => None,
-                };
-                let changes = UserChanges {
-                    friendly_name: friendly_name.map(Some),
-                    attributes,
-                    role_sid,
-                    date_updated: Some(time::now()),
-                };
-                diesel::update(users::table.filter(users::sid.eq(&user.sid))).set(&changes).execute(conn)?;
-                find(conn, &service, &user.sid)
-            })
+    let key = path.into_inner().user;
+    let (scope, row) = caller
+        .write(move |conn, scope| {
+            let user = find(conn, &scope.service_sid, &key)?;
+            let role_sid = match &role {
+                Some(r) => Some(
+                    roles::find_for_param(conn, &scope.service_sid, "RoleSid", r, RoleType::Service)?.sid,
+                ),
+                None => None,
+            };
+            let changes = UserChanges {
+                friendly_name: friendly_name.map(Some),
+                attributes,
+                role_sid,
+                date_updated: Some(time::now()),
+            };
+            diesel::update(users::table.filter(users::sid.eq(&user.sid))).set(&changes).execute(conn)?;
+            find(conn, &scope.service_sid, &user.sid)
         })
         .await?;
     Ok(api::ok(UserView::new(row, &scope)))
 }
 
 /// Deletes the user; they leave every conversation (participant rows cascade).
-pub async fn delete(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<UserPath>,
-) -> ApiResult<HttpResponse> {
-    let (service, key) = (scope.service_sid.clone(), path.into_inner().user);
-    state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let user = find(conn, &service, &key)?;
-                diesel::delete(users::table.filter(users::sid.eq(&user.sid))).execute(conn)?;
-                Ok(())
-            })
+pub async fn delete(caller: Caller, path: web::Path<UserPath>) -> ApiResult<HttpResponse> {
+    let key = path.into_inner().user;
+    caller
+        .write(move |conn, scope| {
+            let user = find(conn, &scope.service_sid, &key)?;
+            diesel::delete(users::table.filter(users::sid.eq(&user.sid))).execute(conn)?;
+            Ok(())
         })
         .await?;
     Ok(api::no_content())
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    Query(q): Query,
-) -> ApiResult<HttpResponse> {
+pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_params(&q, 50)?;
     let seek = page.seek(false);
-    let service = scope.service_sid.clone();
-    let rows = state
-        .db
-        .run(move |conn| {
+    let (scope, rows) = caller
+        .read(move |conn, scope| {
             let query = users::table
-                .filter(users::service_sid.eq(&service))
+                .filter(users::service_sid.eq(&scope.service_sid))
                 .select(UserRow::as_select())
                 .into_boxed();
             Ok(keyset!(query, users::id, seek).load(conn)?)

@@ -90,24 +90,43 @@ pub type Pool = r2d2::Pool<Manager>;
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// Where write transactions run. SQLite allows one writer at a time: a
+    /// pool of one connection makes writers queue in FIFO order on the pool
+    /// instead of sleeping in SQLite's busy handler (1 ms, 2 ms, 5 ms, …).
+    /// On PostgreSQL this is the same pool.
+    write_pool: Pool,
+    postgres: bool,
 }
 
 impl Db {
     pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Db, r2d2::PoolError> {
-        if let DatabaseUrl::Sqlite(path) = url
-            && let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            // The embedded default must work on a fresh machine.
-            let _ = std::fs::create_dir_all(dir);
+        let build = |size: u32| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .connection_timeout(Duration::from_secs(10))
+                .test_on_check_out(false)
+                .build(Manager::new(url.clone()))
+        };
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    // The embedded default must work on a fresh machine.
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                Ok(Db { pool: build(max_size)?, write_pool: build(1)?, postgres: false })
+            }
+            DatabaseUrl::Postgres(_) => {
+                let pool = build(max_size)?;
+                Ok(Db { write_pool: pool.clone(), pool, postgres: true })
+            }
         }
-        let pool = r2d2::Pool::builder()
-            .max_size(max_size)
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
-            .test_on_check_out(false)
-            .build(Manager::new(url.clone()))?;
-        Ok(Db { pool })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
@@ -116,7 +135,33 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
+        Self::block(self.pool.clone(), f).await
+    }
+
+    /// Runs `f` in a write transaction on the blocking thread pool.
+    pub async fn write<F, T>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        Self::block(self.write_pool.clone(), |conn| write_tx(conn, f)).await
+    }
+
+    /// Like [`Db::run`] on the connection writers use: for work that is one
+    /// statement on PostgreSQL but a write transaction on SQLite.
+    pub async fn run_writer<F, T>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        Self::block(self.write_pool.clone(), f).await
+    }
+
+    async fn block<F, T>(pool: Pool, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         actix_web::web::block(move || {
             let mut conn = pool.get()?;
             f(&mut conn)
@@ -126,7 +171,7 @@ impl Db {
 
     /// A connection for synchronous callers (CLI, migrations).
     pub fn get(&self) -> Result<r2d2::PooledConnection<Manager>, r2d2::PoolError> {
-        self.pool.get()
+        self.write_pool.get()
     }
 
     /// Is the database answering? (`/healthz`)

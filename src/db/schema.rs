@@ -108,8 +108,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    messages (id) {
-        id -> BigInt,
+    messages (conversation_sid, msg_index) {
         sid -> Text,
         account_sid -> Text,
         service_sid -> Text,

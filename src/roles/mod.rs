@@ -7,9 +7,9 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, Form, ListPage, PageRequest, Query, ServiceScope, limits, time};
-use crate::app::AppState;
+use crate::auth::Caller;
+use crate::db::DbConnection;
 use crate::db::schema::{participants, roles, services, users};
-use crate::db::{DbConnection, write_tx};
 use crate::error::{ApiError, ApiResult, codes};
 use crate::keyset;
 use crate::sid::SidKind;
@@ -41,7 +41,7 @@ impl RoleRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = roles)]
+#[diesel(table_name = roles, treat_none_as_default_value = false)]
 struct NewRole<'a> {
     sid: &'a str,
     account_sid: &'a str,
@@ -149,11 +149,7 @@ pub struct RolePath {
     role: String,
 }
 
-pub async fn create(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    Form(p): Form,
-) -> ApiResult<HttpResponse> {
+pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
     let name = p
         .text("FriendlyName", limits::NAME_CHARS)?
         .filter(|n| !n.is_empty())
@@ -163,27 +159,21 @@ pub async fn create(
         .and_then(RoleType::parse)
         .ok_or_else(|| ApiError::missing_param("Type"))?;
     let perms = permissions::validate(role_type, &p.all("Permission"))?;
-    let (account, service) = (scope.account_sid().to_owned(), scope.service_sid.clone());
-    let row = state
-        .db
-        .run(move |conn| insert(conn, &account, &service, &name, role_type, &perms, time::now()))
+    let (scope, row) = caller
+        .write(move |conn, scope| {
+            insert(conn, scope.account_sid(), &scope.service_sid, &name, role_type, &perms, time::now())
+        })
         .await?;
     Ok(api::created(RoleView::new(row, &scope)))
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    Query(q): Query,
-) -> ApiResult<HttpResponse> {
+pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_params(&q, 50)?;
     let seek = page.seek(false);
-    let service = scope.service_sid.clone();
-    let rows = state
-        .db
-        .run(move |conn| {
+    let (scope, rows) = caller
+        .read(move |conn, scope| {
             let query = roles::table
-                .filter(roles::service_sid.eq(&service))
+                .filter(roles::service_sid.eq(&scope.service_sid))
                 .select(RoleRow::as_select())
                 .into_boxed();
             Ok(keyset!(query, roles::id, seek).load(conn)?)
@@ -193,39 +183,27 @@ pub async fn list(
     Ok(ListPage::new("roles", &format!("{}/Roles", scope.prefix), &[], &page, window).respond())
 }
 
-pub async fn fetch(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<RolePath>,
-) -> ApiResult<HttpResponse> {
-    let (service, sid) = (scope.service_sid.clone(), path.into_inner().role);
-    let row = state.db.run(move |conn| find(conn, &service, &sid)).await?;
+pub async fn fetch(caller: Caller, path: web::Path<RolePath>) -> ApiResult<HttpResponse> {
+    let sid = path.into_inner().role;
+    let (scope, row) = caller.read(move |conn, scope| find(conn, &scope.service_sid, &sid)).await?;
     Ok(api::ok(RoleView::new(row, &scope)))
 }
 
 /// Replaces the whole permission set.
-pub async fn update(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<RolePath>,
-    Form(p): Form,
-) -> ApiResult<HttpResponse> {
+pub async fn update(caller: Caller, path: web::Path<RolePath>, Form(p): Form) -> ApiResult<HttpResponse> {
     let requested: Vec<String> = p.all("Permission").into_iter().map(str::to_owned).collect();
-    let (service, sid) = (scope.service_sid.clone(), path.into_inner().role);
-    let row = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let role = find(conn, &service, &sid)?;
-                let kind = role.kind().ok_or_else(|| ApiError::internal("role with unknown type"))?;
-                let names: Vec<&str> = requested.iter().map(String::as_str).collect();
-                let perms = permissions::validate(kind, &names)?;
-                let json = serde_json::to_string(&perms).map_err(ApiError::internal)?;
-                diesel::update(roles::table.filter(roles::sid.eq(&role.sid)))
-                    .set((roles::permissions.eq(json), roles::date_updated.eq(time::now())))
-                    .execute(conn)?;
-                find(conn, &service, &role.sid)
-            })
+    let sid = path.into_inner().role;
+    let (scope, row) = caller
+        .write(move |conn, scope| {
+            let role = find(conn, &scope.service_sid, &sid)?;
+            let kind = role.kind().ok_or_else(|| ApiError::internal("role with unknown type"))?;
+            let names: Vec<&str> = requested.iter().map(String::as_str).collect();
+            let perms = permissions::validate(kind, &names)?;
+            let json = serde_json::to_string(&perms).map_err(ApiError::internal)?;
+            diesel::update(roles::table.filter(roles::sid.eq(&role.sid)))
+                .set((roles::permissions.eq(json), roles::date_updated.eq(time::now())))
+                .execute(conn)?;
+            find(conn, &scope.service_sid, &role.sid)
         })
         .await?;
     Ok(api::ok(RoleView::new(row, &scope)))
@@ -233,50 +211,44 @@ pub async fn update(
 
 /// A role still held by a user or participant, or named as a service
 /// default, cannot be deleted.
-pub async fn delete(
-    state: web::Data<AppState>,
-    scope: ServiceScope,
-    path: web::Path<RolePath>,
-) -> ApiResult<HttpResponse> {
-    let (service, sid) = (scope.service_sid.clone(), path.into_inner().role);
-    state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| {
-                let role = find(conn, &service, &sid)?;
-                let held_by_user: bool =
-                    diesel::select(diesel::dsl::exists(users::table.filter(users::role_sid.eq(&role.sid))))
-                        .get_result(conn)?;
-                let held_by_participant: bool = diesel::select(diesel::dsl::exists(
-                    participants::table.filter(participants::role_sid.eq(&role.sid)),
-                ))
-                .get_result(conn)?;
-                let is_default: bool = diesel::select(diesel::dsl::exists(
-                    services::table.filter(services::sid.eq(&service)).filter(
-                        services::default_chat_service_role_sid
-                            .eq(&role.sid)
-                            .or(services::default_conversation_role_sid.eq(&role.sid))
-                            .or(services::default_conversation_creator_role_sid.eq(&role.sid)),
+pub async fn delete(caller: Caller, path: web::Path<RolePath>) -> ApiResult<HttpResponse> {
+    let sid = path.into_inner().role;
+    caller
+        .write(move |conn, scope| {
+            let service = &scope.service_sid;
+            let role = find(conn, service, &sid)?;
+            let held_by_user: bool =
+                diesel::select(diesel::dsl::exists(users::table.filter(users::role_sid.eq(&role.sid))))
+                    .get_result(conn)?;
+            let held_by_participant: bool = diesel::select(diesel::dsl::exists(
+                participants::table.filter(participants::role_sid.eq(&role.sid)),
+            ))
+            .get_result(conn)?;
+            let is_default: bool = diesel::select(diesel::dsl::exists(
+                services::table.filter(services::sid.eq(service)).filter(
+                    services::default_chat_service_role_sid
+                        .eq(&role.sid)
+                        .or(services::default_conversation_role_sid.eq(&role.sid))
+                        .or(services::default_conversation_creator_role_sid.eq(&role.sid)),
+                ),
+            ))
+            .get_result(conn)?;
+            if held_by_user || held_by_participant || is_default {
+                return Err(ApiError::bad_request(
+                    codes::INVALID_PARAMETER,
+                    format!(
+                        "Role {} is in use ({}) and cannot be deleted",
+                        role.sid,
+                        if is_default {
+                            "it is a default role of the service"
+                        } else {
+                            "users or participants hold it"
+                        }
                     ),
-                ))
-                .get_result(conn)?;
-                if held_by_user || held_by_participant || is_default {
-                    return Err(ApiError::bad_request(
-                        codes::INVALID_PARAMETER,
-                        format!(
-                            "Role {} is in use ({}) and cannot be deleted",
-                            role.sid,
-                            if is_default {
-                                "it is a default role of the service"
-                            } else {
-                                "users or participants hold it"
-                            }
-                        ),
-                    ));
-                }
-                diesel::delete(roles::table.filter(roles::sid.eq(&role.sid))).execute(conn)?;
-                Ok(())
-            })
+                ));
+            }
+            diesel::delete(roles::table.filter(roles::sid.eq(&role.sid))).execute(conn)?;
+            Ok(())
         })
         .await?;
     Ok(api::no_content())

@@ -1,5 +1,6 @@
 -- Confab schema (PostgreSQL). Same tables, names and meaning as migrations/sqlite.
--- Every table: an integer `id` (keyset paging order) and the public `sid`.
+-- Every table has its public `sid`; tables listed in creation order also have
+-- an integer `id` (their keyset paging order). Messages page by their index.
 -- Dates are unix seconds.
 
 CREATE TABLE accounts (
@@ -119,7 +120,6 @@ CREATE INDEX participants_user ON participants (user_sid, id);
 CREATE INDEX participants_role ON participants (role_sid);
 
 CREATE TABLE messages (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     sid TEXT NOT NULL UNIQUE,
     account_sid TEXT NOT NULL,
     service_sid TEXT NOT NULL,
@@ -133,5 +133,6 @@ CREATE TABLE messages (
     subject TEXT,
     date_created BIGINT NOT NULL,
     date_updated BIGINT NOT NULL,
-    UNIQUE (conversation_sid, msg_index)
+    -- messages are read by conversation in index order: that is the key
+    PRIMARY KEY (conversation_sid, msg_index)
 );
