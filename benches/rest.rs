@@ -1,6 +1,7 @@
 //! REST benchmark: message sends per second and latency at several client
-//! counts, on SQLite and PostgreSQL, beside a pgbench baseline (a single-row
-//! INSERT transaction at the same client count) measured in the same run;
+//! counts, on SQLite and PostgreSQL, beside pgbench baselines (a single-row
+//! INSERT, alone and inside BEGIN/END, at the same client count) measured in
+//! the same run;
 //! and the time to list page 1 vs page 1000 of a conversation's messages.
 //!
 //!     cargo bench --bench rest
@@ -229,8 +230,17 @@ fn drop_pg_database(admin: &str, name: &str) {
     }
 }
 
-/// pgbench: one single-row INSERT per transaction, `clients` connections.
-fn pgbench(admin: &str, clients: usize, duration: Duration, dir: &Path) -> Stats {
+/// The two pgbench baselines (see BENCHMARKS.md).
+#[derive(Clone, Copy)]
+enum Baseline {
+    /// `INSERT …;` in autocommit, prepared statements: the cheapest write there is.
+    Insert,
+    /// `BEGIN; INSERT …; END;` with pgbench's default (simple) protocol.
+    InsertTransaction,
+}
+
+/// pgbench: a single-row INSERT per transaction, `clients` connections.
+fn pgbench(admin: &str, clients: usize, duration: Duration, dir: &Path, baseline: Baseline) -> Stats {
     let url = fresh_pg_database(admin, "confab_bench_pgbench");
     let mut conn = diesel::pg::PgConnection::establish(&url).unwrap();
     diesel::sql_query(
@@ -240,16 +250,17 @@ fn pgbench(admin: &str, clients: usize, duration: Duration, dir: &Path) -> Stats
     .execute(&mut conn)
     .unwrap();
     drop(conn);
+    let insert = "INSERT INTO bench_messages (conversation_sid, body, date_created) \
+                  VALUES ('CH00000000000000000000000000000000', 'hello, world', 1);\n";
+    let (sql, mode) = match baseline {
+        Baseline::Insert => (insert.to_owned(), "prepared"),
+        Baseline::InsertTransaction => (format!("BEGIN;\n{insert}END;\n"), "simple"),
+    };
     let script = dir.join("insert.sql");
-    std::fs::write(
-        &script,
-        "INSERT INTO bench_messages (conversation_sid, body, date_created) \
-         VALUES ('CH00000000000000000000000000000000', 'hello, world', 1);\n",
-    )
-    .unwrap();
+    std::fs::write(&script, sql).unwrap();
     let prefix = dir.join(format!("pgbench_{clients}"));
     let status = Command::new("pgbench")
-        .args(["-n", "-M", "prepared", "-l", "--log-prefix"])
+        .args(["-n", "-M", mode, "-l", "--log-prefix"])
         .arg(&prefix)
         .args(["-c", &clients.to_string(), "-j", &clients.min(4).to_string()])
         .args(["-T", &duration.as_secs().to_string(), "-f"])
@@ -368,14 +379,22 @@ async fn run(opts: Opts) {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("# Confab REST benchmark\n");
     println!("machine: {cpus} CPUs; {}s per point; 1 s warm-up\n", opts.duration.as_secs());
-    println!(
-        "| backend | clients | sends/s | p50 ms | p99 ms | errors | pgbench tps | pgbench p50 ms | pgbench p99 ms | ratio |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut baselines = std::collections::HashMap::new();
+    println!("pgbench baselines (same client count):\n");
+    println!("| clients | INSERT tps | p50 ms | p99 ms | BEGIN/INSERT/END tps | p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|---|---|");
     for &c in &opts.clients {
-        baselines.insert(c, pgbench(&opts.pg_url, c, opts.duration, work.path()));
+        let a = pgbench(&opts.pg_url, c, opts.duration, work.path(), Baseline::Insert);
+        let b = pgbench(&opts.pg_url, c, opts.duration, work.path(), Baseline::InsertTransaction);
+        println!(
+            "| {c} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} |",
+            a.rate, a.p50_ms, a.p99_ms, b.rate, b.p50_ms, b.p99_ms
+        );
+        baselines.insert(c, (a, b));
     }
+    println!("\nmessage sends (POST …/Messages, Basic auth, one conversation per client):\n");
+    println!("| backend | clients | sends/s | p50 ms | p99 ms | errors | ÷ INSERT | ÷ BEGIN/INSERT/END |");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut paging_rows = Vec::new();
     for backend in &opts.backends {
         let (database_url, pg_name) = match backend.as_str() {
@@ -386,16 +405,14 @@ async fn run(opts: Opts) {
         let server = start_server(&database_url, &opts.wrapper);
         for &c in &opts.clients {
             let s = send_load(&server.base, c, opts.duration).await;
-            let b = &baselines[&c];
+            let (a, b) = &baselines[&c];
             println!(
-                "| {backend} | {c} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} | {:.2} |",
+                "| {backend} | {c} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {:.2} |",
                 s.rate,
                 s.p50_ms,
                 s.p99_ms,
                 s.errors,
-                b.rate,
-                b.p50_ms,
-                b.p99_ms,
+                s.rate / a.rate,
                 s.rate / b.rate
             );
             let _ = std::io::stdout().flush();
