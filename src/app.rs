@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::conversations::{self, configuration, services};
 use crate::db::{Db, migrations};
 use crate::error::{ApiError, ErrorBody, codes};
+use crate::media::{self, MediaState};
 use crate::telemetry::RequestSpan;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -25,6 +26,7 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub auth: Authenticator,
+    pub media: MediaState,
 }
 
 impl AppState {
@@ -41,6 +43,7 @@ impl AppState {
         }
         Ok(AppState {
             auth: Authenticator::new(config.auth_cache_ttl, config.hash_cost),
+            media: MediaState::new(&config)?,
             config: Arc::new(config),
             db,
         })
@@ -87,7 +90,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .get(configuration::fetch_service)
                     .post(configuration::update_service),
             )
-            .service(web::scope("/Services/{service}").configure(conversations::service_routes))
+            .service(
+                web::scope("/Services/{service}")
+                    .configure(media::routes)
+                    .configure(conversations::service_routes),
+            )
             .configure(conversations::service_routes),
     );
 }
@@ -163,6 +170,7 @@ pub fn serve(config: Config) -> Result<(), BoxError> {
     let db = state.db.clone();
     let public_url = state.config.public_url.clone();
     let data = web::Data::new(state);
+    let collector_state = data.clone();
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || build(data.clone()))
             .workers(workers)
@@ -172,8 +180,10 @@ pub fn serve(config: Config) -> Result<(), BoxError> {
             .run();
         tracing::info!(%bind, %public_url, "confab listening");
         let timers = actix_web::rt::spawn(conversations::run_timers(db, timers_interval));
+        let collector = actix_web::rt::spawn(media::gc::run(collector_state));
         let result = server.await;
         timers.abort();
+        collector.abort();
         result.map_err(BoxError::from)
     })
 }

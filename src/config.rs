@@ -67,6 +67,66 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Where media objects live (`CONFAB_STORAGE_URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageUrl {
+    /// `file://<absolute path>`: a local folder.
+    File(PathBuf),
+    /// `s3://<bucket>[/<prefix>]`: S3 or an S3-compatible store; endpoint,
+    /// region and credentials come from the usual `AWS_*` variables.
+    S3 { bucket: String, prefix: String },
+    /// `memory://`: in-process, for tests.
+    Memory,
+}
+
+impl StorageUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if let Some(path) = raw.strip_prefix("file://") {
+            let path = PathBuf::from(path);
+            if !path.is_absolute() {
+                return Err("file:// needs an absolute path, e.g. file:///var/lib/confab/media".into());
+            }
+            Ok(StorageUrl::File(path))
+        } else if let Some(rest) = raw.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err("s3:// needs a bucket name, e.g. s3://confab-media".into());
+            }
+            Ok(StorageUrl::S3 { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned() })
+        } else if raw == "memory://" {
+            Ok(StorageUrl::Memory)
+        } else {
+            Err("expected file://<absolute path>, s3://<bucket>[/<prefix>] or memory://".into())
+        }
+    }
+}
+
+/// Media settings.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    pub storage: StorageUrl,
+    /// `CONFAB_MASTER_KEY` (base64, 32 bytes); `None`: the key file in the data dir.
+    pub master_key: Option<[u8; 32]>,
+    /// `CONFAB_PREVIOUS_MASTER_KEYS`: older keys still accepted for unwrapping.
+    pub previous_master_keys: Vec<[u8; 32]>,
+    pub url_ttl: Duration,
+    pub max_bytes: u64,
+    pub max_per_message: usize,
+    pub gc_interval: Duration,
+    pub gc_after: Duration,
+    /// An upload that sends nothing for this long is cut off.
+    pub upload_idle_timeout: Duration,
+}
+
+fn parse_key(var: &'static str, raw: &str) -> Result<[u8; 32], ConfigError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(raw.trim())
+        .map_err(|_| bad(var, "must be base64 (e.g. from `openssl rand -base64 32`)"))?;
+    bytes.try_into().map_err(|_| bad(var, "must decode to exactly 32 bytes"))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Pretty,
@@ -105,6 +165,7 @@ pub struct Config {
     pub auth_cache_ttl: Duration,
     /// How often conversation state timers are applied.
     pub timers_interval: Duration,
+    pub media: MediaConfig,
 }
 
 impl Config {
@@ -173,6 +234,50 @@ impl Config {
         let timers_interval =
             Duration::from_secs(parse_num(&var, "CONFAB_TIMERS_INTERVAL_SECS", 30u64, 1, 86_400)?);
 
+        let storage = match var("CONFAB_STORAGE_URL") {
+            Some(v) => StorageUrl::parse(&v).map_err(|m| bad("CONFAB_STORAGE_URL", m))?,
+            None => StorageUrl::File(absolute(&data_dir.join("media"))),
+        };
+        let master_key = var("CONFAB_MASTER_KEY").map(|v| parse_key("CONFAB_MASTER_KEY", &v)).transpose()?;
+        let previous_master_keys = var("CONFAB_PREVIOUS_MASTER_KEYS")
+            .map(|v| {
+                v.split(',')
+                    .filter(|k| !k.trim().is_empty())
+                    .map(|k| parse_key("CONFAB_PREVIOUS_MASTER_KEYS", k))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let media = MediaConfig {
+            storage,
+            master_key,
+            previous_master_keys,
+            url_ttl: Duration::from_secs(parse_num(
+                &var,
+                "CONFAB_MEDIA_URL_TTL_SECS",
+                300u64,
+                1,
+                7 * 86_400,
+            )?),
+            max_bytes: parse_num(&var, "CONFAB_MAX_MEDIA_BYTES", 157_286_400u64, 1, 1 << 40)?,
+            max_per_message: parse_num(&var, "CONFAB_MAX_MEDIA_PER_MESSAGE", 10usize, 1, 1000)?,
+            gc_interval: Duration::from_secs(parse_num(&var, "CONFAB_GC_INTERVAL_SECS", 30u64, 1, 86_400)?),
+            gc_after: Duration::from_secs(parse_num(
+                &var,
+                "CONFAB_MEDIA_GC_AFTER_SECS",
+                300u64,
+                1,
+                30 * 86_400,
+            )?),
+            upload_idle_timeout: Duration::from_secs(parse_num(
+                &var,
+                "CONFAB_UPLOAD_IDLE_TIMEOUT_SECS",
+                30u64,
+                1,
+                3600,
+            )?),
+        };
+
         Ok(Config {
             bind,
             public_url,
@@ -185,6 +290,7 @@ impl Config {
             hash_cost: HashCost::DEFAULT,
             auth_cache_ttl,
             timers_interval,
+            media,
         })
     }
 
@@ -202,7 +308,27 @@ impl Config {
             hash_cost: HashCost::TESTING,
             auth_cache_ttl: Duration::from_secs(300),
             timers_interval: Duration::from_secs(30),
+            media: MediaConfig {
+                storage: StorageUrl::Memory,
+                master_key: Some([7u8; 32]),
+                previous_master_keys: Vec::new(),
+                url_ttl: Duration::from_secs(300),
+                max_bytes: 157_286_400,
+                max_per_message: 10,
+                gc_interval: Duration::from_secs(30),
+                gc_after: Duration::from_secs(300),
+                upload_idle_timeout: Duration::from_secs(30),
+            },
         }
+    }
+}
+
+/// `path` made absolute against the working directory (for file:// storage).
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
     }
 }
 
@@ -273,6 +399,31 @@ mod tests {
         assert_eq!(e.var, "CONFAB_PUBLIC_URL");
         let e = from(&[("CONFAB_LOG_FORMAT", "xml")]).unwrap_err();
         assert_eq!(e.var, "CONFAB_LOG_FORMAT");
+        let e = from(&[("CONFAB_STORAGE_URL", "file://relative/path")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_STORAGE_URL");
+        let e = from(&[("CONFAB_MASTER_KEY", "c2hvcnQ=")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_MASTER_KEY");
+        let e = from(&[("CONFAB_MAX_MEDIA_BYTES", "0")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_MAX_MEDIA_BYTES");
+    }
+
+    #[test]
+    fn storage_urls() {
+        assert_eq!(
+            StorageUrl::parse("s3://bucket/some/prefix/").unwrap(),
+            StorageUrl::S3 { bucket: "bucket".into(), prefix: "some/prefix".into() }
+        );
+        assert_eq!(
+            StorageUrl::parse("s3://bucket").unwrap(),
+            StorageUrl::S3 { bucket: "bucket".into(), prefix: "".into() }
+        );
+        assert_eq!(StorageUrl::parse("memory://").unwrap(), StorageUrl::Memory);
+        assert_eq!(StorageUrl::parse("file:///srv/media").unwrap(), StorageUrl::File("/srv/media".into()));
+        let c = from(&[]).unwrap();
+        assert!(
+            matches!(c.media.storage, StorageUrl::File(ref p) if p.is_absolute() && p.ends_with("data/media"))
+        );
+        assert_eq!(c.media.max_bytes, 150 * 1024 * 1024);
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub mod codes {
     pub const PARTICIPANT_ADDRESS_EXISTS: u32 = 50416;
     pub const USER_EXISTS: u32 = 50201;
     pub const TOO_MANY_PARTICIPANTS: u32 = 50427;
+    pub const MEDIA_SID_MISSING: u32 = 50506;
+    pub const MEDIA_SID_INVALID: u32 = 50510;
+    pub const MEDIA_TOO_LARGE: u32 = 50512;
+    pub const FORBIDDEN: u32 = 20403;
+    pub const REQUEST_TIMEOUT: u32 = 20408;
+    pub const RANGE_NOT_SATISFIABLE: u32 = 20416;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ pub mod config;
 pub mod conversations;
 pub mod db;
 pub mod error;
+pub mod media;
 pub mod roles;
 pub mod sid;
 pub mod telemetry;

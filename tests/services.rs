@@ -38,6 +38,8 @@ const SERVICE_CONFIGURATION_KEYS: &[&str] = &[
     "default_conversation_role_sid",
     "default_chat_service_role_sid",
     "reachability_enabled",
+    // Confab extension: the body of messages sent with media and no Body.
+    "media_compatibility_message",
     "url",
     "links",
 ];

@@ -96,6 +96,10 @@ impl FromRequest for Caller {
 }
 
 impl Caller {
+    pub fn app(&self) -> &web::Data<AppState> {
+        &self.state
+    }
+
     pub fn public_url(&self) -> &str {
         &self.state.config.public_url
     }

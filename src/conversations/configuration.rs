@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{self, Form, time};
+use crate::api::{self, Form, limits, time};
 use crate::auth::{AccountRow, Caller, accounts as account_queries};
 use crate::db::schema::{accounts, services};
 use crate::error::{ApiError, ApiResult};
@@ -120,12 +120,14 @@ struct ServiceConfigurationView {
     default_conversation_role_sid: Option<String>,
     default_chat_service_role_sid: Option<String>,
     reachability_enabled: bool,
+    /// Confab extension: the body of a message sent with media and no Body.
+    media_compatibility_message: Option<String>,
     url: String,
     links: ServiceConfigurationLinks,
 }
 
 impl ServiceConfigurationView {
-    fn new(row: ServiceRow, v1: &str) -> Self {
+    fn new((row, media_compatibility_message): (ServiceRow, Option<String>), v1: &str) -> Self {
         let url = format!("{v1}/Services/{}/Configuration", row.sid);
         ServiceConfigurationView {
             links: ServiceConfigurationLinks {
@@ -138,6 +140,7 @@ impl ServiceConfigurationView {
             default_conversation_role_sid: row.default_conversation_role_sid,
             default_chat_service_role_sid: row.default_chat_service_role_sid,
             reachability_enabled: row.reachability_enabled,
+            media_compatibility_message,
         }
     }
 }
@@ -150,7 +153,11 @@ pub struct ServicePath {
 pub async fn fetch_service(caller: Caller, path: web::Path<ServicePath>) -> ApiResult<HttpResponse> {
     let sid = path.into_inner().service;
     let row = caller
-        .read_account(move |conn, principal| service_queries::find(conn, principal.account_sid(), &sid))
+        .read_account(move |conn, principal| {
+            let row = service_queries::find(conn, principal.account_sid(), &sid)?;
+            let message = service_queries::media_compatibility_message(conn, &row.sid)?;
+            Ok((row, message))
+        })
         .await?;
     Ok(api::ok(ServiceConfigurationView::new(row, &caller.v1())))
 }
@@ -164,6 +171,7 @@ pub async fn update_service(
     let conversation = p.sid("DefaultConversationRoleSid", SidKind::Role)?;
     let chat_service = p.sid("DefaultChatServiceRoleSid", SidKind::Role)?;
     let reachability = p.bool("ReachabilityEnabled")?;
+    let compatibility = p.text("MediaCompatibilityMessage", limits::MESSAGE_BODY_CHARS)?;
     let sid = path.into_inner().service;
     let row = caller
         .write_account(move |conn, principal| {
@@ -205,8 +213,14 @@ pub async fn update_service(
             if let Some(enabled) = reachability {
                 diesel::update(target).set(services::reachability_enabled.eq(enabled)).execute(conn)?;
             }
+            if let Some(text) = compatibility {
+                let value = Some(text).filter(|t| !t.is_empty());
+                diesel::update(target).set(services::media_compatibility_message.eq(value)).execute(conn)?;
+            }
             diesel::update(target).set(services::date_updated.eq(time::now())).execute(conn)?;
-            service_queries::find(conn, account, &service.sid)
+            let row = service_queries::find(conn, account, &service.sid)?;
+            let message = service_queries::media_compatibility_message(conn, &row.sid)?;
+            Ok((row, message))
         })
         .await?;
     Ok(api::ok(ServiceConfigurationView::new(row, &caller.v1())))

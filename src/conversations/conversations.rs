@@ -403,6 +403,8 @@ pub async fn delete(caller: Caller, path: web::Path<ConversationPath>) -> ApiRes
             Ok(())
         })
         .await?;
+    // Objects of media deleted with it go now, not at the next collector pass.
+    caller.app().media.collector.notify_one();
     Ok(api::no_content())
 }
 

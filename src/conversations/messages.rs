@@ -13,10 +13,12 @@ use crate::db::DbConnection;
 use crate::db::schema::{conversations, messages};
 use crate::error::{ApiError, ApiResult};
 use crate::keyset;
+use crate::media;
 use crate::sid::SidKind;
 
 use super::conversations::{self as conversation_queries, ConversationPath};
 use super::participants;
+use super::services;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = messages)]
@@ -34,6 +36,8 @@ pub struct MessageRow {
     pub subject: Option<String>,
     pub date_created: i64,
     pub date_updated: i64,
+    /// JSON array of the attached media (sid, size, content_type, filename, category).
+    pub media: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -137,6 +141,7 @@ pub fn append(
         subject: spec.subject,
         date_created,
         date_updated: spec.date_updated.unwrap_or(date_created),
+        media: None,
     };
     let by_sid = SidKind::Conversation.matches(key);
     let appended = match conn {
@@ -288,7 +293,7 @@ impl MessageView {
             index: row.msg_index,
             author: row.author,
             body: row.body,
-            media: None,
+            media: row.media.as_deref().and_then(|m| serde_json::from_str(m).ok()),
             attributes: row.attributes,
             participant_sid: row.participant_sid,
             date_created: time::format(row.date_created),
@@ -310,6 +315,9 @@ pub async fn create(
     path: web::Path<ConversationPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
+    let media_config = &caller.app().media.config;
+    let media_sids = media::media_sids_param(p.all("MediaSid"), media_config.max_per_message)?;
+    let max_total = media_config.max_bytes;
     let spec = MessageSpec {
         author: p.text("Author", limits::IDENTITY_CHARS)?,
         body: p.text("Body", limits::MESSAGE_BODY_CHARS)?,
@@ -320,7 +328,24 @@ pub async fn create(
         date_updated: p.date("DateUpdated")?,
     };
     let key = path.into_inner().conversation;
-    let (scope, row) = caller.write_atomic(move |conn, scope| append(conn, scope, &key, spec)).await?;
+    let (scope, row) = if media_sids.is_empty() {
+        caller.write_atomic(move |conn, scope| append(conn, scope, &key, spec)).await?
+    } else {
+        // The message and its media become visible together, or not at all.
+        caller
+            .write(move |conn, scope| {
+                let mut spec = spec;
+                if spec.body.is_none() {
+                    spec.body = services::media_compatibility_message(conn, &scope.service_sid)?;
+                }
+                let mut row = append(conn, scope, &key, spec)?;
+                let summary =
+                    media::attach(conn, scope, &row.sid, &row.conversation_sid, &media_sids, max_total)?;
+                row.media = Some(serde_json::to_string(&summary).map_err(ApiError::internal)?);
+                Ok(row)
+            })
+            .await?
+    };
     Ok(api::created(MessageView::new(row, &scope)))
 }
 
@@ -380,6 +405,8 @@ pub async fn delete(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<H
             Ok(())
         })
         .await?;
+    // Objects of media deleted with it go now, not at the next collector pass.
+    caller.app().media.collector.notify_one();
     Ok(api::no_content())
 }
 

@@ -46,6 +46,17 @@ pub fn exists(conn: &mut DbConnection, account_sid: &str, sid: &str) -> QueryRes
     .get_result(conn)
 }
 
+/// The body given to a message with media and no `Body`, if configured.
+pub fn media_compatibility_message(
+    conn: &mut DbConnection,
+    service_sid: &str,
+) -> QueryResult<Option<String>> {
+    services::table
+        .filter(services::sid.eq(service_sid))
+        .select(services::media_compatibility_message)
+        .first(conn)
+}
+
 /// The service by SID within an account; 404 when it is another account's.
 pub fn find(conn: &mut DbConnection, account_sid: &str, sid: &str) -> Result<ServiceRow, ApiError> {
     services::table
@@ -201,5 +212,7 @@ pub async fn delete(caller: Caller, path: web::Path<ServicePath>) -> ApiResult<H
             Ok(())
         })
         .await?;
+    // Objects of media deleted with it go now, not at the next collector pass.
+    caller.app().media.collector.notify_one();
     Ok(api::no_content())
 }

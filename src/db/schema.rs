@@ -28,6 +28,7 @@ diesel::table! {
         reachability_enabled -> Bool,
         date_created -> BigInt,
         date_updated -> BigInt,
+        media_compatibility_message -> Nullable<Text>,
     }
 }
 
@@ -122,6 +123,41 @@ diesel::table! {
         subject -> Nullable<Text>,
         date_created -> BigInt,
         date_updated -> BigInt,
+        media -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    media (sid) {
+        sid -> Text,
+        account_sid -> Text,
+        service_sid -> Text,
+        state -> Text,
+        content_type -> Text,
+        filename -> Nullable<Text>,
+        category -> Text,
+        author -> Text,
+        size -> BigInt,
+        sha256 -> Nullable<Text>,
+        object_key -> Text,
+        key_id -> Text,
+        wrapped_key -> Binary,
+        nonce_prefix -> Binary,
+        message_sid -> Nullable<Text>,
+        conversation_sid -> Nullable<Text>,
+        position -> Nullable<BigInt>,
+        date_created -> BigInt,
+        date_upload_updated -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
+diesel::table! {
+    storage_deletions (object_key) {
+        object_key -> Text,
+        date_created -> BigInt,
+        claimed_until -> BigInt,
+        attempts -> BigInt,
     }
 }
 
@@ -133,4 +169,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversations,
     participants,
     messages,
+    media,
+    storage_deletions,
 );

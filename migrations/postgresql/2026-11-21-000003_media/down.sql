@@ -1,0 +1,6 @@
+ALTER TABLE services DROP COLUMN media_compatibility_message;
+ALTER TABLE messages DROP COLUMN media;
+DROP TRIGGER media_deleted ON media;
+DROP FUNCTION confab_media_deleted;
+DROP TABLE storage_deletions;
+DROP TABLE media;

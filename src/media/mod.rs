@@ -1,0 +1,343 @@
+//! The Media Content Service: upload, metadata, downloads (authenticated or
+//! through short-lived signed URLs), attachment to messages, and collection
+//! of what nobody attached. Bytes are only ever stored encrypted.
+
+pub mod crypto;
+pub mod download;
+pub mod gc;
+pub mod handlers;
+pub mod keys;
+pub mod signed_url;
+pub mod store;
+pub mod upload;
+
+use std::sync::RwLock;
+
+use actix_web::web;
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::api::{ServiceScope, time};
+use crate::config::{Config, MediaConfig};
+use crate::db::DbConnection;
+use crate::db::schema::{media, messages};
+use crate::error::{ApiError, codes};
+use crate::sid::SidKind;
+
+use crypto::{ContentCipher, CryptoError, Keyring, SecretKey};
+use keys::KeySource;
+use signed_url::UrlSigner;
+use store::Storage;
+
+/// Uploads that may stream at once; more wait their turn, which bounds the
+/// memory uploads can hold (each buffers at most a few object-store parts).
+const CONCURRENT_UPLOADS: usize = 16;
+
+pub struct MediaState {
+    pub storage: Storage,
+    keyring: RwLock<Keyring>,
+    key_source: KeySource,
+    pub signer: UrlSigner,
+    pub config: MediaConfig,
+    /// Wakes the collector to delete objects right after a commit.
+    pub collector: Notify,
+    pub uploads: Semaphore,
+}
+
+impl MediaState {
+    pub fn new(config: &Config) -> Result<MediaState, String> {
+        let storage = Storage::open(&config.media.storage).map_err(|e| format!("CONFAB_STORAGE_URL: {e}"))?;
+        let (keyring, key_source) = keys::load(config).map_err(|e| format!("CONFAB_MASTER_KEY: {e}"))?;
+        let signer = UrlSigner::new(keyring.current(), config.media.url_ttl.as_secs() as i64);
+        Ok(MediaState {
+            storage,
+            keyring: RwLock::new(keyring),
+            key_source,
+            signer,
+            config: config.media.clone(),
+            collector: Notify::new(),
+            uploads: Semaphore::new(CONCURRENT_UPLOADS),
+        })
+    }
+
+    pub fn keyring(&self) -> Keyring {
+        self.keyring.read().expect("keyring lock").clone()
+    }
+
+    /// Opens a media's data key. A key id this process does not know may
+    /// come from a `rotate-master-key` run since start: with a key file,
+    /// re-read it once before giving up.
+    pub fn content_cipher(&self, row: &MediaRow) -> Result<ContentCipher, CryptoError> {
+        let data_key = match self.keyring().unwrap(&row.sid, &row.key_id, &row.wrapped_key) {
+            Err(CryptoError::UnknownKey(id)) => {
+                let KeySource::File(path) = &self.key_source else {
+                    return Err(CryptoError::UnknownKey(id));
+                };
+                let dir = path.parent().unwrap_or(std::path::Path::new("."));
+                let reloaded = keys::read_key_files(dir).map_err(|_| CryptoError::UnknownKey(id))?;
+                let key = reloaded.unwrap(&row.sid, &row.key_id, &row.wrapped_key)?;
+                *self.keyring.write().expect("keyring lock") = reloaded;
+                key
+            }
+            other => other?,
+        };
+        ContentCipher::new(&data_key, &row.nonce_prefix, &row.sid)
+    }
+}
+
+pub const STATE_UPLOADING: &str = "uploading";
+pub const STATE_READY: &str = "ready";
+pub const STATE_ATTACHED: &str = "attached";
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = media)]
+pub struct MediaRow {
+    pub sid: String,
+    pub account_sid: String,
+    pub service_sid: String,
+    pub state: String,
+    pub content_type: String,
+    pub filename: Option<String>,
+    pub category: String,
+    pub author: String,
+    pub size: i64,
+    pub sha256: Option<String>,
+    pub object_key: String,
+    pub key_id: String,
+    pub wrapped_key: Vec<u8>,
+    pub nonce_prefix: Vec<u8>,
+    pub message_sid: Option<String>,
+    pub conversation_sid: Option<String>,
+    pub position: Option<i64>,
+    pub date_created: i64,
+    pub date_upload_updated: i64,
+    pub date_updated: i64,
+}
+
+impl MediaRow {
+    /// Content can be read once the upload completed.
+    pub fn is_stored(&self) -> bool {
+        self.state == STATE_READY || self.state == STATE_ATTACHED
+    }
+
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.sha256.as_deref().unwrap_or(""))
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = media, treat_none_as_default_value = false)]
+pub struct NewMedia<'a> {
+    pub sid: &'a str,
+    pub account_sid: &'a str,
+    pub service_sid: &'a str,
+    pub state: &'a str,
+    pub content_type: &'a str,
+    pub filename: Option<&'a str>,
+    pub category: &'a str,
+    pub author: &'a str,
+    pub size: i64,
+    pub object_key: &'a str,
+    pub key_id: &'a str,
+    pub wrapped_key: &'a [u8],
+    pub nonce_prefix: &'a [u8],
+    pub date_created: i64,
+    pub date_upload_updated: i64,
+    pub date_updated: i64,
+}
+
+/// A media of the service by SID (404 for malformed SIDs and for media of
+/// other services or accounts).
+pub fn find(conn: &mut DbConnection, service_sid: &str, sid: &str) -> Result<MediaRow, ApiError> {
+    if !SidKind::Media.matches(sid) {
+        return Err(ApiError::NotFound);
+    }
+    media::table
+        .filter(media::sid.eq(sid))
+        .filter(media::service_sid.eq(service_sid))
+        .select(MediaRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ApiError::NotFound)
+}
+
+#[derive(Serialize)]
+pub struct MediaLinks {
+    content: String,
+    content_direct_temporary: Option<String>,
+}
+
+/// The MCS Media object. As in Twilio's MCS, `url` and `links.content` are
+/// relative; `links.content_direct_temporary` is absolute and freshly signed.
+#[derive(Serialize)]
+pub struct MediaView {
+    sid: String,
+    account_sid: String,
+    service_sid: String,
+    date_created: String,
+    date_upload_updated: String,
+    date_updated: String,
+    links: MediaLinks,
+    size: i64,
+    content_type: String,
+    filename: Option<String>,
+    author: String,
+    category: String,
+    message_sid: Option<String>,
+    channel_sid: Option<String>,
+    url: String,
+    is_multipart_upstream: bool,
+}
+
+impl MediaView {
+    pub fn new(row: MediaRow, public_url: &str, signer: &UrlSigner) -> MediaView {
+        let url = format!("/v1/Services/{}/Media/{}", row.service_sid, row.sid);
+        let content = format!("{url}/Content");
+        let temporary = row.is_stored().then(|| {
+            let (expires, signature) = signer.sign(&row.sid, time::now());
+            format!("{public_url}{content}?Expires={expires}&Signature={signature}")
+        });
+        MediaView {
+            links: MediaLinks { content, content_direct_temporary: temporary },
+            url,
+            sid: row.sid,
+            account_sid: row.account_sid,
+            service_sid: row.service_sid,
+            date_created: time::format(row.date_created),
+            date_upload_updated: time::format(row.date_upload_updated),
+            date_updated: time::format(row.date_updated),
+            size: row.size,
+            content_type: row.content_type,
+            filename: row.filename,
+            author: row.author,
+            category: row.category,
+            message_sid: row.message_sid,
+            channel_sid: row.conversation_sid,
+            is_multipart_upstream: false,
+        }
+    }
+}
+
+fn invalid_media(sid: &str, why: &str) -> ApiError {
+    ApiError::bad_request(codes::MEDIA_SID_INVALID, format!("Media {sid} cannot be attached: {why}"))
+}
+
+/// Checks the `MediaSid` values of a new message: present, well-formed,
+/// distinct and not too many. Attaching happens in [`attach`].
+pub fn media_sids_param(values: Vec<&str>, max: usize) -> Result<Vec<String>, ApiError> {
+    let mut sids: Vec<String> = Vec::with_capacity(values.len());
+    for v in values {
+        if v.is_empty() {
+            return Err(ApiError::bad_request(codes::MEDIA_SID_MISSING, "MediaSid is empty"));
+        }
+        if !SidKind::Media.matches(v) {
+            return Err(ApiError::bad_request(
+                codes::MEDIA_SID_INVALID,
+                format!("MediaSid {v:?} is not a Media SID (ME followed by 32 hex digits)"),
+            ));
+        }
+        if sids.iter().any(|s| s == v) {
+            return Err(ApiError::invalid_param("MediaSid", format!("{v} is given twice")));
+        }
+        sids.push(v.to_owned());
+    }
+    if sids.len() > max {
+        return Err(ApiError::invalid_param("MediaSid", format!("at most {max} media per message")));
+    }
+    Ok(sids)
+}
+
+/// Attaches `sids` (in order) to a just-created message, in the caller's
+/// transaction. Each media must be this account's and service's, `ready`
+/// (uploaded, not attached elsewhere); the combined size must fit. The
+/// conditional UPDATE takes the row, so of two messages racing for one
+/// media exactly one wins.
+pub fn attach(
+    conn: &mut DbConnection,
+    scope: &ServiceScope,
+    message_sid: &str,
+    conversation_sid: &str,
+    sids: &[String],
+    max_total: u64,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let now = time::now();
+    for (position, sid) in sids.iter().enumerate() {
+        let taken = diesel::update(
+            media::table
+                .filter(media::sid.eq(sid))
+                .filter(media::account_sid.eq(scope.account_sid()))
+                .filter(media::service_sid.eq(&scope.service_sid))
+                .filter(media::state.eq(STATE_READY)),
+        )
+        .set((
+            media::state.eq(STATE_ATTACHED),
+            media::message_sid.eq(message_sid),
+            media::conversation_sid.eq(conversation_sid),
+            media::position.eq(position as i64),
+            media::date_updated.eq(now),
+        ))
+        .execute(conn)?;
+        if taken == 0 {
+            let state: Option<String> = media::table
+                .filter(media::sid.eq(sid))
+                .filter(media::account_sid.eq(scope.account_sid()))
+                .filter(media::service_sid.eq(&scope.service_sid))
+                .select(media::state)
+                .first(conn)
+                .optional()?;
+            return Err(match state.as_deref() {
+                Some(STATE_UPLOADING) => invalid_media(sid, "its upload has not completed"),
+                Some(STATE_ATTACHED) => invalid_media(sid, "it is already attached to a message"),
+                _ => invalid_media(sid, "no media with that SID exists in this service"),
+            });
+        }
+    }
+    let attached: Vec<(String, i64, String, Option<String>, String)> = media::table
+        .filter(media::message_sid.eq(message_sid))
+        .order(media::position.asc())
+        .select((media::sid, media::size, media::content_type, media::filename, media::category))
+        .load(conn)?;
+    let total: u64 = attached.iter().map(|m| m.1.max(0) as u64).sum();
+    if total > max_total {
+        return Err(ApiError::bad_request(
+            codes::MEDIA_TOO_LARGE,
+            format!("The media of a message may total at most {max_total} bytes; these total {total}"),
+        ));
+    }
+    let summary: Vec<serde_json::Value> = attached
+        .into_iter()
+        .map(|(sid, size, content_type, filename, category)| {
+            json!({"sid": sid, "size": size, "content_type": content_type, "filename": filename, "category": category})
+        })
+        .collect();
+    let text = serde_json::to_string(&summary).map_err(ApiError::internal)?;
+    diesel::update(messages::table.filter(messages::sid.eq(message_sid)))
+        .set(messages::media.eq(text))
+        .execute(conn)?;
+    Ok(summary)
+}
+
+/// Media routes, under `/v1/Services/{service}`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/Media").post(handlers::create))
+        .service(web::resource("/MediaSet").post(handlers::media_set))
+        .service(web::resource("/Media/{media}").get(handlers::fetch))
+        .service(web::resource("/Media/{media}/Content").get(download::content));
+}
+
+/// Sealed bytes and plaintext size of a media, as the content cipher sees it.
+pub fn stored_len(size: i64) -> u64 {
+    crypto::sealed_size(size.max(0) as u64)
+}
+
+/// A fresh data key wrapped for `sid`, and its nonce prefix.
+pub fn new_data_key(
+    keyring: &Keyring,
+    sid: &str,
+) -> (SecretKey, crypto::WrappedKey, [u8; crypto::NONCE_PREFIX]) {
+    let data_key = SecretKey::random();
+    let wrapped = keyring.wrap(sid, &data_key);
+    (data_key, wrapped, ContentCipher::random_prefix())
+}
