@@ -55,26 +55,31 @@ impl AppState {
     pub fn bootstrap_accounts(&self) -> Result<(), BoxError> {
         let mut conn = self.db.get()?;
         let cost = self.config.hash_cost;
-        match &self.config.bootstrap_account {
-            Some((sid, token)) => {
-                if accounts::find(&mut conn, sid)?.is_none() {
-                    accounts::create(&mut conn, "Confab account", Some(sid), Some(token), cost)
-                        .map_err(|e| format!("creating CONFAB_ACCOUNT_SID account: {e}"))?;
-                    tracing::info!(account_sid = %sid, "account created from CONFAB_ACCOUNT_SID");
+        let bootstrap = self.config.bootstrap_account.clone();
+        // Under the start-up lock: instances starting together create the
+        // account once between them.
+        migrations::exclusive(&mut conn, |conn| {
+            match &bootstrap {
+                Some((sid, token)) => {
+                    if accounts::find(conn, sid)?.is_none() {
+                        accounts::create(conn, "Confab account", Some(sid), Some(token), cost)
+                            .map_err(|e| format!("creating CONFAB_ACCOUNT_SID account: {e}"))?;
+                        tracing::info!(account_sid = %sid, "account created from CONFAB_ACCOUNT_SID");
+                    }
+                }
+                None => {
+                    if accounts::count(conn)? == 0 {
+                        let creds = accounts::create(conn, "Confab account", None, None, cost)
+                            .map_err(|e| format!("creating the first account: {e}"))?;
+                        eprintln!(
+                            "\nConfab created an account (shown once; keep the token):\n  Account SID: {}\n  Auth Token:  {}\n",
+                            creds.account_sid, creds.auth_token
+                        );
+                    }
                 }
             }
-            None => {
-                if accounts::count(&mut conn)? == 0 {
-                    let creds = accounts::create(&mut conn, "Confab account", None, None, cost)
-                        .map_err(|e| format!("creating the first account: {e}"))?;
-                    eprintln!(
-                        "\nConfab created an account (shown once; keep the token):\n  Account SID: {}\n  Auth Token:  {}\n",
-                        creds.account_sid, creds.auth_token
-                    );
-                }
-            }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 

@@ -18,6 +18,7 @@ pub mod codes {
     pub const INTERNAL: u32 = 20500;
     pub const SERVICE_UNAVAILABLE: u32 = 20503;
     pub const PAYLOAD_TOO_LARGE: u32 = 20413;
+    pub const CONFLICT: u32 = 20409;
     pub const CONVERSATION_UNIQUE_NAME_EXISTS: u32 = 50353;
     pub const UNIQUE_NAME_LOOKS_LIKE_SID: u32 = 50390;
     pub const CONVERSATION_CLOSED: u32 = 50377;
@@ -154,8 +155,19 @@ impl ResponseError for ApiError {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
         match e {
-            diesel::result::Error::NotFound => ApiError::NotFound,
+            Error::NotFound => ApiError::NotFound,
+            // Handlers check every reference they write, so a foreign key can
+            // only fail when a concurrent request removed the referenced row
+            // (e.g. a role deleted while a user was being given it).
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                tracing::info!(detail = info.message(), "write lost a race with a delete");
+                ApiError::conflict(
+                    codes::CONFLICT,
+                    "A resource this request refers to was changed or deleted at the same time; retry the request",
+                )
+            }
             other => ApiError::internal(other),
         }
     }

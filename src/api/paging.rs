@@ -36,31 +36,42 @@ pub enum Cursor {
     Before(Key),
 }
 
+/// Which list (kind, order and key shape) a token belongs to: a token
+/// replayed against another list is refused rather than misread.
+fn list_tag(list: &str) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(list.as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
+
 impl Cursor {
-    fn encode(self) -> Option<String> {
+    fn encode(self, list: u32) -> Option<String> {
         let (tag, key) = match self {
             Cursor::First => return None,
             Cursor::After(k) => ('A', k),
             Cursor::Before(k) => ('B', k),
         };
-        let mut bytes = [0u8; 16];
+        let mut bytes = [0u8; 20];
         bytes[..8].copy_from_slice(&key.0.to_be_bytes());
-        bytes[8..].copy_from_slice(&key.1.to_be_bytes());
+        bytes[8..16].copy_from_slice(&key.1.to_be_bytes());
+        bytes[16..].copy_from_slice(&list.to_be_bytes());
         Some(format!("P{tag}{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
 
-    fn decode(token: &str) -> Option<Cursor> {
+    /// The cursor and the list tag a token carries.
+    fn decode(token: &str) -> Option<(Cursor, u32)> {
         let rest = token.strip_prefix('P')?;
         let mut chars = rest.chars();
         let tag = chars.next()?;
-        let bytes: [u8; 16] = URL_SAFE_NO_PAD.decode(chars.as_str()).ok()?.try_into().ok()?;
+        let bytes: [u8; 20] = URL_SAFE_NO_PAD.decode(chars.as_str()).ok()?.try_into().ok()?;
         let key = Key(
             i64::from_be_bytes(bytes[..8].try_into().ok()?),
-            i64::from_be_bytes(bytes[8..].try_into().ok()?),
+            i64::from_be_bytes(bytes[8..16].try_into().ok()?),
         );
+        let list = u32::from_be_bytes(bytes[16..].try_into().ok()?);
         match tag {
-            'A' => Some(Cursor::After(key)),
-            'B' => Some(Cursor::Before(key)),
+            'A' => Some((Cursor::After(key), list)),
+            'B' => Some((Cursor::Before(key), list)),
             _ => None,
         }
     }
@@ -72,20 +83,32 @@ pub struct PageRequest {
     pub page_size: i64,
     pub page: i64,
     pub cursor: Cursor,
+    list: u32,
 }
 
 impl PageRequest {
-    /// `max_size` is the list's cap from the spec (50 or 100); larger values are capped.
-    pub fn from_params(params: &Params, max_size: i64) -> Result<Self, ApiError> {
+    /// `max_size` is the list's cap from the spec (50 or 100); larger values
+    /// are capped. `list` names the list, its order and its key (e.g.
+    /// `messages desc`); tokens are only valid for the list that issued them.
+    pub fn from_params(params: &Params, max_size: i64, list: &str) -> Result<Self, ApiError> {
         let page_size =
             params.int("PageSize", 1, i64::from(i32::MAX))?.unwrap_or(DEFAULT_PAGE_SIZE).min(max_size);
         let page = params.int("Page", 0, i64::from(i32::MAX))?.unwrap_or(0);
+        let list = list_tag(list);
         let cursor = match params.str("PageToken") {
             None | Some("") => Cursor::First,
-            Some(t) => Cursor::decode(t)
-                .ok_or_else(|| ApiError::invalid_param("PageToken", "not a valid page token"))?,
+            Some(t) => match Cursor::decode(t) {
+                Some((cursor, tag)) if tag == list => cursor,
+                Some(_) => {
+                    return Err(ApiError::invalid_param(
+                        "PageToken",
+                        "the token belongs to another list or order",
+                    ));
+                }
+                None => return Err(ApiError::invalid_param("PageToken", "not a valid page token")),
+            },
         };
-        Ok(PageRequest { page_size, page, cursor })
+        Ok(PageRequest { page_size, page, cursor, list })
     }
 
     /// How to query the key column for this page. `descending` is the list's
@@ -180,15 +203,17 @@ impl Seek {
         if self.backwards {
             rows.reverse();
             Window {
-                prev: more.then(|| rows.first().map(&key)).flatten(),
-                next: rows.last().map(&key),
+                prev: more.then(|| rows.first().map(&key).map(Cursor::Before)).flatten(),
+                // Nothing left before this point (rows were deleted since the
+                // later page was read): carry on from the start.
+                next: Some(rows.last().map(&key).map_or(Cursor::First, Cursor::After)),
                 items: rows,
             }
         } else {
             Window {
-                next: more.then(|| rows.last().map(&key)).flatten(),
+                next: more.then(|| rows.last().map(&key).map(Cursor::After)).flatten(),
                 prev: match self.cursor {
-                    Cursor::After(_) => rows.first().map(&key),
+                    Cursor::After(_) => rows.first().map(&key).map(Cursor::Before),
                     _ => None,
                 },
                 items: rows,
@@ -201,10 +226,10 @@ impl Seek {
 #[derive(Debug)]
 pub struct Window<T> {
     pub items: Vec<T>,
-    /// Key of the last row, when rows follow.
-    pub next: Option<Key>,
-    /// Key of the first row, when rows precede.
-    pub prev: Option<Key>,
+    /// Where the next page starts, when rows follow.
+    pub next: Option<Cursor>,
+    /// Where the previous page ends, when rows precede.
+    pub prev: Option<Cursor>,
 }
 
 impl<T> Window<T> {
@@ -256,7 +281,7 @@ impl<T: Serialize> ListPage<T> {
             }
             q.append_pair("PageSize", &req.page_size.to_string());
             q.append_pair("Page", &page.to_string());
-            if let Some(token) = cursor.encode() {
+            if let Some(token) = cursor.encode(req.list) {
                 q.append_pair("PageToken", &token);
             }
             format!("{list_url}?{}", q.finish())
@@ -265,9 +290,9 @@ impl<T: Serialize> ListPage<T> {
             page: req.page,
             page_size: req.page_size,
             first_page_url: url_for(0, Cursor::First),
-            previous_page_url: window.prev.map(|k| url_for((req.page - 1).max(0), Cursor::Before(k))),
+            previous_page_url: window.prev.map(|c| url_for((req.page - 1).max(0), c)),
             url: url_for(req.page, req.cursor),
-            next_page_url: window.next.map(|k| url_for(req.page + 1, Cursor::After(k))),
+            next_page_url: window.next.map(|c| url_for(req.page + 1, c)),
             key,
         };
         ListPage { items: window.items, meta }
@@ -283,7 +308,7 @@ mod tests {
     use super::*;
 
     fn req(cursor: Cursor) -> PageRequest {
-        PageRequest { page_size: 2, page: 1, cursor }
+        PageRequest { page_size: 2, page: 1, cursor, list: list_tag("things") }
     }
 
     #[test]
@@ -291,7 +316,7 @@ mod tests {
         for c in
             [Cursor::After(Key(42, 0)), Cursor::Before(Key(-1, 7)), Cursor::After(Key(i64::MAX, i64::MIN))]
         {
-            assert_eq!(Cursor::decode(&c.encode().unwrap()), Some(c));
+            assert_eq!(Cursor::decode(&c.encode(9).unwrap()), Some((c, 9)));
         }
         assert_eq!(Cursor::decode("PZAAAAAAAAAAA"), None);
         assert_eq!(Cursor::decode("hello"), None);
@@ -304,8 +329,8 @@ mod tests {
         assert!(seek.ascending);
         let w = seek.finish(vec![11, 12, 13], |k| *k);
         assert_eq!(w.items, vec![11, 12]);
-        assert_eq!(w.next, Some(12.into()));
-        assert_eq!(w.prev, Some(11.into()));
+        assert_eq!(w.next, Some(Cursor::After(12.into())));
+        assert_eq!(w.prev, Some(Cursor::Before(11.into())));
     }
 
     #[test]
@@ -315,8 +340,12 @@ mod tests {
         assert!(!seek.ascending);
         let w = seek.finish(vec![19, 18, 17], |k| *k);
         assert_eq!(w.items, vec![18, 19]);
-        assert_eq!(w.prev, Some(18.into()));
-        assert_eq!(w.next, Some(19.into()));
+        assert_eq!(w.prev, Some(Cursor::Before(18.into())));
+        assert_eq!(w.next, Some(Cursor::After(19.into())));
+        // An empty backward page (the rows before were deleted) leads back to the start.
+        let w = seek.finish(Vec::<i64>::new(), |k| *k);
+        assert_eq!(w.prev, None);
+        assert_eq!(w.next, Some(Cursor::First));
     }
 
     #[test]
@@ -330,8 +359,17 @@ mod tests {
     }
 
     #[test]
+    fn tokens_only_work_for_their_list() {
+        let token = Cursor::After(Key(5, 0)).encode(list_tag("messages asc")).unwrap();
+        let params = Params::parse(format!("PageToken={token}").as_bytes());
+        assert!(PageRequest::from_params(&params, 100, "messages asc").is_ok());
+        let e = PageRequest::from_params(&params, 100, "messages desc").unwrap_err();
+        assert!(e.to_string().contains("PageToken"));
+    }
+
+    #[test]
     fn last_page_has_no_next_url() {
-        let r = PageRequest { page_size: 2, page: 0, cursor: Cursor::First };
+        let r = PageRequest { page_size: 2, page: 0, cursor: Cursor::First, list: list_tag("things") };
         let w = r.seek(false).finish(vec![1, 2], |k| *k);
         let page = ListPage::new("things", "http://h/v1/Things", &[("Order", "asc")], &r, w);
         assert_eq!(page.meta.next_page_url, None);

@@ -34,6 +34,15 @@ impl Params {
         Self::parse(req.query_string().as_bytes())
     }
 
+    /// Text parameters never carry NUL characters (PostgreSQL cannot store
+    /// them, and no legitimate client sends them).
+    pub fn reject_nul(self) -> Result<Self, ApiError> {
+        match self.pairs.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            Some((k, _)) => Err(ApiError::invalid_param(k, "contains a NUL character")),
+            None => Ok(self),
+        }
+    }
+
     /// The first value of `name`, if present.
     pub fn str(&self, name: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -140,12 +149,16 @@ impl Params {
         }
     }
 
-    /// An ISO 8601 duration (`PT1M`) as seconds, at least `min_secs`.
+    /// An ISO 8601 duration (`PT1M`) as seconds, at least `min_secs` and at
+    /// most ten years.
     pub fn duration(&self, name: &str, min_secs: i64) -> Result<Option<i64>, ApiError> {
         match self.str(name) {
             None => Ok(None),
             Some(v) => match time::parse_duration(v) {
-                Some(secs) if secs >= min_secs => Ok(Some(secs)),
+                Some(secs) if (min_secs..=time::MAX_DURATION_SECS).contains(&secs) => Ok(Some(secs)),
+                Some(secs) if secs > time::MAX_DURATION_SECS => {
+                    Err(ApiError::invalid_param(name, "must be at most ten years"))
+                }
                 Some(_) => Err(ApiError::invalid_param(name, format!("must be at least {min_secs} seconds"))),
                 None => Err(ApiError::invalid_param(
                     name,
@@ -186,7 +199,7 @@ impl FromRequest for Form {
                     "Request body must be application/x-www-form-urlencoded",
                 ));
             }
-            Ok(Form(Params::parse(&body)))
+            Ok(Form(Params::parse(&body).reject_nul()?))
         })
     }
 }
@@ -199,7 +212,7 @@ impl FromRequest for Query {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Ok(Query(Params::from_query(req))))
+        std::future::ready(Params::from_query(req).reject_nul().map(Query))
     }
 }
 
@@ -222,6 +235,16 @@ mod tests {
         assert!(msg(p.bool("ReachabilityEnabled").unwrap_err()).contains("ReachabilityEnabled"));
         assert!(msg(p.int("PageSize", 1, 100).unwrap_err()).contains("PageSize"));
         assert!(msg(p.json_text("Attributes", 100).unwrap_err()).contains("Attributes"));
+    }
+
+    #[test]
+    fn nul_characters_are_refused_and_durations_capped() {
+        assert!(Params::parse(b"FriendlyName=a%00b").reject_nul().is_err());
+        assert!(Params::parse(b"FriendlyName=ab").reject_nul().is_ok());
+        let p = Params::parse(b"Timers.Closed=PT9223372036854775807S&Timers.Inactive=P100000000W&Ok=PT10M");
+        assert!(p.duration("Timers.Closed", 600).is_err());
+        assert!(p.duration("Timers.Inactive", 60).is_err());
+        assert_eq!(p.duration("Ok", 600).unwrap(), Some(600));
     }
 
     #[test]

@@ -16,17 +16,25 @@ pub fn format_opt(ts: Option<i64>) -> Option<String> {
     ts.map(format)
 }
 
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the dates the wire format can spell.
+const EARLIEST: i64 = -62_135_596_800;
+const LATEST: i64 = 253_402_300_799;
+
+/// Longest timer accepted (ten years): keeps `now + timer` far from overflow.
+pub const MAX_DURATION_SECS: i64 = 10 * 366 * 86_400;
+
 /// RFC 3339 / ISO 8601 with a zone (`Z` or an offset); fractions are dropped.
-/// A bare date (`2020-07-01`) is midnight UTC, as list filters use.
+/// A bare date (`2020-07-01`) is midnight UTC, as list filters use. Dates
+/// outside years 1–9999 (after the offset) are refused.
 pub fn parse(raw: &str) -> Option<i64> {
     let raw = raw.trim();
-    if let Ok(dt) = DateTime::parse_from_rfc3339(raw) {
-        return Some(dt.timestamp());
-    }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|dt| dt.and_utc().timestamp())
+    let ts = match DateTime::parse_from_rfc3339(raw) {
+        Ok(dt) => dt.timestamp(),
+        Err(_) => {
+            NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0)?.and_utc().timestamp()
+        }
+    };
+    (EARLIEST..=LATEST).contains(&ts).then_some(ts)
 }
 
 /// ISO 8601 durations as Twilio timers use them (`PT1M`, `P1DT12H`, `PT90S`, `P2W`).
@@ -89,6 +97,9 @@ mod tests {
         assert_eq!(parse("2015-12-16T23:18:37+01:00"), Some(1_450_304_317));
         assert_eq!(parse("2015-12-16"), Some(1_450_224_000));
         assert_eq!(parse("yesterday"), None);
+        assert_eq!(parse("9999-12-31T23:59:59-23:59"), None);
+        assert_eq!(parse("0000-01-01T00:00:00+23:59"), None);
+        assert!(parse("9999-12-31T23:59:59Z").is_some());
     }
 
     #[test]

@@ -81,6 +81,16 @@ pub fn create(
     Ok(NewCredentials { account_sid: sid, auth_token: token })
 }
 
+/// Takes the account row's lock for the rest of the transaction and returns
+/// its current default service. Changing the default and deleting a service
+/// both take it first, so neither can act on what the other just changed.
+pub fn lock_default_service(conn: &mut DbConnection, account_sid: &str) -> QueryResult<Option<String>> {
+    diesel::update(accounts::table.filter(accounts::sid.eq(account_sid)))
+        .set(accounts::date_updated.eq(accounts::date_updated))
+        .returning(accounts::default_service_sid)
+        .get_result(conn)
+}
+
 pub fn set_default_service(conn: &mut DbConnection, account_sid: &str, service_sid: &str) -> QueryResult<()> {
     diesel::update(accounts::table.filter(accounts::sid.eq(account_sid)))
         .set((accounts::default_service_sid.eq(service_sid), accounts::date_updated.eq(time::now())))

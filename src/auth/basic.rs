@@ -42,6 +42,8 @@ pub struct Authenticator {
     /// Verified against when the SID is unknown, so that case costs the same
     /// time as a wrong token.
     decoy: OnceLock<String>,
+    /// Bounds concurrent argon2 verifications (CPU and memory heavy).
+    hashing: tokio::sync::Semaphore,
 }
 
 /// `user:password` from an `Authorization: Basic …` header.
@@ -58,7 +60,14 @@ pub fn parse_basic(header: &str) -> Option<(String, String)> {
 
 impl Authenticator {
     pub fn new(ttl: Duration, cost: HashCost) -> Self {
-        Authenticator { ttl, cost, cache: Mutex::new(HashMap::new()), decoy: OnceLock::new() }
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Authenticator {
+            ttl,
+            cost,
+            cache: Mutex::new(HashMap::new()),
+            decoy: OnceLock::new(),
+            hashing: tokio::sync::Semaphore::new(cpus),
+        }
     }
 
     pub fn cache_key(user: &str, secret: &str) -> [u8; 32] {
@@ -96,25 +105,36 @@ impl Authenticator {
         self.cache.lock().expect("auth cache poisoned").remove(key);
     }
 
-    /// Verifies Basic credentials against the database; unknown SID and wrong
-    /// token fail alike (the unknown case verifies against a decoy hash so it
-    /// costs the same time). Blocking: argon2 runs here on a cache miss.
-    pub fn verify(&self, conn: &mut DbConnection, user: &str, secret: &str) -> Result<AccountRow, ApiError> {
-        let account = if SidKind::Account.matches(user) { accounts::find(conn, user)? } else { None };
+    /// Loads the account the credentials name (none for a username that is
+    /// not an account SID: no query needed).
+    pub fn lookup(&self, conn: &mut DbConnection, user: &str) -> Result<Option<AccountRow>, ApiError> {
+        if SidKind::Account.matches(user) { Ok(accounts::find(conn, user)?) } else { Ok(None) }
+    }
+
+    /// Checks the secret against the account's stored hash; unknown SID and
+    /// wrong token fail alike (the unknown case verifies against a decoy
+    /// hash so it costs the same time). argon2 runs on the blocking pool
+    /// without holding a database connection, and at most a few at once, so
+    /// a flood of bad credentials cannot starve the pool.
+    pub async fn check(
+        &self,
+        user: &str,
+        secret: &str,
+        account: Option<AccountRow>,
+    ) -> Result<AccountRow, ApiError> {
         let key = Self::cache_key(user, secret);
         if let Some(account) = &account
             && self.remembered(&key).is_some_and(|(_, phc)| phc == account.auth_token_hash)
         {
             return Ok(account.clone());
         }
-        let ok = match &account {
-            Some(a) => password::verify(secret, &a.auth_token_hash),
-            None => {
-                let decoy = self.decoy.get_or_init(|| password::hash("decoy", self.cost));
-                password::verify(secret, decoy);
-                false
-            }
+        let phc = match &account {
+            Some(a) => a.auth_token_hash.clone(),
+            None => self.decoy.get_or_init(|| password::hash("decoy", self.cost)).clone(),
         };
+        let _permit = self.hashing.acquire().await.map_err(ApiError::internal)?;
+        let secret = secret.to_owned();
+        let ok = actix_web::web::block(move || password::verify(&secret, &phc)).await?;
         match account {
             Some(account) if ok => {
                 self.remember(key, &account.sid, &account.auth_token_hash);

@@ -44,9 +44,11 @@ impl Principal {
 /// Extracting it costs no I/O when the credentials were verified recently
 /// (the common case): the account's current hash is then re-read as the
 /// first step of the request's own database work, in the same blocking
-/// round, so a request costs one hop to the blocking pool, not two. Unknown
-/// or changed credentials are verified in full before the handler runs, so
-/// bad credentials answer 401 before any parameter is looked at.
+/// round (and transaction), so a request costs one hop to the blocking pool,
+/// not two. Credentials not verified recently are checked in full before
+/// the handler runs, so they answer 401 before any parameter is looked at.
+/// (A token rotated while a success is still remembered is refused by the
+/// re-read instead, after the handler's parameter checks.)
 pub struct Caller {
     state: web::Data<AppState>,
     cache_key: [u8; 32],
@@ -77,6 +79,8 @@ impl FromRequest for Caller {
         let credentials =
             req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(basic::parse_basic);
         let service = req.match_info().get("service").map(str::to_owned);
+        // Path segments (aliases) never hold NUL: such a path names nothing.
+        let nul_in_path = req.match_info().iter().any(|(_, v)| v.contains('\0'));
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("AppState missing"))?;
             let (user, secret) = credentials.ok_or(ApiError::Unauthenticated)?;
@@ -84,12 +88,16 @@ impl FromRequest for Caller {
             let (account_sid, phc) = match state.auth.remembered(&cache_key) {
                 Some(hit) => hit,
                 None => {
-                    let verifier = state.clone();
-                    let account =
-                        state.db.run(move |conn| verifier.auth.verify(conn, &user, &secret)).await?;
+                    let name = user.clone();
+                    let lookup = state.clone();
+                    let account = state.db.run(move |conn| lookup.auth.lookup(conn, &name)).await?;
+                    let account = state.auth.check(&user, &secret, account).await?;
                     (account.sid, account.auth_token_hash)
                 }
             };
+            if nul_in_path {
+                return Err(ApiError::NotFound);
+            }
             Ok(Caller { state, cache_key, account_sid, phc, service })
         })
     }
@@ -132,13 +140,16 @@ impl Caller {
             phc: self.phc.clone(),
             service: self.service.clone(),
         };
-        let work = move |conn: &mut DbConnection| {
+        // The credential re-check runs inside the write transaction, so a
+        // rotation that commits first is seen.
+        let checked = move |conn: &mut DbConnection| {
             let principal = me.principal(conn)?;
-            match mode {
-                Mode::Write => write_tx(conn, |conn| f(conn, principal)),
-                Mode::Writer if conn.is_sqlite() => write_tx(conn, |conn| f(conn, principal)),
-                Mode::Read | Mode::Writer => f(conn, principal),
-            }
+            f(conn, principal)
+        };
+        let work = move |conn: &mut DbConnection| match mode {
+            Mode::Write => write_tx(conn, checked),
+            Mode::Writer if conn.is_sqlite() => write_tx(conn, checked),
+            Mode::Read | Mode::Writer => checked(conn),
         };
         match mode {
             Mode::Read => self.state.db.run(work).await,

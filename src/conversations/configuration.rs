@@ -81,6 +81,7 @@ pub async fn update(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
     let row = caller
         .write_account(move |conn, principal| {
             let account = principal.account_sid();
+            account_queries::lock_default_service(conn, account)?;
             if let Some(service) = &default_service {
                 if !service_queries::exists(conn, account, service)? {
                     return Err(ApiError::invalid_param(

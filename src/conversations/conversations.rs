@@ -409,7 +409,6 @@ pub async fn delete(caller: Caller, path: web::Path<ConversationPath>) -> ApiRes
 }
 
 pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
-    let page = PageRequest::from_params(&q, 100)?;
     let start = q.date("StartDate")?;
     // A bare date as EndDate includes that whole day.
     let end = match q.str("EndDate") {
@@ -419,6 +418,11 @@ pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
     let state_filter = q.choice("State", STATES)?.map(str::to_owned);
     // With a date filter Twilio lists newest first; otherwise in creation order.
     let by_date = start.is_some() || end.is_some();
+    let page = PageRequest::from_params(
+        &q,
+        100,
+        if by_date { "conversations by date desc" } else { "conversations" },
+    )?;
     let seek = page.seek(by_date);
     let filter_state = state_filter.clone();
     let (scope, rows) = caller

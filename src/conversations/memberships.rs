@@ -122,7 +122,7 @@ pub async fn list_user_conversations(
     path: web::Path<users::UserPath>,
     Query(q): Query,
 ) -> ApiResult<HttpResponse> {
-    let page = PageRequest::from_params(&q, 50)?;
+    let page = PageRequest::from_params(&q, 50, "user conversations")?;
     let seek = page.seek(false);
     let key = path.into_inner().user;
     let (scope, (user, rows)) = caller
@@ -270,7 +270,7 @@ impl ParticipantConversationView {
 }
 
 pub async fn list_participant_conversations(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
-    let page = PageRequest::from_params(&q, 50)?;
+    let page = PageRequest::from_params(&q, 50, "participant conversations")?;
     let identity = q.string("Identity").filter(|s| !s.is_empty());
     let address = q.string("Address").filter(|s| !s.is_empty());
     if identity.is_none() && address.is_none() {

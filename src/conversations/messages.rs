@@ -327,6 +327,9 @@ pub async fn create(
         date_created: p.date("DateCreated")?,
         date_updated: p.date("DateUpdated")?,
     };
+    if spec.body.is_none() && spec.content_sid.is_none() && media_sids.is_empty() {
+        return Err(ApiError::missing_param("Body (or MediaSid, or ContentSid)"));
+    }
     let key = path.into_inner().conversation;
     let (scope, row) = if media_sids.is_empty() {
         caller.write_atomic(move |conn, scope| append(conn, scope, &key, spec)).await?
@@ -372,6 +375,9 @@ pub async fn update(caller: Caller, path: web::Path<MessagePath>, Form(p): Form)
     let (scope, row) = caller
         .write(move |conn, scope| {
             let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
+            if conversation.state == "closed" {
+                return Err(conversation_queries::closed_error());
+            }
             let current = find(conn, &conversation.sid, &path.message)?;
             let mut changes = MessageChanges {
                 body: body.map(Some),
@@ -415,8 +421,8 @@ pub async fn list(
     path: web::Path<ConversationPath>,
     Query(q): Query,
 ) -> ApiResult<HttpResponse> {
-    let page = PageRequest::from_params(&q, 100)?;
     let order = q.choice("Order", &["asc", "desc"])?.unwrap_or("asc").to_owned();
+    let page = PageRequest::from_params(&q, 100, &format!("messages {order}"))?;
     let seek = page.seek(order == "desc");
     let key = path.into_inner().conversation;
     let (scope, (conversation, rows)) = caller

@@ -71,7 +71,7 @@ pub async fn run_timers(db: Db, interval: Duration) {
     loop {
         tick.tick().await;
         let now = crate::api::time::now();
-        match db.run(move |conn| Ok(conversations::apply_due_timers(conn, now)?)).await {
+        match db.write(move |conn| Ok(conversations::apply_due_timers(conn, now)?)).await {
             Ok((0, 0)) => {}
             Ok((inactive, closed)) => tracing::info!(inactive, closed, "conversation timers applied"),
             Err(e) => tracing::warn!(error = %e, "conversation timers failed"),

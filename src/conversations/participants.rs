@@ -378,6 +378,9 @@ pub async fn update(
     let (scope, row) = caller
         .write(move |conn, scope| {
             let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
+            if conversation.state == "closed" {
+                return Err(conversation_queries::closed_error());
+            }
             let current = find(conn, &conversation.sid, &path.participant)?;
             let mut changes = ParticipantChanges {
                 attributes,
@@ -400,6 +403,12 @@ pub async fn update(
                     return Err(ApiError::invalid_param(
                         "Identity",
                         "a participant with a MessagingBinding.Address cannot also have an Identity",
+                    ));
+                }
+                if id.is_empty() && current.binding_address.is_none() {
+                    return Err(ApiError::invalid_param(
+                        "Identity",
+                        "a chat participant keeps its Identity (remove the participant instead)",
                     ));
                 }
                 if id.is_empty() {
@@ -445,7 +454,7 @@ pub async fn list(
     path: web::Path<ConversationPath>,
     Query(q): Query,
 ) -> ApiResult<HttpResponse> {
-    let page = PageRequest::from_params(&q, 100)?;
+    let page = PageRequest::from_params(&q, 100, "participants")?;
     let seek = page.seek(false);
     let key = path.into_inner().conversation;
     let (scope, (conversation, rows)) = caller

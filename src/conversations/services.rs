@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, Form, ListPage, PageRequest, Query, limits, time};
-use crate::auth::Caller;
+use crate::auth::{Caller, accounts as account_queries};
 use crate::db::DbConnection;
 use crate::db::schema::{conversations, services};
 use crate::error::{ApiError, ApiResult};
@@ -169,7 +169,7 @@ pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
 }
 
 pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
-    let page = PageRequest::from_params(&q, 100)?;
+    let page = PageRequest::from_params(&q, 100, "services")?;
     let seek = page.seek(false);
     let rows = caller
         .read_account(move |conn, principal| {
@@ -199,7 +199,8 @@ pub async fn delete(caller: Caller, path: web::Path<ServicePath>) -> ApiResult<H
     caller
         .write_account(move |conn, principal| {
             let row = find(conn, principal.account_sid(), &sid)?;
-            if principal.account().default_service_sid.as_deref() == Some(row.sid.as_str()) {
+            let default = account_queries::lock_default_service(conn, principal.account_sid())?;
+            if default.as_deref() == Some(row.sid.as_str()) {
                 return Err(ApiError::bad_request(
                     crate::error::codes::INVALID_PARAMETER,
                     "The default Conversation Service cannot be deleted; make another service the default first (POST /v1/Configuration DefaultChatServiceSid)",

@@ -263,7 +263,7 @@ pub async fn delete(caller: Caller, path: web::Path<UserPath>) -> ApiResult<Http
 }
 
 pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
-    let page = PageRequest::from_params(&q, 50)?;
+    let page = PageRequest::from_params(&q, 50, "users")?;
     let seek = page.seek(false);
     let (scope, rows) = caller
         .read(move |conn, scope| {

@@ -13,27 +13,34 @@ const MIGRATION_LOCK_KEY: i64 = 0x636f_6e66_6162;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Applies pending migrations. On PostgreSQL several instances may start at
-/// once: an advisory lock makes them take turns, and the later ones find
-/// nothing left to do.
+/// Runs `f` while holding Confab's start-up lock on PostgreSQL, so that
+/// several instances starting together take turns (migrations, bootstrap
+/// account). SQLite needs none: one process owns the file.
+pub fn exclusive<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, BoxError>,
+) -> Result<T, BoxError> {
+    if conn.is_sqlite() {
+        return f(conn);
+    }
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(conn)?;
+    let result = f(conn);
+    // Release even when `f` failed, so the next instance can try.
+    let unlock = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(conn);
+    let value = result?;
+    unlock?;
+    Ok(value)
+}
+
+/// Applies pending migrations, under the start-up lock.
 pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, BoxError> {
-    let applied = match conn {
-        DbConnection::Postgresql(pg) => {
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(pg)?;
-            let result =
-                pg.run_pending_migrations(POSTGRES).map(|v| v.iter().map(ToString::to_string).collect());
-            // Release even when a migration failed, so the next instance can try.
-            let unlock =
-                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(pg);
-            let applied: Vec<String> = result?;
-            unlock?;
-            applied
-        }
-        DbConnection::Sqlite(sqlite) => {
-            sqlite.run_pending_migrations(SQLITE)?.iter().map(ToString::to_string).collect()
-        }
-    };
-    Ok(applied)
+    exclusive(conn, |conn| {
+        let applied = match conn {
+            DbConnection::Postgresql(pg) => pg.run_pending_migrations(POSTGRES)?,
+            DbConnection::Sqlite(sqlite) => sqlite.run_pending_migrations(SQLITE)?,
+        };
+        Ok(applied.iter().map(ToString::to_string).collect())
+    })
 }
 
 /// Reverts every migration (used by the up → down → up test).

@@ -105,7 +105,8 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>
         (size.saturating_sub(n), size - 1)
     } else {
         let start: u64 = start.parse().map_err(|_| Unsatisfiable)?;
-        let end: u64 = if end.is_empty() { size.saturating_sub(1) } else { end.parse().map_err(|_| Unsatisfiable)? };
+        let end: u64 =
+            if end.is_empty() { size.saturating_sub(1) } else { end.parse().map_err(|_| Unsatisfiable)? };
         if start >= size || end < start {
             return Err(Unsatisfiable);
         }
@@ -120,7 +121,7 @@ pub async fn content(
     path: web::Path<ContentPath>,
 ) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
-    let query = Params::from_query(&req);
+    let query = Params::from_query(&req).reject_nul()?;
     let signed = query.has("Signature") || query.has("Expires");
     let row = if signed {
         let verdict = state.media.signer.verify(

@@ -73,7 +73,7 @@ pub async fn create(
     if declared.is_some_and(|len| len > max + if multipart { MULTIPART_OVERHEAD } else { 0 }) {
         return Err(too_large(max));
     }
-    let query = Params::from_query(&req);
+    let query = Params::from_query(&req).reject_nul()?;
     let _permit = state.media.uploads.acquire().await.map_err(ApiError::internal)?;
     let idle = state.media.config.upload_idle_timeout;
 

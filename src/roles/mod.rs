@@ -168,7 +168,7 @@ pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
 }
 
 pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
-    let page = PageRequest::from_params(&q, 50)?;
+    let page = PageRequest::from_params(&q, 50, "roles")?;
     let seek = page.seek(false);
     let (scope, rows) = caller
         .read(move |conn, scope| {
