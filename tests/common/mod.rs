@@ -20,7 +20,7 @@ use tempfile::TempDir;
 
 use confab::app::{self, AppState};
 use confab::auth::accounts;
-use confab::config::{Config, DatabaseUrl, HashCost};
+use confab::config::{Config, DatabaseUrl, HashCost, StorageUrl};
 
 /// A database that exists for one test and is removed after it.
 pub struct TestDb {
@@ -112,11 +112,27 @@ pub struct TestApp {
     pub db: TestDb,
 }
 
-/// A config for tests: cheap password hashing, the given public URL.
+/// A config for tests: cheap password hashing, the given public URL, and
+/// media storage in memory, or in `CONFAB_TEST_STORAGE_URL` (e.g.
+/// `s3://bucket/prefix`, with the `AWS_*` variables) under a prefix of its own.
 pub fn test_config(db: &TestDb, public_url: &str) -> Config {
     let mut config = Config::for_database(db.url.clone(), db.dir.path());
     config.public_url = public_url.to_string();
     config.hash_cost = HashCost::TESTING;
+    config.media.storage = match std::env::var("CONFAB_TEST_STORAGE_URL").ok().filter(|v| !v.is_empty()) {
+        None => StorageUrl::Memory,
+        Some(url) => match StorageUrl::parse(&url).expect("CONFAB_TEST_STORAGE_URL") {
+            StorageUrl::S3 { bucket, prefix } => {
+                let unique = &confab::sid::SidKind::Account.generate()[2..18];
+                StorageUrl::S3 {
+                    bucket,
+                    prefix: format!("{prefix}/{unique}").trim_start_matches('/').to_owned(),
+                }
+            }
+            StorageUrl::File(_) => StorageUrl::File(db.dir.path().join("media")),
+            StorageUrl::Memory => StorageUrl::Memory,
+        },
+    };
     config
 }
 
@@ -262,6 +278,20 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let config = test_config(&db, &base);
+        Self::start_with(db, listener, base, config).await
+    }
+
+    /// A server whose config `tweak` may adjust before start.
+    pub async fn start_with_config(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let db = TestDb::new();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let mut config = test_config(&db, &base);
+        tweak(&mut config);
+        Self::start_with(db, listener, base, config).await
+    }
+
+    async fn start_with(db: TestDb, listener: TcpListener, base: String, config: Config) -> TestServer {
         let state =
             web::block(move || AppState::initialize(config).expect("initialize")).await.expect("block");
         let state = web::Data::new(state);
