@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use base64::Engine;
 use clap::{Parser, Subcommand};
 
 use confab::app::{self, AppState};
@@ -35,6 +36,15 @@ enum Admin {
     },
     /// Replace an account's Auth Token; prints the new token.
     RotateAuthToken { account_sid: String },
+    /// Re-wrap every media data key under the current master key (media
+    /// objects are not rewritten). With the embedded key file, a new key is
+    /// generated (or taken from --new-key) and the old one kept in
+    /// master.key.previous. Prints {"key_id", "rewrapped"}.
+    RotateMasterKey {
+        /// New master key, base64 of 32 bytes (embedded key file only).
+        #[arg(long)]
+        new_key: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -80,6 +90,18 @@ fn run_admin(config: Config, admin: Admin) -> Result<(), Box<dyn std::error::Err
             let token = accounts::rotate_auth_token(&mut conn, &account_sid, cost)
                 .map_err(|e| format!("{account_sid}: {e}"))?;
             println!("{token}");
+        }
+        Admin::RotateMasterKey { new_key } => {
+            let new_key = new_key
+                .map(|k| {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(k.trim())
+                        .map_err(|_| "--new-key: must be base64".to_string())?;
+                    <[u8; 32]>::try_from(bytes).map_err(|_| "--new-key: must decode to 32 bytes".to_string())
+                })
+                .transpose()?;
+            let rotation = confab::media::rotate::run(&state.config, &mut conn, new_key)?;
+            println!("{}", serde_json::to_string(&rotation)?);
         }
     }
     Ok(())

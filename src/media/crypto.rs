@@ -121,6 +121,10 @@ impl Keyring {
         self.current.id()
     }
 
+    pub fn previous(&self) -> &[SecretKey] {
+        &self.previous
+    }
+
     fn find(&self, key_id: &str) -> Option<&SecretKey> {
         std::iter::once(&self.current).chain(&self.previous).find(|k| k.id() == key_id)
     }

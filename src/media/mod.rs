@@ -7,6 +7,7 @@ pub mod download;
 pub mod gc;
 pub mod handlers;
 pub mod keys;
+pub mod rotate;
 pub mod signed_url;
 pub mod store;
 pub mod upload;
