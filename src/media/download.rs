@@ -260,6 +260,9 @@ struct ChunkReader {
     /// Plaintext bytes to skip in the first chunk, and still to yield.
     skip: usize,
     remaining: u64,
+    /// Whether a chunk was opened yet: an empty media still has its one
+    /// (empty) chunk, whose tag is all that proves the object is intact.
+    opened: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -312,6 +315,7 @@ impl ChunkReader {
             size,
             skip: (start - first * CHUNK as u64) as usize,
             remaining: length,
+            opened: false,
         })
     }
 
@@ -321,9 +325,10 @@ impl ChunkReader {
 
     /// The next piece of plaintext, `None` at the end of the range.
     async fn next_piece(&mut self) -> Result<Option<Bytes>, ReadError> {
-        if self.remaining == 0 {
+        if self.remaining == 0 && self.opened {
             return Ok(None);
         }
+        self.opened = true;
         let want = self.sealed_len(self.next);
         while self.buffer.len() < want {
             match self.stream.next().await {
