@@ -226,39 +226,62 @@ impl ContentCipher {
 
     /// Seals chunk `counter` in place and appends its tag.
     pub fn seal(&self, counter: u64, last: bool, chunk: &mut Vec<u8>) -> Result<(), CryptoError> {
-        debug_assert!(chunk.len() <= CHUNK);
+        let len = chunk.len();
+        chunk.resize(len + TAG, 0);
+        let (body, tag) = chunk.split_at_mut(len);
+        self.seal_into(counter, last, body, tag)
+    }
+
+    /// Seals `chunk` in place; the 16-byte tag is written to `tag`.
+    pub fn seal_into(
+        &self,
+        counter: u64,
+        last: bool,
+        chunk: &mut [u8],
+        tag: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        debug_assert!(chunk.len() <= CHUNK && tag.len() == TAG);
         let nonce = self.nonce(counter, last)?;
-        let tag = self
+        let t = self
             .cipher
-            .encrypt_inout_detached(&nonce, &self.aad, chunk.as_mut_slice().into())
+            .encrypt_inout_detached(&nonce, &self.aad, chunk.into())
             .map_err(|_| CryptoError::Integrity)?;
-        chunk.extend_from_slice(&tag);
+        tag.copy_from_slice(&t);
         Ok(())
     }
 
-    /// Opens sealed chunk `counter` in place, leaving only its plaintext.
-    /// On failure the buffer is wiped: nothing of a bad chunk is released.
-    pub fn open(&self, counter: u64, last: bool, sealed: &mut Vec<u8>) -> Result<(), CryptoError> {
+    /// Opens sealed chunk `counter`: `sealed` is its ciphertext followed by
+    /// its tag; on success the first `len - 16` bytes hold the plaintext. On
+    /// failure the buffer is wiped: nothing of a bad chunk is released.
+    pub fn open_in_place(&self, counter: u64, last: bool, sealed: &mut [u8]) -> Result<usize, CryptoError> {
         if sealed.len() < TAG || sealed.len() > SEALED_CHUNK {
-            sealed.clear();
+            sealed.iter_mut().for_each(|b| *b = 0);
             return Err(CryptoError::Integrity);
         }
         let nonce = self.nonce(counter, last)?;
         let split = sealed.len() - TAG;
-        let tag: [u8; TAG] = sealed[split..].try_into().map_err(|_| CryptoError::Integrity)?;
-        sealed.truncate(split);
-        let result = self.cipher.decrypt_inout_detached(
-            &nonce,
-            &self.aad,
-            sealed.as_mut_slice().into(),
-            &Tag::from(tag),
-        );
-        if result.is_err() {
+        let (body, tag) = sealed.split_at_mut(split);
+        let tag = Tag::try_from(&*tag).map_err(|_| CryptoError::Integrity)?;
+        if self.cipher.decrypt_inout_detached(&nonce, &self.aad, body.into(), &tag).is_err() {
             sealed.iter_mut().for_each(|b| *b = 0);
-            sealed.clear();
             return Err(CryptoError::Integrity);
         }
-        Ok(())
+        Ok(split)
+    }
+
+    /// Opens sealed chunk `counter` in place, leaving only its plaintext
+    /// (nothing, on failure).
+    pub fn open(&self, counter: u64, last: bool, sealed: &mut Vec<u8>) -> Result<(), CryptoError> {
+        match self.open_in_place(counter, last, sealed) {
+            Ok(len) => {
+                sealed.truncate(len);
+                Ok(())
+            }
+            Err(e) => {
+                sealed.clear();
+                Err(e)
+            }
+        }
     }
 }
 

@@ -10,10 +10,13 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
 use diesel::prelude::*;
 use futures_util::stream::{BoxStream, StreamExt};
-use object_store::{GetOptions, GetRange};
+use object_store::{GetOptions, GetRange, GetResultPayload};
 use serde::Deserialize;
 
 use crate::api::{Params, time};
@@ -248,21 +251,62 @@ async fn serve(req: &HttpRequest, state: &AppState, row: MediaRow, signed: bool)
     Ok(response.no_chunking(length).streaming(head.chain(rest)))
 }
 
+/// Bytes read from a local file per blocking call.
+const FILE_WINDOW: usize = 16 * SEALED_CHUNK;
+
+/// `range` of a local file, read in [`FILE_WINDOW`] pieces on the blocking pool.
+fn read_file(
+    file: std::fs::File,
+    range: std::ops::Range<u64>,
+) -> BoxStream<'static, Result<Bytes, object_store::Error>> {
+    futures_util::stream::try_unfold((file, range.start, range.end), |(mut file, at, end)| async move {
+        if at >= end {
+            return Ok(None);
+        }
+        let len = ((end - at) as usize).min(FILE_WINDOW);
+        let read = actix_web::web::block(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut buf = vec![0u8; len];
+            file.seek(SeekFrom::Start(at))?;
+            file.read_exact(&mut buf)?;
+            Ok::<_, std::io::Error>((file, buf))
+        })
+        .await
+        .map_err(|e| object_store::Error::Generic { store: "LocalFileSystem", source: e.into() })?;
+        let (file, buf) =
+            read.map_err(|e| object_store::Error::Generic { store: "LocalFileSystem", source: e.into() })?;
+        Ok(Some((Bytes::from(buf), (file, at + len as u64, end))))
+    })
+    .boxed()
+}
+
+/// Chunks opened per blocking task.
+const WINDOW_CHUNKS: u64 = 16;
+/// Windows being opened at once: the next is read while earlier ones decrypt.
+const WINDOWS_IN_FLIGHT: usize = 2;
+
+type Opening = actix_web::rt::task::JoinHandle<Result<Bytes, ReadError>>;
+
 /// Reads sealed chunks of one object and yields the plaintext of a range.
+///
+/// Chunks are opened in windows of [`WINDOW_CHUNKS`] on the blocking pool,
+/// so decryption neither runs on an async worker nor limits a download to
+/// one core.
 struct ChunkReader {
     stream: BoxStream<'static, Result<Bytes, object_store::Error>>,
-    cipher: ContentCipher,
-    buffer: Vec<u8>,
-    /// Index of the next chunk to open, and of the media's last chunk.
+    cipher: Arc<ContentCipher>,
+    /// Sealed bytes received and not yet handed to a window; chunks are
+    /// split off the front without copying the rest.
+    buffer: BytesMut,
+    /// Next chunk to schedule; the range's last chunk; the media's last chunk.
     next: u64,
+    end_chunk: u64,
     last: u64,
     size: u64,
-    /// Plaintext bytes to skip in the first chunk, and still to yield.
-    skip: usize,
-    remaining: u64,
-    /// Whether a chunk was opened yet: an empty media still has its one
-    /// (empty) chunk, whose tag is all that proves the object is intact.
-    opened: bool,
+    /// Plaintext range to yield: `[start, end)`.
+    start: u64,
+    end: u64,
+    opening: VecDeque<Opening>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -271,6 +315,8 @@ enum ReadError {
     Storage(#[from] object_store::Error),
     #[error("stored object is damaged: {0}")]
     Damaged(String),
+    #[error("worker: {0}")]
+    Worker(String),
 }
 
 impl ChunkReader {
@@ -306,16 +352,24 @@ impl ChunkReader {
                 sealed_size(size)
             )));
         }
+        let range = result.range.clone();
+        let stream = match result.payload {
+            // Local files: read big windows on the blocking pool (the store's
+            // own stream reads 8 KiB per hop, which caps downloads).
+            GetResultPayload::File(file, _) => read_file(file, range),
+            GetResultPayload::Stream(stream) => stream,
+        };
         Ok(ChunkReader {
-            stream: result.into_stream(),
-            cipher,
-            buffer: Vec::with_capacity(SEALED_CHUNK),
+            stream,
+            cipher: Arc::new(cipher),
+            buffer: BytesMut::new(),
             next: first,
+            end_chunk: last_needed,
             last: chunk_count(size) - 1,
             size,
-            skip: (start - first * CHUNK as u64) as usize,
-            remaining: length,
-            opened: false,
+            start,
+            end: start + length,
+            opening: VecDeque::new(),
         })
     }
 
@@ -323,29 +377,54 @@ impl ChunkReader {
         if index < self.last { SEALED_CHUNK } else { (self.size - self.last * CHUNK as u64) as usize + TAG }
     }
 
-    /// The next piece of plaintext, `None` at the end of the range.
-    async fn next_piece(&mut self) -> Result<Option<Bytes>, ReadError> {
-        if self.remaining == 0 && self.opened {
-            return Ok(None);
-        }
-        self.opened = true;
-        let want = self.sealed_len(self.next);
+    /// Reads the next window's sealed bytes and starts opening them.
+    async fn schedule(&mut self) -> Result<(), ReadError> {
+        let first = self.next;
+        let last = (first + WINDOW_CHUNKS - 1).min(self.end_chunk);
+        let lens: Vec<usize> = (first..=last).map(|i| self.sealed_len(i)).collect();
+        let want: usize = lens.iter().sum();
         while self.buffer.len() < want {
             match self.stream.next().await {
                 Some(bytes) => self.buffer.extend_from_slice(&bytes?),
                 None => return Err(ReadError::Damaged("object ended early".into())),
             }
         }
-        let tail = self.buffer.split_off(want);
-        let mut chunk = std::mem::replace(&mut self.buffer, tail);
-        self.cipher
-            .open(self.next, self.next == self.last, &mut chunk)
-            .map_err(|e| ReadError::Damaged(e.to_string()))?;
-        self.next += 1;
-        let from = std::mem::take(&mut self.skip).min(chunk.len());
-        let take = (chunk.len() - from).min(self.remaining as usize);
-        self.remaining -= take as u64;
-        Ok(Some(Bytes::from(chunk).slice(from..from + take)))
+        let mut window = self.buffer.split_to(want);
+        self.next = last + 1;
+        let (cipher, media_last) = (self.cipher.clone(), self.last);
+        // The part of the requested range this window holds.
+        let from = self.start.saturating_sub(first * CHUNK as u64) as usize;
+        let upto = (self.end - first * CHUNK as u64) as usize;
+        self.opening.push_back(actix_web::rt::task::spawn_blocking(move || {
+            // Open each chunk in place, then close the gaps the tags leave.
+            let mut plain_len = 0;
+            let mut at = 0;
+            for (i, len) in (first..=last).zip(lens) {
+                let n = cipher
+                    .open_in_place(i, i == media_last, &mut window[at..at + len])
+                    .map_err(|e| ReadError::Damaged(e.to_string()))?;
+                window.copy_within(at..at + n, plain_len);
+                plain_len += n;
+                at += len;
+            }
+            window.truncate(plain_len);
+            let upto = upto.min(plain_len);
+            Ok(window.freeze().slice(from.min(upto)..upto))
+        }));
+        Ok(())
+    }
+
+    /// The next piece of plaintext, `None` at the end of the range. (An
+    /// empty media still has its one empty chunk: it is opened too, since its
+    /// tag is all that proves the object intact.)
+    async fn next_piece(&mut self) -> Result<Option<Bytes>, ReadError> {
+        while self.opening.len() < WINDOWS_IN_FLIGHT && self.next <= self.end_chunk {
+            self.schedule().await?;
+        }
+        match self.opening.pop_front() {
+            Some(opening) => Ok(Some(opening.await.map_err(|e| ReadError::Worker(e.to_string()))??)),
+            None => Ok(None),
+        }
     }
 }
 

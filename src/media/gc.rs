@@ -6,6 +6,8 @@
 //! LOCKED`, so several instances collect side by side without stepping on
 //! each other; an object deletion that fails stays queued and is retried.
 
+use std::time::Duration;
+
 use actix_web::web;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -58,6 +60,12 @@ pub async fn pass(state: &AppState, now: i64) -> Result<Pass, ApiError> {
     let gc_after = state.media.config.gc_after.as_secs() as i64;
     let expired = state.db.write(move |conn| expire(conn, now, gc_after)).await?;
     let mut result = Pass { expired, ..Pass::default() };
+    // A crash mid-upload can leave a temporary file in a local folder.
+    if let Err(e) =
+        state.media.storage.remove_stale_partials(Duration::from_secs(STALE_UPLOAD_SECS as u64)).await
+    {
+        tracing::warn!(error = %e, "removing stale partial uploads failed");
+    }
     loop {
         let keys = state.db.write(move |conn| claim(conn, now)).await?;
         let claimed = keys.len();

@@ -257,7 +257,7 @@ where
         while let Some(chunk) = next_or_timeout(&mut body, media_config.upload_idle_timeout).await? {
             let chunk =
                 chunk.map_err(|e| ApiError::invalid_param("body", format!("upload interrupted: {e}")))?;
-            ingest.push(&chunk).await.map_err(|e| match e {
+            ingest.push(chunk).await.map_err(|e| match e {
                 IngestError::TooLarge(max) => too_large(max),
                 other => ApiError::internal(other),
             })?;

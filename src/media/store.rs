@@ -15,6 +15,9 @@ use crate::config::StorageUrl;
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
     describe: String,
+    /// The folder of a `file://` store, whose new objects are fsynced once
+    /// when complete (rather than per part by the store).
+    root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -25,6 +28,10 @@ impl std::fmt::Debug for Storage {
 
 impl Storage {
     pub fn open(url: &StorageUrl) -> Result<Storage, String> {
+        let root = match url {
+            StorageUrl::File(path) => Some(path.clone()),
+            _ => None,
+        };
         let (store, describe): (Arc<dyn ObjectStore>, String) = match url {
             StorageUrl::File(path) => {
                 std::fs::create_dir_all(path)
@@ -50,7 +57,7 @@ impl Storage {
             }
             StorageUrl::Memory => (Arc::new(InMemory::new()), "memory://".into()),
         };
-        Ok(Storage { store, describe })
+        Ok(Storage { store, describe, root })
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -66,11 +73,133 @@ impl Storage {
         Path::from(key)
     }
 
+    /// A durable streaming writer for a new object in a local folder (`None`
+    /// for other stores, which take multipart uploads).
+    pub fn local_writer(&self, key: &str) -> Option<LocalWriter> {
+        self.root.as_ref().map(|root| LocalWriter::start(root.join(key)))
+    }
+
+    /// Removes temporary files that uploads interrupted by a crash left in
+    /// a local folder (older than `age`). Returns how many went.
+    pub async fn remove_stale_partials(&self, age: std::time::Duration) -> std::io::Result<usize> {
+        let Some(root) = self.root.clone() else {
+            return Ok(0);
+        };
+        actix_web::web::block(move || {
+            let dir = root.join("media");
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(e),
+            };
+            let mut removed = 0;
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name();
+                let is_partial = name.to_str().is_some_and(|n| n.starts_with('.') && n.ends_with(".part"));
+                let old = entry.metadata()?.modified()?.elapsed().is_ok_and(|e| e > age);
+                if is_partial && old && std::fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
     /// Deletes an object; one that is already gone counts as deleted.
     pub async fn delete(&self, key: &str) -> Result<(), object_store::Error> {
         match self.store.delete(&Self::path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
+        }
+    }
+}
+
+enum Write {
+    Data(bytes::Bytes),
+    Commit,
+}
+
+/// Writes one new object into a local folder from the blocking pool: into a
+/// temporary file beside its final name, flushed to disk as it grows (so
+/// the flush at the end is short), then fsynced and renamed into place. If
+/// the writer is dropped before [`LocalWriter::commit`], the temporary file
+/// is removed and nothing appears under the final name.
+pub struct LocalWriter {
+    tx: Option<tokio::sync::mpsc::Sender<Write>>,
+    task: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Data written between two flushes to disk.
+const FLUSH_EVERY: u64 = 16 * 1024 * 1024;
+
+impl LocalWriter {
+    fn start(dest: std::path::PathBuf) -> LocalWriter {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Write>(4);
+        let task = actix_web::rt::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let dir = dest.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+            std::fs::create_dir_all(&dir)?;
+            let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("object");
+            let tmp = dir.join(format!(".{name}.{}.part", std::process::id()));
+            let mut file = std::fs::File::create(&tmp)?;
+            let mut unflushed = 0u64;
+            let outcome = loop {
+                match rx.blocking_recv() {
+                    Some(Write::Data(bytes)) => {
+                        if let Err(e) = file.write_all(&bytes) {
+                            break Err(e);
+                        }
+                        unflushed += bytes.len() as u64;
+                        if unflushed >= FLUSH_EVERY {
+                            if let Err(e) = file.sync_data() {
+                                break Err(e);
+                            }
+                            unflushed = 0;
+                        }
+                    }
+                    Some(Write::Commit) => {
+                        break file
+                            .sync_all()
+                            .and_then(|()| std::fs::rename(&tmp, &dest))
+                            .and_then(|()| std::fs::File::open(&dir)?.sync_all());
+                    }
+                    None => break Err(std::io::Error::other("upload abandoned")),
+                }
+            };
+            if outcome.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            outcome
+        });
+        LocalWriter { tx: Some(tx), task }
+    }
+
+    pub async fn write(&mut self, bytes: bytes::Bytes) -> std::io::Result<()> {
+        let sent = match &self.tx {
+            Some(tx) => tx.send(Write::Data(bytes)).await.is_ok(),
+            None => false,
+        };
+        if sent { Ok(()) } else { Err(self.failure().await) }
+    }
+
+    /// Makes the object durable under its final name.
+    pub async fn commit(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Write::Commit).await;
+        }
+        (&mut self.task).await.map_err(std::io::Error::other)?
+    }
+
+    /// Why the writer stopped early.
+    async fn failure(&mut self) -> std::io::Error {
+        self.tx = None;
+        match (&mut self.task).await {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => std::io::Error::other("writer already committed"),
+            Err(e) => std::io::Error::other(e),
         }
     }
 }

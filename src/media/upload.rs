@@ -1,21 +1,33 @@
 //! Streaming ingest: bytes are counted, hashed, sealed in 64 KiB chunks and
-//! handed to the object store as they arrive, so an upload holds at most a
-//! couple of object-store parts in memory whatever its size.
+//! handed to the object store as they arrive, so an upload holds a bounded
+//! amount of memory whatever its size.
 //!
-//! Small objects (under one part) go up in one `put`; larger ones as a
-//! multipart upload with at most two parts in flight, aborted on any failure.
+//! Plaintext is gathered into 1 MiB batches. Each batch is hashed and sealed
+//! on the blocking pool, the two in parallel, while the request keeps
+//! streaming the next batch in: crypto never runs on an async worker and the
+//! upload is not limited by one core. Sealed batches are handed to the store
+//! without further copies: small objects (under one part) go up in one
+//! `put`, larger ones as a multipart upload of [`PART_BATCHES`] sealed
+//! batches per part, aborted on any failure.
 
-use bytes::BytesMut;
+use std::sync::Arc;
+
+use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 
-use super::crypto::{CHUNK, ContentCipher, CryptoError};
-use super::store::Storage;
+use super::crypto::{CHUNK, ContentCipher, CryptoError, SEALED_CHUNK, TAG};
+use super::store::{LocalWriter, Storage};
 
-/// Object-store part size (S3's minimum for all but the last part).
-const PART: usize = 5 * 1024 * 1024;
-/// Parts uploading at once per upload.
+/// Chunks per batch handed to the blocking pool.
+const BATCH_CHUNKS: usize = 16;
+const BATCH: usize = BATCH_CHUNKS * CHUNK;
+/// Sealed batches per object-store part: 5 × 1,048,832 bytes, just over
+/// S3's 5 MiB minimum part size.
+const PART_BATCHES: usize = 5;
+const PART: usize = PART_BATCHES * BATCH_CHUNKS * SEALED_CHUNK;
+/// Parts uploading at once per upload (besides the one being filled).
 const PARTS_IN_FLIGHT: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,20 +38,39 @@ pub enum IngestError {
     Storage(#[from] object_store::Error),
     #[error("encryption: {0}")]
     Crypto(#[from] CryptoError),
+    #[error("worker: {0}")]
+    Worker(String),
+    #[error("sync: {0}")]
+    Sync(#[from] std::io::Error),
 }
+
+/// Batches being sealed at once (each on the blocking pool).
+const SEALING: usize = 3;
+
+type Sealing = actix_web::rt::task::JoinHandle<Result<Bytes, CryptoError>>;
 
 /// One media's content on its way into storage.
 pub struct Ingest {
     storage: Storage,
     path: Path,
-    cipher: ContentCipher,
+    cipher: Arc<ContentCipher>,
     max: u64,
-    plain: Vec<u8>,
+    /// Plaintext not yet handed to a batch, as received (no copy yet).
+    plain: Vec<Bytes>,
+    plain_len: usize,
+    /// Index of the first chunk of the next batch.
     counter: u64,
     size: u64,
-    hasher: Sha256,
-    /// Sealed bytes not yet handed to the store (until a part is full).
-    pending: BytesMut,
+    /// Batches go to a hashing task in order, over a bounded channel.
+    to_hasher: Option<tokio::sync::mpsc::Sender<Arc<Vec<Bytes>>>>,
+    hashed: Option<actix_web::rt::task::JoinHandle<String>>,
+    /// Batches being sealed, oldest first.
+    sealing: std::collections::VecDeque<Sealing>,
+    /// A local folder: sealed batches stream into a file writer.
+    local: Option<LocalWriter>,
+    /// Other stores: sealed batches not yet handed over (less than one part).
+    pending: Vec<Bytes>,
+    pending_len: usize,
     upload: Option<WriteMultipart>,
 }
 
@@ -49,18 +80,37 @@ pub struct Stored {
     pub sha256: String,
 }
 
+fn worker_error(e: impl std::fmt::Display) -> IngestError {
+    IngestError::Worker(e.to_string())
+}
+
 impl Ingest {
     pub fn new(storage: Storage, key: &str, cipher: ContentCipher, max: u64) -> Ingest {
+        let (to_hasher, mut batches) = tokio::sync::mpsc::channel::<Arc<Vec<Bytes>>>(SEALING + 1);
+        let hashed = actix_web::rt::task::spawn_blocking(move || {
+            let mut hasher = Sha256::new();
+            while let Some(batch) = batches.blocking_recv() {
+                for piece in batch.iter() {
+                    hasher.update(piece);
+                }
+            }
+            hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        });
         Ingest {
+            local: storage.local_writer(key),
             path: Storage::path(key),
             storage,
-            cipher,
+            cipher: Arc::new(cipher),
             max,
-            plain: Vec::with_capacity(CHUNK),
+            plain: Vec::new(),
+            plain_len: 0,
             counter: 0,
             size: 0,
-            hasher: Sha256::new(),
-            pending: BytesMut::new(),
+            to_hasher: Some(to_hasher),
+            hashed: Some(hashed),
+            sealing: std::collections::VecDeque::new(),
+            pending: Vec::new(),
+            pending_len: 0,
             upload: None,
         }
     }
@@ -70,61 +120,127 @@ impl Ingest {
     }
 
     /// Takes the next bytes of the content.
-    pub async fn push(&mut self, mut data: &[u8]) -> Result<(), IngestError> {
+    pub async fn push(&mut self, mut data: Bytes) -> Result<(), IngestError> {
         self.size += data.len() as u64;
         if self.size > self.max {
             return Err(IngestError::TooLarge(self.max));
         }
-        self.hasher.update(data);
         while !data.is_empty() {
-            // A full chunk is sealed only once more data shows it is not the last.
-            if self.plain.len() == CHUNK {
-                self.seal(false).await?;
+            // A full batch is sealed only once more data shows its last chunk
+            // is not the media's last.
+            if self.plain_len == BATCH {
+                self.dispatch(false).await?;
             }
-            let take = (CHUNK - self.plain.len()).min(data.len());
-            self.plain.extend_from_slice(&data[..take]);
-            data = &data[take..];
+            let piece = data.split_to((BATCH - self.plain_len).min(data.len()));
+            self.plain_len += piece.len();
+            self.plain.push(piece);
         }
         Ok(())
     }
 
-    async fn seal(&mut self, last: bool) -> Result<(), IngestError> {
-        let mut chunk = std::mem::replace(&mut self.plain, Vec::with_capacity(if last { 0 } else { CHUNK }));
-        self.cipher.seal(self.counter, last, &mut chunk)?;
-        self.counter += 1;
-        self.pending.extend_from_slice(&chunk);
-        if self.pending.len() >= PART {
-            let upload = match self.upload.as_mut() {
-                Some(u) => u,
-                None => {
-                    let handle = self.storage.store().put_multipart(&self.path).await?;
-                    self.upload.insert(WriteMultipart::new_with_chunk_size(handle, PART))
-                }
-            };
-            upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-            upload.put(self.pending.split().freeze());
+    /// Hands the gathered plaintext to the hashing task and to a sealing
+    /// task (after writing out the oldest sealed batch if enough are busy).
+    async fn dispatch(&mut self, last: bool) -> Result<(), IngestError> {
+        if self.sealing.len() >= SEALING {
+            self.collect_oldest().await?;
         }
+        let batch = Arc::new(std::mem::take(&mut self.plain));
+        let len = std::mem::take(&mut self.plain_len);
+        let chunks = len.div_ceil(CHUNK).max(1);
+        let first = self.counter;
+        self.counter += chunks as u64;
+
+        let to_hasher = self.to_hasher.as_ref().expect("hasher open until finish");
+        to_hasher.send(batch.clone()).await.map_err(worker_error)?;
+        let cipher = self.cipher.clone();
+        self.sealing.push_back(actix_web::rt::task::spawn_blocking(move || {
+            // The plaintext is copied once, from the received pieces into its
+            // place in the sealed batch, and each chunk sealed there.
+            let mut out = Vec::with_capacity(len + chunks * TAG);
+            let mut pieces = batch.iter().flat_map(|piece| piece.chunks(CHUNK));
+            let mut carry: &[u8] = &[];
+            let mut tag = [0u8; TAG];
+            for i in 0..chunks {
+                let chunk_len = (len - i * CHUNK).min(CHUNK);
+                let at = out.len();
+                while out.len() - at < chunk_len {
+                    if carry.is_empty() {
+                        match pieces.next() {
+                            Some(piece) => carry = piece,
+                            None => return Err(CryptoError::Integrity),
+                        }
+                    }
+                    let take = carry.len().min(chunk_len - (out.len() - at));
+                    out.extend_from_slice(&carry[..take]);
+                    carry = &carry[take..];
+                }
+                cipher.seal_into(first + i as u64, last && i + 1 == chunks, &mut out[at..], &mut tag)?;
+                out.extend_from_slice(&tag);
+            }
+            Ok(Bytes::from(out))
+        }));
+        Ok(())
+    }
+
+    /// Waits for the oldest batch being sealed and passes it on.
+    async fn collect_oldest(&mut self) -> Result<(), IngestError> {
+        let Some(sealing) = self.sealing.pop_front() else {
+            return Ok(());
+        };
+        let sealed = sealing.await.map_err(worker_error)??;
+        self.write(sealed).await
+    }
+
+    /// Queues a sealed batch; a part's worth goes to the store.
+    async fn write(&mut self, sealed: Bytes) -> Result<(), IngestError> {
+        if let Some(local) = self.local.as_mut() {
+            return Ok(local.write(sealed).await?);
+        }
+        self.pending_len += sealed.len();
+        self.pending.push(sealed);
+        if self.pending_len < PART {
+            return Ok(());
+        }
+        let upload = match self.upload.as_mut() {
+            Some(u) => u,
+            None => {
+                let handle = self.storage.store().put_multipart(&self.path).await?;
+                self.upload.insert(WriteMultipart::new_with_chunk_size(handle, PART))
+            }
+        };
+        upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+        for batch in self.pending.drain(..) {
+            upload.put(batch);
+        }
+        self.pending_len = 0;
         Ok(())
     }
 
     /// Seals the last chunk and completes the object.
     pub async fn finish(mut self) -> Result<Stored, IngestError> {
-        self.seal(true).await?;
-        let rest = self.pending.split().freeze();
+        self.dispatch(true).await?;
+        while !self.sealing.is_empty() {
+            self.collect_oldest().await?;
+        }
+        if let Some(local) = self.local.take() {
+            local.commit().await?;
+        }
+        let rest = std::mem::take(&mut self.pending);
         match self.upload.take() {
+            None if rest.is_empty() => {}
             None => {
-                self.storage.store().put(&self.path, PutPayload::from(rest)).await?;
+                self.storage.store().put(&self.path, rest.into_iter().collect::<PutPayload>()).await?;
             }
             Some(mut upload) => {
-                if !rest.is_empty() {
-                    upload.put(rest);
+                for batch in rest {
+                    upload.put(batch);
                 }
-                if let Err(e) = upload.finish().await {
-                    return Err(e.into());
-                }
+                upload.finish().await?;
             }
         }
-        let sha256 = self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        drop(self.to_hasher.take());
+        let hashed = self.hashed.take().expect("hashing task present until finish");
+        let sha256 = hashed.await.map_err(worker_error)?;
         Ok(Stored { size: self.size, sha256 })
     }
 
