@@ -85,23 +85,28 @@ impl AppState {
 
 /// The whole route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").get(healthz)).service(web::resource("/").get(index)).service(
-        web::scope("/v1")
-            .service(web::resource("/Configuration").get(configuration::fetch).post(configuration::update))
-            .service(web::resource("/Services").get(services::list).post(services::create))
-            .service(web::resource("/Services/{service}").get(services::fetch).delete(services::delete))
-            .service(
-                web::resource("/Services/{service}/Configuration")
-                    .get(configuration::fetch_service)
-                    .post(configuration::update_service),
-            )
-            .service(
-                web::scope("/Services/{service}")
-                    .configure(media::routes)
-                    .configure(conversations::service_routes),
-            )
-            .configure(conversations::service_routes),
-    );
+    cfg.service(web::resource("/healthz").get(healthz))
+        .service(web::resource("/").get(index))
+        .configure(crate::auth::api_keys::routes)
+        .service(
+            web::scope("/v1")
+                .service(
+                    web::resource("/Configuration").get(configuration::fetch).post(configuration::update),
+                )
+                .service(web::resource("/Services").get(services::list).post(services::create))
+                .service(web::resource("/Services/{service}").get(services::fetch).delete(services::delete))
+                .service(
+                    web::resource("/Services/{service}/Configuration")
+                        .get(configuration::fetch_service)
+                        .post(configuration::update_service),
+                )
+                .service(
+                    web::scope("/Services/{service}")
+                        .configure(media::routes)
+                        .configure(conversations::service_routes),
+                )
+                .configure(conversations::service_routes),
+        );
 }
 
 /// The application as the server and the tests run it.

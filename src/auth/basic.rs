@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::sid::SidKind;
 
 use super::accounts::{self, AccountRow};
+use super::api_keys;
 use super::password;
 
 /// Most entries the cache holds before it is pruned.
@@ -105,10 +106,24 @@ impl Authenticator {
         self.cache.lock().expect("auth cache poisoned").remove(key);
     }
 
-    /// Loads the account the credentials name (none for a username that is
-    /// not an account SID: no query needed).
-    pub fn lookup(&self, conn: &mut DbConnection, user: &str) -> Result<Option<AccountRow>, ApiError> {
-        if SidKind::Account.matches(user) { Ok(accounts::find(conn, user)?) } else { Ok(None) }
+    /// Loads what the username names: an account (`AC…`, checked against its
+    /// Auth Token) or an API key (`SK…`, checked against its secret), with the
+    /// stored hash to verify. Other usernames need no query.
+    pub fn lookup(
+        &self,
+        conn: &mut DbConnection,
+        user: &str,
+    ) -> Result<Option<(AccountRow, String)>, ApiError> {
+        if SidKind::Account.matches(user) {
+            Ok(accounts::find(conn, user)?.map(|a| {
+                let phc = a.auth_token_hash.clone();
+                (a, phc)
+            }))
+        } else if SidKind::ApiKey.matches(user) {
+            Ok(api_keys::find_with_account(conn, user)?.map(|(key, account)| (account, key.secret_hash)))
+        } else {
+            Ok(None)
+        }
     }
 
     /// Checks the secret against the account's stored hash; unknown SID and
@@ -120,25 +135,25 @@ impl Authenticator {
         &self,
         user: &str,
         secret: &str,
-        account: Option<AccountRow>,
-    ) -> Result<AccountRow, ApiError> {
+        found: Option<(AccountRow, String)>,
+    ) -> Result<(AccountRow, String), ApiError> {
         let key = Self::cache_key(user, secret);
-        if let Some(account) = &account
-            && self.remembered(&key).is_some_and(|(_, phc)| phc == account.auth_token_hash)
+        if let Some((account, phc)) = &found
+            && self.remembered(&key).is_some_and(|(_, remembered)| remembered == *phc)
         {
-            return Ok(account.clone());
+            return Ok((account.clone(), phc.clone()));
         }
-        let phc = match &account {
-            Some(a) => a.auth_token_hash.clone(),
+        let stored = match &found {
+            Some((_, phc)) => phc.clone(),
             None => self.decoy.get_or_init(|| password::hash("decoy", self.cost)).clone(),
         };
         let _permit = self.hashing.acquire().await.map_err(ApiError::internal)?;
         let secret = secret.to_owned();
-        let ok = actix_web::web::block(move || password::verify(&secret, &phc)).await?;
-        match account {
-            Some(account) if ok => {
-                self.remember(key, &account.sid, &account.auth_token_hash);
-                Ok(account)
+        let ok = actix_web::web::block(move || password::verify(&secret, &stored)).await?;
+        match found {
+            Some((account, phc)) if ok => {
+                self.remember(key, &account.sid, &phc);
+                Ok((account, phc))
             }
             _ => Err(ApiError::Unauthenticated),
         }

@@ -2,6 +2,7 @@
 //! request's database work starts ([`Caller`]).
 
 pub mod accounts;
+pub mod api_keys;
 pub mod basic;
 pub mod password;
 
@@ -16,26 +17,34 @@ use crate::api::ServiceScope;
 use crate::app::AppState;
 use crate::db::{DbConnection, write_tx};
 use crate::error::ApiError;
+use crate::sid::SidKind;
 
 pub use accounts::AccountRow;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub enum Principal {
-    /// Basic auth with the account's credentials: full access to the
-    /// account's resources and nothing else.
-    Account(AccountRow),
+    /// Basic auth with the account's Auth Token or one of its API keys:
+    /// full access to the account's resources and nothing else.
+    Account { account: AccountRow, api_key: Option<String> },
 }
 
 impl Principal {
     pub fn account(&self) -> &AccountRow {
         match self {
-            Principal::Account(a) => a,
+            Principal::Account { account, .. } => account,
         }
     }
 
     pub fn account_sid(&self) -> &str {
         &self.account().sid
+    }
+
+    /// The API key the caller authenticated with, if any.
+    pub fn api_key(&self) -> Option<&str> {
+        match self {
+            Principal::Account { api_key, .. } => api_key.as_deref(),
+        }
     }
 }
 
@@ -52,6 +61,8 @@ impl Principal {
 pub struct Caller {
     state: web::Data<AppState>,
     cache_key: [u8; 32],
+    /// The Basic username: the account SID, or an API key SID.
+    credential: String,
     account_sid: String,
     /// The stored hash the credentials were verified against.
     phc: String,
@@ -90,15 +101,15 @@ impl FromRequest for Caller {
                 None => {
                     let name = user.clone();
                     let lookup = state.clone();
-                    let account = state.db.run(move |conn| lookup.auth.lookup(conn, &name)).await?;
-                    let account = state.auth.check(&user, &secret, account).await?;
-                    (account.sid, account.auth_token_hash)
+                    let found = state.db.run(move |conn| lookup.auth.lookup(conn, &name)).await?;
+                    let (account, phc) = state.auth.check(&user, &secret, found).await?;
+                    (account.sid, phc)
                 }
             };
             if nul_in_path {
                 return Err(ApiError::NotFound);
             }
-            Ok(Caller { state, cache_key, account_sid, phc, service })
+            Ok(Caller { state, cache_key, credential: user, account_sid, phc, service })
         })
     }
 }
@@ -117,15 +128,26 @@ impl Caller {
         format!("{}/v1", self.state.config.public_url)
     }
 
-    /// The account, re-read: 401 if its token changed since verification.
+    pub fn account_sid(&self) -> &str {
+        &self.account_sid
+    }
+
+    /// The account, re-read with the credential: 401 if the token was
+    /// rotated or the API key revoked since verification.
     fn principal(&self, conn: &mut DbConnection) -> Result<Principal, ApiError> {
-        match accounts::find(conn, &self.account_sid)? {
-            Some(account) if account.auth_token_hash == self.phc => Ok(Principal::Account(account)),
-            _ => {
-                self.state.auth.forget(&self.cache_key);
-                Err(ApiError::Unauthenticated)
-            }
-        }
+        let current = if SidKind::ApiKey.matches(&self.credential) {
+            api_keys::find_with_account(conn, &self.credential)?
+                .filter(|(key, account)| key.secret_hash == self.phc && account.sid == self.account_sid)
+                .map(|(key, account)| Principal::Account { account, api_key: Some(key.sid) })
+        } else {
+            accounts::find(conn, &self.account_sid)?
+                .filter(|account| account.auth_token_hash == self.phc)
+                .map(|account| Principal::Account { account, api_key: None })
+        };
+        current.ok_or_else(|| {
+            self.state.auth.forget(&self.cache_key);
+            ApiError::Unauthenticated
+        })
     }
 
     async fn run<T, F>(&self, mode: Mode, f: F) -> Result<T, ApiError>
@@ -136,6 +158,7 @@ impl Caller {
         let me = Caller {
             state: self.state.clone(),
             cache_key: self.cache_key,
+            credential: self.credential.clone(),
             account_sid: self.account_sid.clone(),
             phc: self.phc.clone(),
             service: self.service.clone(),

@@ -161,6 +161,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        sid -> Text,
+        account_sid -> Text,
+        friendly_name -> Nullable<Text>,
+        secret_hash -> Text,
+        key_id -> Text,
+        secret_sealed -> Binary,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     services,
@@ -171,4 +185,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     media,
     storage_deletions,
+    api_keys,
 );

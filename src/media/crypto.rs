@@ -102,7 +102,7 @@ pub struct Keyring {
     previous: Vec<SecretKey>,
 }
 
-/// A data key sealed under a master key: `nonce(12) ‖ ciphertext(32) ‖ tag(16)`.
+/// A secret sealed under a master key: `nonce(12) ‖ ciphertext ‖ tag(16)`.
 pub struct WrappedKey {
     pub key_id: String,
     pub bytes: Vec<u8>,
@@ -129,55 +129,102 @@ impl Keyring {
         std::iter::once(&self.current).chain(&self.previous).find(|k| k.id() == key_id)
     }
 
-    fn wrap_aad(media_sid: &str, key_id: &str) -> Vec<u8> {
-        format!("confab data key\0{media_sid}\0{key_id}").into_bytes()
+    fn aad(purpose: Purpose, owner_sid: &str, key_id: &str) -> Vec<u8> {
+        format!("{}\0{owner_sid}\0{key_id}", purpose.label()).into_bytes()
     }
 
-    /// Seals `data_key` for `media_sid` under the current master key.
-    pub fn wrap(&self, media_sid: &str, data_key: &SecretKey) -> WrappedKey {
+    /// Seals `secret` for `purpose` and `owner_sid` under the current master key.
+    pub fn seal(&self, purpose: Purpose, owner_sid: &str, secret: &[u8]) -> WrappedKey {
         let key_id = self.current.id();
         let nonce: [u8; 12] = random();
-        let mut buf = data_key.expose().to_vec();
+        let mut buf = secret.to_vec();
         let tag = self
             .current
             .cipher()
             .encrypt_inout_detached(
                 &Nonce::from(nonce),
-                &Self::wrap_aad(media_sid, &key_id),
+                &Self::aad(purpose, owner_sid, &key_id),
                 buf.as_mut_slice().into(),
             )
-            .expect("AES-GCM sealing 32 bytes cannot fail");
-        let mut bytes = Vec::with_capacity(12 + 32 + TAG);
+            .expect("AES-GCM sealing a short secret cannot fail");
+        let mut bytes = Vec::with_capacity(12 + buf.len() + TAG);
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(&buf);
         bytes.extend_from_slice(&tag);
         WrappedKey { key_id, bytes }
     }
 
-    pub fn unwrap(&self, media_sid: &str, key_id: &str, wrapped: &[u8]) -> Result<SecretKey, CryptoError> {
+    /// Opens what [`Keyring::seal`] sealed, under whichever known master key `key_id` names.
+    pub fn open(
+        &self,
+        purpose: Purpose,
+        owner_sid: &str,
+        key_id: &str,
+        wrapped: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         let master = self.find(key_id).ok_or_else(|| CryptoError::UnknownKey(key_id.to_owned()))?;
-        if wrapped.len() != 12 + 32 + TAG {
+        if wrapped.len() < 12 + TAG {
             return Err(CryptoError::Malformed);
         }
         let nonce: [u8; 12] = wrapped[..12].try_into().map_err(|_| CryptoError::Malformed)?;
-        let mut key: [u8; 32] = wrapped[12..44].try_into().map_err(|_| CryptoError::Malformed)?;
-        let tag: [u8; TAG] = wrapped[44..].try_into().map_err(|_| CryptoError::Malformed)?;
+        let mut secret = wrapped[12..wrapped.len() - TAG].to_vec();
+        let tag: [u8; TAG] = wrapped[wrapped.len() - TAG..].try_into().map_err(|_| CryptoError::Malformed)?;
         master
             .cipher()
             .decrypt_inout_detached(
                 &Nonce::from(nonce),
-                &Self::wrap_aad(media_sid, key_id),
-                key.as_mut_slice().into(),
+                &Self::aad(purpose, owner_sid, key_id),
+                secret.as_mut_slice().into(),
                 &Tag::from(tag),
             )
             .map_err(|_| CryptoError::Integrity)?;
+        Ok(secret)
+    }
+
+    /// Re-seals under the current master key (rotation).
+    pub fn reseal(
+        &self,
+        purpose: Purpose,
+        owner_sid: &str,
+        key_id: &str,
+        wrapped: &[u8],
+    ) -> Result<WrappedKey, CryptoError> {
+        let secret = self.open(purpose, owner_sid, key_id, wrapped)?;
+        Ok(self.seal(purpose, owner_sid, &secret))
+    }
+
+    /// Seals a media's data key, bound to the media SID.
+    pub fn wrap(&self, media_sid: &str, data_key: &SecretKey) -> WrappedKey {
+        self.seal(Purpose::DataKey, media_sid, data_key.expose())
+    }
+
+    pub fn unwrap(&self, media_sid: &str, key_id: &str, wrapped: &[u8]) -> Result<SecretKey, CryptoError> {
+        let bytes = self.open(Purpose::DataKey, media_sid, key_id, wrapped)?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Malformed)?;
         Ok(SecretKey(key))
     }
 
-    /// The wrapped key re-sealed under the current master key (rotation).
     pub fn rewrap(&self, media_sid: &str, key_id: &str, wrapped: &[u8]) -> Result<WrappedKey, CryptoError> {
-        let data_key = self.unwrap(media_sid, key_id, wrapped)?;
-        Ok(self.wrap(media_sid, &data_key))
+        self.reseal(Purpose::DataKey, media_sid, key_id, wrapped)
+    }
+}
+
+/// What a secret sealed under the master key is for: bound into the seal,
+/// so a sealed value cannot be moved to another use or another owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A media's data key (owner: the media SID).
+    DataKey,
+    /// An API key's secret, needed to verify access tokens (owner: the key SID).
+    ApiKeySecret,
+}
+
+impl Purpose {
+    fn label(self) -> &'static str {
+        match self {
+            Purpose::DataKey => "confab data key",
+            Purpose::ApiKeySecret => "confab api key secret",
+        }
     }
 }
 

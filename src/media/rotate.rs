@@ -1,5 +1,5 @@
-//! Master-key rotation: every data key is re-wrapped under the current master
-//! key; the media objects themselves are not touched.
+//! Master-key rotation: every media data key and API key secret is re-sealed
+//! under the current master key; the media objects themselves are not touched.
 //!
 //! With `CONFAB_MASTER_KEY`: configure every instance with the new key in
 //! `CONFAB_MASTER_KEY` and the old one in `CONFAB_PREVIOUS_MASTER_KEYS`, run
@@ -11,11 +11,11 @@
 use diesel::prelude::*;
 
 use crate::config::Config;
-use crate::db::schema::media;
+use crate::db::schema::{api_keys, media};
 use crate::db::{DbConnection, write_tx};
 use crate::error::ApiError;
 
-use super::crypto::{Keyring, SecretKey};
+use super::crypto::{Keyring, Purpose, SecretKey};
 use super::keys::{self, KeySource};
 
 const BATCH: i64 = 500;
@@ -26,8 +26,33 @@ pub struct Rotation {
     pub rewrapped: usize,
 }
 
-/// Re-wraps every data key not yet under the keyring's current key.
+/// Re-wraps every data key and API key secret not yet under the keyring's
+/// current key.
 pub fn rewrap_all(conn: &mut DbConnection, keyring: &Keyring) -> Result<usize, ApiError> {
+    Ok(rewrap_media(conn, keyring)? + reseal_api_keys(conn, keyring)?)
+}
+
+fn reseal_api_keys(conn: &mut DbConnection, keyring: &Keyring) -> Result<usize, ApiError> {
+    let current = keyring.current_id();
+    let rows: Vec<(String, String, Vec<u8>)> = api_keys::table
+        .filter(api_keys::key_id.ne(&current))
+        .select((api_keys::sid, api_keys::key_id, api_keys::secret_sealed))
+        .load(conn)?;
+    write_tx(conn, |conn| {
+        for (sid, key_id, sealed) in &rows {
+            let resealed = keyring
+                .reseal(Purpose::ApiKeySecret, sid, key_id, sealed)
+                .map_err(|e| ApiError::internal(format!("API key {sid}: {e}")))?;
+            diesel::update(api_keys::table.filter(api_keys::sid.eq(sid)).filter(api_keys::key_id.eq(key_id)))
+                .set((api_keys::key_id.eq(&resealed.key_id), api_keys::secret_sealed.eq(&resealed.bytes)))
+                .execute(conn)?;
+        }
+        Ok::<_, ApiError>(())
+    })?;
+    Ok(rows.len())
+}
+
+fn rewrap_media(conn: &mut DbConnection, keyring: &Keyring) -> Result<usize, ApiError> {
     let current = keyring.current_id();
     let mut total = 0;
     loop {

@@ -24,8 +24,9 @@ from twilio.rest import Client
 COMPAT_DIR = Path(__file__).resolve().parent
 SPEC_PATH = COMPAT_DIR / "spec" / "twilio_conversations_v1.yaml"
 
-# Every Twilio host the library may talk to for this API.
-TWILIO_PREFIXES = ("https://conversations.twilio.com",)
+# Every Twilio host the library may talk to for these APIs (Conversations v1,
+# and the 2010 API for Keys).
+TWILIO_PREFIXES = ("https://conversations.twilio.com", "https://api.twilio.com")
 
 
 @dataclass
