@@ -10,6 +10,7 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::access_token::TokenVerifier;
 use crate::auth::accounts;
 use crate::auth::basic::Authenticator;
 use crate::config::Config;
@@ -26,6 +27,7 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub auth: Authenticator,
+    pub tokens: TokenVerifier,
     pub media: MediaState,
 }
 
@@ -43,6 +45,7 @@ impl AppState {
         }
         Ok(AppState {
             auth: Authenticator::new(config.auth_cache_ttl, config.hash_cost),
+            tokens: TokenVerifier::new(config.auth_cache_ttl),
             media: MediaState::new(&config)?,
             config: Arc::new(config),
             db,

@@ -31,6 +31,8 @@ pub mod codes {
     pub const MEDIA_SID_INVALID: u32 = 50510;
     pub const MEDIA_TOO_LARGE: u32 = 50512;
     pub const FORBIDDEN: u32 = 20403;
+    pub const INVALID_ACCESS_TOKEN: u32 = 20101;
+    pub const PERMISSION_DENIED: u32 = 50107;
     pub const REQUEST_TIMEOUT: u32 = 20408;
     pub const RANGE_NOT_SATISFIABLE: u32 = 20416;
 }
@@ -46,6 +48,9 @@ pub enum ApiError {
     NotFound,
     #[error("authentication failed")]
     Unauthenticated,
+    /// An access token that failed any check: the caller is told nothing more.
+    #[error("invalid access token")]
+    InvalidToken,
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// Anything unexpected: logged with its cause, answered with a generic 500.
@@ -70,6 +75,20 @@ impl ApiError {
         )
     }
 
+    /// 403 for an action the caller's credentials can never take.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::Client { status: StatusCode::FORBIDDEN, code: codes::FORBIDDEN, message: message.into() }
+    }
+
+    /// 403 code 50107: the user's roles lack `permission`.
+    pub fn permission_denied(permission: &str) -> Self {
+        ApiError::Client {
+            status: StatusCode::FORBIDDEN,
+            code: codes::PERMISSION_DENIED,
+            message: format!("User not authorized to perform this action: missing permission {permission}"),
+        }
+    }
+
     pub fn conflict(code: u32, message: impl Into<String>) -> Self {
         ApiError::Client { status: StatusCode::CONFLICT, code, message: message.into() }
     }
@@ -83,6 +102,7 @@ impl ApiError {
             ApiError::Client { code, .. } => *code,
             ApiError::NotFound => codes::NOT_FOUND,
             ApiError::Unauthenticated => codes::AUTHENTICATE,
+            ApiError::InvalidToken => codes::INVALID_ACCESS_TOKEN,
             ApiError::Unavailable(_) => codes::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => codes::INTERNAL,
         }
@@ -93,6 +113,7 @@ impl ApiError {
             ApiError::Client { message, .. } => message.clone(),
             ApiError::NotFound => "The requested resource was not found".into(),
             ApiError::Unauthenticated => "Authenticate".into(),
+            ApiError::InvalidToken => "Invalid Access Token".into(),
             ApiError::Unavailable(_) => "Service temporarily unavailable".into(),
             ApiError::Internal(_) => "An internal server error has occurred".into(),
         }
@@ -137,7 +158,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Client { status, .. } => *status,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

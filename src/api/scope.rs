@@ -2,7 +2,7 @@
 //! `/v1/Services/{IS}/…` on an explicit one. Handlers are shared; the scope
 //! says which service and how to spell URLs back.
 
-use crate::auth::Principal;
+use crate::auth::{EndUser, Principal};
 use crate::conversations::services;
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -29,6 +29,17 @@ impl ServiceScope {
         service: Option<&str>,
         v1: String,
     ) -> Result<ServiceScope, ApiError> {
+        // An access token acts in its own service only; another service's
+        // paths do not exist for it. (Its user row proves the service exists.)
+        if let Some(user) = principal.end_user() {
+            let own = user.user.service_sid.clone();
+            if service.is_some_and(|s| s != own) {
+                return Err(ApiError::NotFound);
+            }
+            let explicit = service.is_some();
+            let prefix = if explicit { format!("{v1}/Services/{own}") } else { v1.clone() };
+            return Ok(ServiceScope { principal, service_sid: own, explicit, prefix, v1 });
+        }
         match service {
             Some(service) => {
                 if !SidKind::Service.matches(service)
@@ -54,6 +65,11 @@ impl ServiceScope {
 
     pub fn account_sid(&self) -> &str {
         self.principal.account_sid()
+    }
+
+    /// The access token's user, when the caller is one.
+    pub fn end_user(&self) -> Option<&EndUser> {
+        self.principal.end_user()
     }
 
     /// `chat_service_sid` as the service-family Message/Participant objects

@@ -1,9 +1,11 @@
 //! Who is calling: credentials in, a [`Principal`] out, and the one place a
 //! request's database work starts ([`Caller`]).
 
+pub mod access_token;
 pub mod accounts;
 pub mod api_keys;
 pub mod basic;
+pub mod end_users;
 pub mod password;
 
 use std::future::Future;
@@ -15,6 +17,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::api::ServiceScope;
 use crate::app::AppState;
+use crate::conversations::{services, users, users::UserRow};
 use crate::db::{DbConnection, write_tx};
 use crate::error::ApiError;
 use crate::sid::SidKind;
@@ -27,12 +30,26 @@ pub enum Principal {
     /// Basic auth with the account's Auth Token or one of its API keys:
     /// full access to the account's resources and nothing else.
     Account { account: AccountRow, api_key: Option<String> },
+    /// An access token: one identity in one service, held to its roles.
+    User(Box<EndUser>),
+}
+
+/// The user an access token acts as, with its service role's permissions
+/// as they are now (read in the request's own database work, so a role
+/// change applies to the very next request).
+#[derive(Debug, Clone)]
+pub struct EndUser {
+    pub account: AccountRow,
+    pub api_key: String,
+    pub user: UserRow,
+    pub service_permissions: Vec<String>,
 }
 
 impl Principal {
     pub fn account(&self) -> &AccountRow {
         match self {
             Principal::Account { account, .. } => account,
+            Principal::User(u) => &u.account,
         }
     }
 
@@ -44,6 +61,25 @@ impl Principal {
     pub fn api_key(&self) -> Option<&str> {
         match self {
             Principal::Account { api_key, .. } => api_key.as_deref(),
+            Principal::User(u) => Some(&u.api_key),
+        }
+    }
+
+    pub fn end_user(&self) -> Option<&EndUser> {
+        match self {
+            Principal::Account { .. } => None,
+            Principal::User(u) => Some(u),
+        }
+    }
+
+    /// Account administration (services, configuration, roles, keys) takes
+    /// account credentials: 403 for access tokens.
+    pub fn require_account_credentials(&self) -> Result<(), ApiError> {
+        match self {
+            Principal::Account { .. } => Ok(()),
+            Principal::User(_) => Err(ApiError::forbidden(
+                "This resource requires account credentials (Account SID or API key with Basic auth); access tokens cannot use it",
+            )),
         }
     }
 }
@@ -51,23 +87,35 @@ impl Principal {
 /// An authenticated request, ready to do its database work.
 ///
 /// Extracting it costs no I/O when the credentials were verified recently
-/// (the common case): the account's current hash is then re-read as the
+/// (the common case): the credential's current hash is then re-read as the
 /// first step of the request's own database work, in the same blocking
 /// round (and transaction), so a request costs one hop to the blocking pool,
 /// not two. Credentials not verified recently are checked in full before
 /// the handler runs, so they answer 401 before any parameter is looked at.
 /// (A token rotated while a success is still remembered is refused by the
 /// re-read instead, after the handler's parameter checks.)
+#[derive(Clone)]
 pub struct Caller {
     state: web::Data<AppState>,
-    cache_key: [u8; 32],
-    /// The Basic username: the account SID, or an API key SID.
-    credential: String,
-    account_sid: String,
-    /// The stored hash the credentials were verified against.
-    phc: String,
+    credential: Credential,
     /// `{service}` from `/v1/Services/{service}/…`, if the route has one.
     service: Option<String>,
+}
+
+#[derive(Clone)]
+enum Credential {
+    Basic {
+        cache_key: [u8; 32],
+        /// The Basic username: the account SID, or an API key SID.
+        user: String,
+        account_sid: String,
+        /// The stored hash the secret was verified against.
+        phc: String,
+    },
+    Token {
+        cache_key: [u8; 32],
+        verified: access_token::Verified,
+    },
 }
 
 /// How a request's database work runs.
@@ -87,6 +135,7 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = access_token::from_headers(req.headers());
         let credentials =
             req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(basic::parse_basic);
         let service = req.match_info().get("service").map(str::to_owned);
@@ -94,24 +143,48 @@ impl FromRequest for Caller {
         let nul_in_path = req.match_info().iter().any(|(_, v)| v.contains('\0'));
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("AppState missing"))?;
-            let (user, secret) = credentials.ok_or(ApiError::Unauthenticated)?;
-            let cache_key = basic::Authenticator::cache_key(&user, &secret);
-            let (account_sid, phc) = match state.auth.remembered(&cache_key) {
-                Some(hit) => hit,
-                None => {
-                    let name = user.clone();
-                    let lookup = state.clone();
-                    let found = state.db.run(move |conn| lookup.auth.lookup(conn, &name)).await?;
-                    let (account, phc) = state.auth.check(&user, &secret, found).await?;
-                    (account.sid, phc)
-                }
+            let credential = match token {
+                Some(token) => verify_token(&state, token).await?,
+                None => verify_basic(&state, credentials).await?,
             };
             if nul_in_path {
                 return Err(ApiError::NotFound);
             }
-            Ok(Caller { state, cache_key, credential: user, account_sid, phc, service })
+            Ok(Caller { state, credential, service })
         })
     }
+}
+
+async fn verify_basic(
+    state: &web::Data<AppState>,
+    credentials: Option<(String, String)>,
+) -> Result<Credential, ApiError> {
+    let (user, secret) = credentials.ok_or(ApiError::Unauthenticated)?;
+    let cache_key = basic::Authenticator::cache_key(&user, &secret);
+    let (account_sid, phc) = match state.auth.remembered(&cache_key) {
+        Some(hit) => hit,
+        None => {
+            let name = user.clone();
+            let lookup = state.clone();
+            let found = state.db.run(move |conn| lookup.auth.lookup(conn, &name)).await?;
+            let (account, phc) = state.auth.check(&user, &secret, found).await?;
+            (account.sid, phc)
+        }
+    };
+    Ok(Credential::Basic { cache_key, user, account_sid, phc })
+}
+
+async fn verify_token(state: &web::Data<AppState>, token: String) -> Result<Credential, ApiError> {
+    let cache_key = access_token::TokenVerifier::cache_key(&token);
+    let verified = match state.tokens.remembered(&cache_key) {
+        Some(hit) => hit,
+        None => {
+            let issuer = access_token::TokenVerifier::issuer(&token)?;
+            let key = state.db.run(move |conn| access_token::load_key(conn, &issuer)).await?;
+            state.tokens.verify(&token, key.as_ref(), &state.media.keyring())?
+        }
+    };
+    Ok(Credential::Token { cache_key, verified })
 }
 
 impl Caller {
@@ -129,25 +202,77 @@ impl Caller {
     }
 
     pub fn account_sid(&self) -> &str {
-        &self.account_sid
+        match &self.credential {
+            Credential::Basic { account_sid, .. } => account_sid,
+            Credential::Token { verified, .. } => &verified.account_sid,
+        }
     }
 
-    /// The account, re-read with the credential: 401 if the token was
+    /// The identity of an access token's user (`None` for account credentials).
+    pub fn identity(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Basic { .. } => None,
+            Credential::Token { verified, .. } => Some(&verified.identity),
+        }
+    }
+
+    /// The principal, re-read with its credential: 401 if the token was
     /// rotated or the API key revoked since verification.
     fn principal(&self, conn: &mut DbConnection) -> Result<Principal, ApiError> {
-        let current = if SidKind::ApiKey.matches(&self.credential) {
-            api_keys::find_with_account(conn, &self.credential)?
-                .filter(|(key, account)| key.secret_hash == self.phc && account.sid == self.account_sid)
-                .map(|(key, account)| Principal::Account { account, api_key: Some(key.sid) })
-        } else {
-            accounts::find(conn, &self.account_sid)?
-                .filter(|account| account.auth_token_hash == self.phc)
-                .map(|account| Principal::Account { account, api_key: None })
-        };
-        current.ok_or_else(|| {
-            self.state.auth.forget(&self.cache_key);
-            ApiError::Unauthenticated
-        })
+        match &self.credential {
+            Credential::Basic { cache_key, user, account_sid, phc } => {
+                let current = if SidKind::ApiKey.matches(user) {
+                    api_keys::find_with_account(conn, user)?
+                        .filter(|(key, account)| key.secret_hash == *phc && account.sid == *account_sid)
+                        .map(|(key, account)| Principal::Account { account, api_key: Some(key.sid) })
+                } else {
+                    accounts::find(conn, account_sid)?
+                        .filter(|account| account.auth_token_hash == *phc)
+                        .map(|account| Principal::Account { account, api_key: None })
+                };
+                current.ok_or_else(|| {
+                    self.state.auth.forget(cache_key);
+                    ApiError::Unauthenticated
+                })
+            }
+            Credential::Token { cache_key, verified } => {
+                let refused = || {
+                    self.state.tokens.forget(cache_key);
+                    ApiError::InvalidToken
+                };
+                let (key, account) = api_keys::find_with_account(conn, &verified.key_sid)?
+                    .filter(|(key, account)| {
+                        key.secret_hash == verified.key_hash && account.sid == verified.account_sid
+                    })
+                    .ok_or_else(refused)?;
+                let (user, service_permissions) =
+                    match end_users::find(conn, &verified.service_sid, &verified.identity)? {
+                        Some(found) => found,
+                        // First request of this identity (or its User was
+                        // deleted): the token's service must exist in the account.
+                        None => {
+                            let service = services::find(conn, &account.sid, &verified.service_sid).map_err(
+                                |e| match e {
+                                    ApiError::NotFound => refused(),
+                                    other => other,
+                                },
+                            )?;
+                            users::ensure(conn, &service, &verified.identity)?;
+                            end_users::find(conn, &service.sid, &verified.identity)?
+                                .ok_or_else(|| ApiError::internal("user vanished after creation"))?
+                        }
+                    };
+                if user.account_sid != account.sid {
+                    return Err(refused());
+                }
+                Ok(Principal::User(Box::new(EndUser {
+                    account,
+                    api_key: key.sid,
+                    user,
+                    service_permissions,
+                })))
+            }
+        }
     }
 
     async fn run<T, F>(&self, mode: Mode, f: F) -> Result<T, ApiError>
@@ -155,14 +280,7 @@ impl Caller {
         F: FnOnce(&mut DbConnection, Principal) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let me = Caller {
-            state: self.state.clone(),
-            cache_key: self.cache_key,
-            credential: self.credential.clone(),
-            account_sid: self.account_sid.clone(),
-            phc: self.phc.clone(),
-            service: self.service.clone(),
-        };
+        let me = self.clone();
         // The credential re-check runs inside the write transaction, so a
         // rotation that commits first is seen.
         let checked = move |conn: &mut DbConnection| {
@@ -180,13 +298,18 @@ impl Caller {
         }
     }
 
-    /// Account-level work (`/v1/Services`, `/v1/Configuration`).
+    /// Account administration (`/v1/Services`, `/v1/Configuration`, API
+    /// keys): account credentials only, 403 for access tokens.
     pub async fn read_account<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection, &Principal) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(Mode::Read, move |conn, p| f(conn, &p)).await
+        self.run(Mode::Read, move |conn, p| {
+            p.require_account_credentials()?;
+            f(conn, &p)
+        })
+        .await
     }
 
     pub async fn write_account<T, F>(&self, f: F) -> Result<T, ApiError>
@@ -194,7 +317,11 @@ impl Caller {
         F: FnOnce(&mut DbConnection, &Principal) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(Mode::Write, move |conn, p| f(conn, &p)).await
+        self.run(Mode::Write, move |conn, p| {
+            p.require_account_credentials()?;
+            f(conn, &p)
+        })
+        .await
     }
 
     async fn run_scoped<T, F>(&self, mode: Mode, f: F) -> Result<(ServiceScope, T), ApiError>
@@ -228,6 +355,31 @@ impl Caller {
         T: Send + 'static,
     {
         self.run_scoped(Mode::Write, f).await
+    }
+
+    /// Service-scoped administration (roles): account credentials only.
+    pub async fn read_admin<T, F>(&self, f: F) -> Result<(ServiceScope, T), ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_scoped(Mode::Read, move |conn, scope| {
+            scope.principal.require_account_credentials()?;
+            f(conn, scope)
+        })
+        .await
+    }
+
+    pub async fn write_admin<T, F>(&self, f: F) -> Result<(ServiceScope, T), ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_scoped(Mode::Write, move |conn, scope| {
+            scope.principal.require_account_credentials()?;
+            f(conn, scope)
+        })
+        .await
     }
 
     /// Service-scoped writes that are one statement on PostgreSQL and run

@@ -6,12 +6,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::api::paging::Key;
-use crate::api::{self, Form, ListPage, PageRequest, Params, Query, limits, time};
+use crate::api::{self, Form, ListPage, PageRequest, Params, Query, ServiceScope, limits, time};
 use crate::auth::Caller;
 use crate::auth::accounts as account_queries;
 use crate::db::DbConnection;
-use crate::db::schema::conversations;
+use crate::db::schema::{conversations, participants};
 use crate::error::{ApiError, ApiResult, codes, is_unique_violation};
+use crate::roles::access;
 use crate::sid::SidKind;
 use crate::{keyset, keyset2};
 
@@ -322,14 +323,55 @@ pub struct ConversationPath {
 pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
     let spec = ConversationSpec::from_params(&p)?;
     let (scope, row) = caller
-        .write(move |conn, scope| insert(conn, scope.account_sid(), &scope.service_sid, spec, "system"))
+        .write(move |conn, scope| {
+            let standing = access::in_service(scope);
+            let Some(identity) = standing.identity().map(str::to_owned) else {
+                return insert(conn, scope.account_sid(), &scope.service_sid, spec, "system");
+            };
+            // A user creates as itself and joins with the creator role.
+            standing.require("createConversation")?;
+            if spec.date_created.is_some() || spec.date_updated.is_some() {
+                standing.require_admin_for("DateCreated and DateUpdated")?;
+            }
+            let row = insert(conn, scope.account_sid(), &scope.service_sid, spec, &identity)?;
+            join_as_creator(conn, &row, &identity)?;
+            Ok(row)
+        })
         .await?;
     Ok(api::created(ConversationView::new(row, &scope.prefix)))
 }
 
+/// Adds a conversation's creating user as a participant with the service's
+/// conversation-creator role.
+pub fn join_as_creator(
+    conn: &mut DbConnection,
+    row: &ConversationRow,
+    identity: &str,
+) -> Result<(), ApiError> {
+    let service = super::services::find(conn, &row.account_sid, &row.service_sid)?;
+    let spec = super::participants::ParticipantSpec {
+        identity: Some(identity.to_owned()),
+        role_sid: service.default_conversation_creator_role_sid.clone(),
+        ..Default::default()
+    };
+    super::participants::insert(conn, row, &spec)?;
+    Ok(())
+}
+
+/// The conversation if the caller may see it (a user: one it is in).
+pub fn find_visible(
+    conn: &mut DbConnection,
+    scope: &ServiceScope,
+    key: &str,
+) -> Result<ConversationRow, ApiError> {
+    let row = find(conn, &scope.service_sid, key)?;
+    access::in_conversation(conn, scope, &row.sid)?;
+    Ok(row)
+}
+
 pub async fn fetch(caller: Caller, path: web::Path<ConversationPath>) -> ApiResult<HttpResponse> {
     let key = path.into_inner().conversation;
-    let (scope, row) = caller.read(move |conn, scope| find(conn, &scope.service_sid, &key)).await?;
+    let (scope, row) = caller.read(move |conn, scope| find_visible(conn, scope, &key)).await?;
     Ok(api::ok(ConversationView::new(row, &scope.prefix)))
 }
 
@@ -353,6 +395,27 @@ pub async fn update(
     let (scope, row) = caller
         .write(move |conn, scope| {
             let current = find(conn, &scope.service_sid, &key)?;
+            let standing = access::in_conversation(conn, scope, &current.sid)?;
+            if !standing.is_admin() {
+                if unique_name.is_some() || friendly_name.is_some() {
+                    standing.require("editConversationName")?;
+                }
+                if attributes.is_some() {
+                    standing.require("editConversationAttributes")?;
+                }
+                for (name, set) in [
+                    ("MessagingServiceSid", messaging_service.is_some()),
+                    ("State", new_state.is_some()),
+                    ("Timers", timer_inactive.is_some() || timer_closed.is_some()),
+                    ("Bindings", email_address.is_some() || email_name.is_some()),
+                    ("DateCreated", date_created.is_some()),
+                    ("DateUpdated", date_updated.is_some()),
+                ] {
+                    if set {
+                        standing.require_admin_for(name)?;
+                    }
+                }
+            }
             if current.state == "closed" {
                 return Err(closed_error());
             }
@@ -399,6 +462,7 @@ pub async fn delete(caller: Caller, path: web::Path<ConversationPath>) -> ApiRes
     caller
         .write(move |conn, scope| {
             let row = find(conn, &scope.service_sid, &key)?;
+            access::in_conversation(conn, scope, &row.sid)?.require("deleteConversation")?;
             diesel::delete(conversations::table.filter(conversations::sid.eq(&row.sid))).execute(conn)?;
             Ok(())
         })
@@ -433,6 +497,17 @@ pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
                 .into_boxed();
             if let Some(s) = &filter_state {
                 query = query.filter(conversations::state.eq(s.clone()));
+            }
+            // A user lists the conversations it is in.
+            if let Some(user) = scope.end_user() {
+                query = query.filter(
+                    conversations::sid.eq_any(
+                        participants::table
+                            .filter(participants::service_sid.eq(scope.service_sid.clone()))
+                            .filter(participants::identity.eq(user.user.identity.clone()))
+                            .select(participants::conversation_sid),
+                    ),
+                );
             }
             if let Some(t) = start {
                 query = query.filter(conversations::date_created.ge(t));

@@ -13,6 +13,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{conversations, messages, participants};
 use crate::error::{ApiError, ApiResult};
 use crate::keyset;
+use crate::roles::access;
 
 use super::conversations::{
     self as conversation_queries, ConversationRow, ConversationSpec, ConversationView,
@@ -101,11 +102,12 @@ fn unread_count(conn: &mut DbConnection, p: &ParticipantRow) -> QueryResult<Opti
 /// The user's participation in one conversation (by SID or unique name).
 fn find_membership(
     conn: &mut DbConnection,
-    service_sid: &str,
+    scope: &ServiceScope,
     user_key: &str,
     conversation_key: &str,
 ) -> Result<(ParticipantRow, ConversationRow), ApiError> {
-    let user = users::find(conn, service_sid, user_key)?;
+    let service_sid = &scope.service_sid;
+    let user = find_own_user(conn, scope, user_key)?;
     let conversation = conversation_queries::find(conn, service_sid, conversation_key)?;
     let participant = participants::table
         .filter(participants::conversation_sid.eq(&conversation.sid))
@@ -115,6 +117,20 @@ fn find_membership(
         .optional()?
         .ok_or(ApiError::NotFound)?;
     Ok((participant, conversation))
+}
+
+/// A user by SID or identity; an access token's user sees only its own
+/// memberships here (another user's answer 404).
+fn find_own_user(
+    conn: &mut DbConnection,
+    scope: &ServiceScope,
+    key: &str,
+) -> Result<users::UserRow, ApiError> {
+    let user = users::find(conn, &scope.service_sid, key)?;
+    match scope.end_user() {
+        Some(me) if me.user.sid != user.sid => Err(ApiError::NotFound),
+        _ => Ok(user),
+    }
 }
 
 pub async fn list_user_conversations(
@@ -127,7 +143,7 @@ pub async fn list_user_conversations(
     let key = path.into_inner().user;
     let (scope, (user, rows)) = caller
         .read(move |conn, scope| {
-            let user = users::find(conn, &scope.service_sid, &key)?;
+            let user = find_own_user(conn, scope, &key)?;
             let query = participants::table
                 .inner_join(conversations::table.on(conversations::sid.eq(participants::conversation_sid)))
                 .filter(participants::user_sid.eq(&user.sid))
@@ -157,7 +173,7 @@ pub async fn fetch_user_conversation(
     let path = path.into_inner();
     let (scope, (p, c, unread)) = caller
         .read(move |conn, scope| {
-            let (p, c) = find_membership(conn, &scope.service_sid, &path.user, &path.conversation)?;
+            let (p, c) = find_membership(conn, scope, &path.user, &path.conversation)?;
             let unread = unread_count(conn, &p)?;
             Ok((p, c, unread))
         })
@@ -188,7 +204,7 @@ pub async fn update_user_conversation(
     let path = path.into_inner();
     let (scope, (p, c, unread)) = caller
         .write(move |conn, scope| {
-            let (p, c) = find_membership(conn, &scope.service_sid, &path.user, &path.conversation)?;
+            let (p, c) = find_membership(conn, scope, &path.user, &path.conversation)?;
             diesel::update(participants::table.filter(participants::sid.eq(&p.sid)))
                 .set(&changes)
                 .execute(conn)?;
@@ -208,7 +224,8 @@ pub async fn delete_user_conversation(
     let path = path.into_inner();
     caller
         .write(move |conn, scope| {
-            let (p, _) = find_membership(conn, &scope.service_sid, &path.user, &path.conversation)?;
+            let (p, _) = find_membership(conn, scope, &path.user, &path.conversation)?;
+            access::in_conversation(conn, scope, &p.conversation_sid)?.require("leaveConversation")?;
             diesel::delete(participants::table.filter(participants::sid.eq(&p.sid))).execute(conn)?;
             Ok(())
         })
@@ -280,6 +297,14 @@ pub async fn list_participant_conversations(caller: Caller, Query(q): Query) -> 
     let (by_identity, by_address) = (identity.clone(), address.clone());
     let (scope, rows) = caller
         .read(move |conn, scope| {
+            // A user may look up its own conversations only.
+            if let Some(me) = scope.end_user()
+                && (by_address.is_some() || by_identity.as_deref() != Some(me.user.identity.as_str()))
+            {
+                return Err(ApiError::forbidden(
+                    "An access token can list only its own identity's conversations",
+                ));
+            }
             let mut query = participants::table
                 .inner_join(conversations::table.on(conversations::sid.eq(participants::conversation_sid)))
                 .filter(participants::service_sid.eq(&scope.service_sid))
@@ -336,9 +361,35 @@ pub async fn create_with_participants(caller: Caller, Form(p): Form) -> ApiResul
     }
     let (scope, row) = caller
         .write(move |conn, scope| {
+            let standing = access::in_service(scope);
+            let Some(identity) = standing.identity().map(str::to_owned) else {
+                let conversation = conversation_queries::insert(
+                    conn,
+                    scope.account_sid(),
+                    &scope.service_sid,
+                    spec,
+                    "system",
+                )?;
+                for person in &people {
+                    participant_queries::insert(conn, &conversation, person)?;
+                }
+                return Ok(conversation);
+            };
+            // A user creates as itself, joins with the creator role, and
+            // adds the others as that role allows.
+            standing.require("createConversation")?;
+            if people.iter().any(|p| p.role_sid.is_some()) {
+                standing.require_admin_for("RoleSid")?;
+            }
             let conversation =
-                conversation_queries::insert(conn, scope.account_sid(), &scope.service_sid, spec, "system")?;
-            for person in &people {
+                conversation_queries::insert(conn, scope.account_sid(), &scope.service_sid, spec, &identity)?;
+            conversation_queries::join_as_creator(conn, &conversation, &identity)?;
+            let others: Vec<&ParticipantSpec> =
+                people.iter().filter(|p| p.identity.as_deref() != Some(identity.as_str())).collect();
+            if !others.is_empty() {
+                access::in_conversation(conn, scope, &conversation.sid)?.require("addParticipant")?;
+            }
+            for person in others {
                 participant_queries::insert(conn, &conversation, person)?;
             }
             Ok(conversation)

@@ -14,6 +14,7 @@ use crate::db::schema::{conversations, messages};
 use crate::error::{ApiError, ApiResult};
 use crate::keyset;
 use crate::media;
+use crate::roles::access;
 use crate::sid::SidKind;
 
 use super::conversations::{self as conversation_queries, ConversationPath};
@@ -103,8 +104,26 @@ mod sql {
             date_updated: BigInt,
         ) -> Record<(Nullable<Text>, Nullable<BigInt>, Nullable<Text>)>;
     }
+
+    diesel::define_sql_function! {
+        /// migrations/postgresql/…_user_messages: [`super::append_as_user`] as one function.
+        fn confab_append_user_message(
+            account_sid: Text,
+            service_sid: Text,
+            key: Text,
+            by_sid: Bool,
+            message_sid: Text,
+            identity: Text,
+            body: Nullable<Text>,
+            attributes: Text,
+            content_sid: Nullable<Text>,
+            subject: Nullable<Text>,
+            now: BigInt,
+            service_permissions: Text,
+        ) -> Record<(Nullable<Text>, Nullable<BigInt>, Nullable<Text>, Nullable<Text>)>;
+    }
 }
-use sql::confab_append_message;
+use sql::{confab_append_message, confab_append_user_message};
 
 /// Appends a message to the conversation `key` (SID or unique name) of the
 /// service and returns it.
@@ -125,24 +144,7 @@ pub fn append(
 ) -> Result<MessageRow, ApiError> {
     let service_sid = scope.service_sid.as_str();
     let now = time::now();
-    let author = spec.author.filter(|a| !a.is_empty()).unwrap_or_else(|| "system".to_owned());
-    let date_created = spec.date_created.unwrap_or(now);
-    let mut row = MessageRow {
-        sid: SidKind::Message.generate(),
-        account_sid: scope.account_sid().to_owned(),
-        service_sid: service_sid.to_owned(),
-        conversation_sid: String::new(),
-        msg_index: 0,
-        author,
-        body: spec.body,
-        attributes: spec.attributes.unwrap_or_else(|| "{}".to_owned()),
-        participant_sid: None,
-        content_sid: spec.content_sid,
-        subject: spec.subject,
-        date_created,
-        date_updated: spec.date_updated.unwrap_or(date_created),
-        media: None,
-    };
+    let mut row = new_row(scope, spec, now);
     let by_sid = SidKind::Conversation.matches(key);
     let appended = match conn {
         DbConnection::Postgresql(pg) => {
@@ -175,6 +177,80 @@ pub fn append(
     row.msg_index = index;
     row.participant_sid = participant_sid;
     Ok(row)
+}
+
+/// The message a send will insert, before it has a conversation and index.
+fn new_row(scope: &ServiceScope, spec: MessageSpec, now: i64) -> MessageRow {
+    let author = spec.author.filter(|a| !a.is_empty()).unwrap_or_else(|| "system".to_owned());
+    let date_created = spec.date_created.unwrap_or(now);
+    MessageRow {
+        sid: SidKind::Message.generate(),
+        account_sid: scope.account_sid().to_owned(),
+        service_sid: scope.service_sid.clone(),
+        conversation_sid: String::new(),
+        msg_index: 0,
+        author,
+        body: spec.body,
+        attributes: spec.attributes.unwrap_or_else(|| "{}".to_owned()),
+        participant_sid: None,
+        content_sid: spec.content_sid,
+        subject: spec.subject,
+        date_created,
+        date_updated: spec.date_updated.unwrap_or(date_created),
+        media: None,
+    }
+}
+
+/// A text message from an access token's user, as that user (`spec.author`
+/// is its identity): it must be a participant (else 404) holding
+/// `sendMessage`. On PostgreSQL the check and the append are one call of
+/// `confab_append_user_message`; on SQLite the same steps run here, inside
+/// the caller's write transaction.
+pub fn append_as_user(
+    conn: &mut DbConnection,
+    scope: &ServiceScope,
+    key: &str,
+    spec: MessageSpec,
+) -> Result<MessageRow, ApiError> {
+    let user = scope.end_user().ok_or_else(|| ApiError::internal("append_as_user without a user"))?;
+    if conn.is_sqlite() {
+        let conversation = conversation_queries::find(conn, &scope.service_sid, key)?;
+        access::in_conversation(conn, scope, &conversation.sid)?.require("sendMessage")?;
+        return append(conn, scope, &conversation.sid, spec);
+    }
+    let DbConnection::Postgresql(pg) = conn else {
+        return Err(ApiError::internal("unknown database dialect"));
+    };
+    let permissions = serde_json::to_string(&user.service_permissions).map_err(ApiError::internal)?;
+    let now = time::now();
+    let mut row = new_row(scope, spec, now);
+    let (conversation, index, participant, refusal) = diesel::select(confab_append_user_message(
+        &row.account_sid,
+        &row.service_sid,
+        key,
+        SidKind::Conversation.matches(key),
+        &row.sid,
+        &row.author,
+        row.body.as_deref(),
+        &row.attributes,
+        row.content_sid.as_deref(),
+        row.subject.as_deref(),
+        now,
+        &permissions,
+    ))
+    .get_result::<(Option<String>, Option<i64>, Option<String>, Option<String>)>(pg)?;
+    match (refusal.as_deref(), conversation, index) {
+        (None, Some(conversation), Some(index)) => {
+            row.conversation_sid = conversation;
+            row.msg_index = index;
+            row.participant_sid = participant;
+            Ok(row)
+        }
+        (Some("not_found"), ..) => Err(ApiError::NotFound),
+        (Some("closed"), ..) => Err(conversation_queries::closed_error()),
+        (Some(permission), ..) => Err(ApiError::permission_denied(permission)),
+        _ => Err(ApiError::internal("confab_append_user_message returned no outcome")),
+    }
 }
 
 /// [`append`] on SQLite: bump, resolve the author, insert. `None` when the
@@ -331,25 +407,60 @@ pub async fn create(
         return Err(ApiError::missing_param("Body (or MediaSid, or ContentSid)"));
     }
     let key = path.into_inner().conversation;
-    let (scope, row) = if media_sids.is_empty() {
+    let (scope, row) = if let Some(identity) = caller.identity() {
+        // An access token's user sends as itself, within its roles.
+        if spec.date_created.is_some() || spec.date_updated.is_some() {
+            return Err(ApiError::forbidden(
+                "DateCreated and DateUpdated can only be set with account credentials",
+            ));
+        }
+        let spec = MessageSpec { author: Some(identity.to_owned()), ..spec };
+        if media_sids.is_empty() {
+            caller.write_atomic(move |conn, scope| append_as_user(conn, scope, &key, spec)).await?
+        } else {
+            caller
+                .write(move |conn, scope| {
+                    let conversation = conversation_queries::find(conn, &scope.service_sid, &key)?;
+                    let standing = access::in_conversation(conn, scope, &conversation.sid)?;
+                    standing.require("sendMessage")?;
+                    if !media_sids.is_empty() {
+                        standing.require("sendMediaMessage")?;
+                    }
+                    append_with_media(conn, scope, &conversation.sid, spec, &media_sids, max_total)
+                })
+                .await?
+        }
+    } else if media_sids.is_empty() {
         caller.write_atomic(move |conn, scope| append(conn, scope, &key, spec)).await?
     } else {
         // The message and its media become visible together, or not at all.
         caller
-            .write(move |conn, scope| {
-                let mut spec = spec;
-                if spec.body.is_none() {
-                    spec.body = services::media_compatibility_message(conn, &scope.service_sid)?;
-                }
-                let mut row = append(conn, scope, &key, spec)?;
-                let summary =
-                    media::attach(conn, scope, &row.sid, &row.conversation_sid, &media_sids, max_total)?;
-                row.media = Some(serde_json::to_string(&summary).map_err(ApiError::internal)?);
-                Ok(row)
-            })
+            .write(move |conn, scope| append_with_media(conn, scope, &key, spec, &media_sids, max_total))
             .await?
     };
     Ok(api::created(MessageView::new(row, &scope)))
+}
+
+/// [`append`], then the media attached (in the caller's transaction), with
+/// the service's placeholder body when the message has none.
+fn append_with_media(
+    conn: &mut DbConnection,
+    scope: &ServiceScope,
+    key: &str,
+    mut spec: MessageSpec,
+    media_sids: &[String],
+    max_total: u64,
+) -> Result<MessageRow, ApiError> {
+    if media_sids.is_empty() {
+        return append(conn, scope, key, spec);
+    }
+    if spec.body.is_none() {
+        spec.body = services::media_compatibility_message(conn, &scope.service_sid)?;
+    }
+    let mut row = append(conn, scope, key, spec)?;
+    let summary = media::attach(conn, scope, &row.sid, &row.conversation_sid, media_sids, max_total)?;
+    row.media = Some(serde_json::to_string(&summary).map_err(ApiError::internal)?);
+    Ok(row)
 }
 
 pub async fn fetch(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<HttpResponse> {
@@ -357,6 +468,7 @@ pub async fn fetch(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<Ht
     let (scope, row) = caller
         .read(move |conn, scope| {
             let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
+            access::in_conversation(conn, scope, &conversation.sid)?;
             find(conn, &conversation.sid, &path.message)
         })
         .await?;
@@ -365,7 +477,7 @@ pub async fn fetch(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<Ht
 
 /// Body, author, attributes, subject and dates can change; media cannot.
 pub async fn update(caller: Caller, path: web::Path<MessagePath>, Form(p): Form) -> ApiResult<HttpResponse> {
-    let author = p.text("Author", limits::IDENTITY_CHARS)?;
+    let author_param = p.text("Author", limits::IDENTITY_CHARS)?;
     let body = p.text("Body", limits::MESSAGE_BODY_CHARS)?;
     let attributes = p.json_text("Attributes", limits::MESSAGE_ATTRIBUTES)?;
     let subject = p.text("Subject", limits::NAME_CHARS)?;
@@ -375,10 +487,32 @@ pub async fn update(caller: Caller, path: web::Path<MessagePath>, Form(p): Form)
     let (scope, row) = caller
         .write(move |conn, scope| {
             let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
+            let standing = access::in_conversation(conn, scope, &conversation.sid)?;
             if conversation.state == "closed" {
                 return Err(conversation_queries::closed_error());
             }
             let current = find(conn, &conversation.sid, &path.message)?;
+            let author = Some(current.author.as_str());
+            if body.is_some() || subject.is_some() {
+                standing.require_own_or_any(author, "editOwnMessage", "editAnyMessage")?;
+            }
+            if attributes.is_some() {
+                standing.require_own_or_any(
+                    author,
+                    "editOwnMessageAttributes",
+                    "editAnyMessageAttributes",
+                )?;
+            }
+            for (name, set) in [
+                ("Author", author_param.is_some()),
+                ("DateCreated", date_created.is_some()),
+                ("DateUpdated", date_updated.is_some()),
+            ] {
+                if set {
+                    standing.require_admin_for(name)?;
+                }
+            }
+            let author = author_param;
             let mut changes = MessageChanges {
                 body: body.map(Some),
                 attributes,
@@ -406,7 +540,9 @@ pub async fn delete(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<H
     caller
         .write(move |conn, scope| {
             let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
+            let standing = access::in_conversation(conn, scope, &conversation.sid)?;
             let row = find(conn, &conversation.sid, &path.message)?;
+            standing.require_own_or_any(Some(&row.author), "deleteOwnMessage", "deleteAnyMessage")?;
             diesel::delete(messages::table.filter(messages::sid.eq(&row.sid))).execute(conn)?;
             Ok(())
         })
@@ -428,6 +564,7 @@ pub async fn list(
     let (scope, (conversation, rows)) = caller
         .read(move |conn, scope| {
             let conversation = conversation_queries::find(conn, &scope.service_sid, &key)?;
+            access::in_conversation(conn, scope, &conversation.sid)?;
             let query = messages::table
                 .filter(messages::conversation_sid.eq(&conversation.sid))
                 .select(MessageRow::as_select())

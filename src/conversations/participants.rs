@@ -12,7 +12,7 @@ use crate::db::DbConnection;
 use crate::db::schema::participants;
 use crate::error::{ApiError, ApiResult, codes, is_unique_violation};
 use crate::keyset;
-use crate::roles::{self, RoleType};
+use crate::roles::{self, RoleType, access};
 use crate::sid::SidKind;
 
 use super::conversations::{self as conversation_queries, ConversationPath, ConversationRow};
@@ -343,6 +343,23 @@ pub async fn create(
     let (scope, row) = caller
         .write(move |conn, scope| {
             let conversation = conversation_queries::find(conn, &scope.service_sid, &key)?;
+            let standing = access::towards_conversation(conn, scope, &conversation.sid)?;
+            if !standing.is_admin() {
+                if spec.role_sid.is_some() {
+                    standing.require_admin_for("RoleSid")?;
+                }
+                if spec.date_created.is_some() || spec.date_updated.is_some() {
+                    standing.require_admin_for("DateCreated and DateUpdated")?;
+                }
+                let joining = spec.identity.as_deref() == standing.identity() && !standing.is_participant();
+                if joining {
+                    standing.require("joinConversation")?;
+                } else if !standing.is_participant() {
+                    return Err(ApiError::NotFound);
+                } else {
+                    standing.require("addParticipant")?;
+                }
+            }
             insert(conn, &conversation, &spec)
         })
         .await?;
@@ -354,6 +371,7 @@ pub async fn fetch(caller: Caller, path: web::Path<ParticipantPath>) -> ApiResul
     let (scope, row) = caller
         .read(move |conn, scope| {
             let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
+            access::in_conversation(conn, scope, &conversation.sid)?;
             find(conn, &conversation.sid, &path.participant)
         })
         .await?;
@@ -378,10 +396,31 @@ pub async fn update(
     let (scope, row) = caller
         .write(move |conn, scope| {
             let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
+            let standing = access::in_conversation(conn, scope, &conversation.sid)?;
             if conversation.state == "closed" {
                 return Err(conversation_queries::closed_error());
             }
             let current = find(conn, &conversation.sid, &path.participant)?;
+            if !standing.is_admin() {
+                // A user keeps its own read horizon and attributes; roles,
+                // identities, bindings and other participants are the admin's.
+                if standing.participant_sid() != Some(current.sid.as_str()) {
+                    return Err(ApiError::forbidden(
+                        "Only account credentials can update another participant",
+                    ));
+                }
+                for (name, set) in [
+                    ("RoleSid", role.is_some()),
+                    ("Identity", identity.is_some()),
+                    ("MessagingBinding", proxy.is_some() || projected.is_some()),
+                    ("DateCreated", date_created.is_some()),
+                    ("DateUpdated", date_updated.is_some()),
+                ] {
+                    if set {
+                        standing.require_admin_for(name)?;
+                    }
+                }
+            }
             let mut changes = ParticipantChanges {
                 attributes,
                 binding_proxy_address: proxy.map(|v| Some(v).filter(|s| !s.is_empty())),
@@ -441,7 +480,13 @@ pub async fn delete(caller: Caller, path: web::Path<ParticipantPath>) -> ApiResu
     caller
         .write(move |conn, scope| {
             let conversation = conversation_queries::find(conn, &scope.service_sid, &path.conversation)?;
+            let standing = access::in_conversation(conn, scope, &conversation.sid)?;
             let row = find(conn, &conversation.sid, &path.participant)?;
+            if standing.participant_sid() == Some(row.sid.as_str()) {
+                standing.require("leaveConversation")?;
+            } else {
+                standing.require("removeParticipant")?;
+            }
             diesel::delete(participants::table.filter(participants::sid.eq(&row.sid))).execute(conn)?;
             Ok(())
         })
@@ -460,6 +505,7 @@ pub async fn list(
     let (scope, (conversation, rows)) = caller
         .read(move |conn, scope| {
             let conversation = conversation_queries::find(conn, &scope.service_sid, &key)?;
+            access::in_conversation(conn, scope, &conversation.sid)?;
             let query = participants::table
                 .filter(participants::conversation_sid.eq(&conversation.sid))
                 .select(ParticipantRow::as_select())

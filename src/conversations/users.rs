@@ -10,7 +10,7 @@ use crate::db::DbConnection;
 use crate::db::schema::users;
 use crate::error::{ApiError, ApiResult, codes, is_unique_violation};
 use crate::keyset;
-use crate::roles::{self, RoleType};
+use crate::roles::{self, RoleType, access};
 use crate::sid::SidKind;
 
 use super::services::{self as service_queries, ServiceRow};
@@ -121,6 +121,14 @@ pub fn ensure(conn: &mut DbConnection, service: &ServiceRow, identity: &str) -> 
     }
 }
 
+/// Actions on users that only account credentials take.
+fn admin_only(scope: &ServiceScope, what: &str) -> Result<(), ApiError> {
+    match scope.end_user() {
+        None => Ok(()),
+        Some(_) => Err(ApiError::forbidden(format!("{what} requires account credentials"))),
+    }
+}
+
 #[derive(Serialize)]
 pub struct UserLinks {
     user_conversations: String,
@@ -178,6 +186,7 @@ pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
     let role = p.sid("RoleSid", SidKind::Role)?;
     let (scope, row) = caller
         .write(move |conn, scope| {
+            admin_only(scope, "Creating users")?;
             let service = service_queries::find(conn, scope.account_sid(), &scope.service_sid)?;
             let role_sid = match &role {
                 Some(r) => roles::find_for_param(conn, &service.sid, "RoleSid", r, RoleType::Service)?.sid,
@@ -230,6 +239,11 @@ pub async fn update(caller: Caller, path: web::Path<UserPath>, Form(p): Form) ->
     let (scope, row) = caller
         .write(move |conn, scope| {
             let user = find(conn, &scope.service_sid, &key)?;
+            let standing = access::in_service(scope);
+            standing.require_own_or_any(Some(&user.identity), "editOwnUserInfo", "editAnyUserInfo")?;
+            if role.is_some() {
+                standing.require_admin_for("RoleSid")?;
+            }
             let role_sid = match &role {
                 Some(r) => Some(
                     roles::find_for_param(conn, &scope.service_sid, "RoleSid", r, RoleType::Service)?.sid,
@@ -254,6 +268,7 @@ pub async fn delete(caller: Caller, path: web::Path<UserPath>) -> ApiResult<Http
     let key = path.into_inner().user;
     caller
         .write(move |conn, scope| {
+            admin_only(scope, "Deleting users")?;
             let user = find(conn, &scope.service_sid, &key)?;
             diesel::delete(users::table.filter(users::sid.eq(&user.sid))).execute(conn)?;
             Ok(())

@@ -28,7 +28,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody, codes};
 use super::crypto::{CHUNK, ContentCipher, SEALED_CHUNK, TAG, chunk_count, sealed_size};
 use super::signed_url::Refusal;
 use super::store::Storage;
-use super::{MediaRow, find};
+use super::{MediaRow, find_visible};
 
 #[derive(Deserialize)]
 pub struct ContentPath {
@@ -163,7 +163,7 @@ pub async fn content(
     } else {
         let caller = Caller::from_request(&req, &mut Payload::None).await?;
         let sid = path.media.clone();
-        caller.read(move |conn, scope| find(conn, &scope.service_sid, &sid)).await?.1
+        caller.read(move |conn, scope| find_visible(conn, scope, &sid)).await?.1
     };
     if !row.is_stored() {
         return Err(ApiError::NotFound);

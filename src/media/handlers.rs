@@ -20,7 +20,7 @@ use crate::sid::SidKind;
 
 use super::store::Storage;
 use super::upload::{Ingest, IngestError};
-use super::{MediaRow, MediaView, NewMedia, STATE_READY, STATE_UPLOADING, find, new_data_key};
+use super::{MediaRow, MediaView, NewMedia, STATE_READY, STATE_UPLOADING, find, find_visible, new_data_key};
 
 /// Room for multipart boundaries and part headers around the file itself.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
@@ -225,7 +225,7 @@ where
                     content_type: &describe.content_type,
                     filename: describe.filename.as_deref(),
                     category: &describe.category,
-                    author: "system",
+                    author: scope.end_user().map_or("system", |u| u.user.identity.as_str()),
                     size: 0,
                     object_key: &object_key,
                     key_id: &wrapped.key_id,
@@ -345,7 +345,7 @@ pub async fn fetch(
     path: web::Path<MediaPath>,
 ) -> ApiResult<HttpResponse> {
     let sid = path.into_inner().media;
-    let (_, row) = caller.read(move |conn, scope| find(conn, &scope.service_sid, &sid)).await?;
+    let (_, row) = caller.read(move |conn, scope| find_visible(conn, scope, &sid)).await?;
     Ok(api::ok(MediaView::new(row, caller.public_url(), &state.media.signer)))
 }
 
@@ -383,7 +383,7 @@ pub async fn media_set(
         .read(move |conn, scope| {
             let mut rows: Vec<Option<MediaRow>> = Vec::with_capacity(sids.len());
             for sid in &sids {
-                rows.push(match find(conn, &scope.service_sid, sid) {
+                rows.push(match find_visible(conn, scope, sid) {
                     Ok(row) => Some(row),
                     Err(ApiError::NotFound) => None,
                     Err(e) => return Err(e),

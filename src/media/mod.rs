@@ -164,6 +164,25 @@ pub fn find(conn: &mut DbConnection, service_sid: &str, sid: &str) -> Result<Med
         .ok_or(ApiError::NotFound)
 }
 
+/// A media as the caller may see it: account credentials see all of the
+/// service's; a user sees what it uploaded while unattached, and afterwards
+/// what is attached in conversations it participates in. Anything else is
+/// 404, as if it did not exist.
+pub fn find_visible(conn: &mut DbConnection, scope: &ServiceScope, sid: &str) -> Result<MediaRow, ApiError> {
+    let row = find(conn, &scope.service_sid, sid)?;
+    let Some(user) = scope.end_user() else {
+        return Ok(row);
+    };
+    match &row.conversation_sid {
+        Some(conversation) => {
+            crate::roles::access::in_conversation(conn, scope, conversation)?;
+        }
+        None if row.author == user.user.identity => {}
+        None => return Err(ApiError::NotFound),
+    }
+    Ok(row)
+}
+
 #[derive(Serialize)]
 pub struct MediaLinks {
     content: String,
@@ -265,6 +284,19 @@ pub fn attach(
 ) -> Result<Vec<serde_json::Value>, ApiError> {
     let now = time::now();
     for (position, sid) in sids.iter().enumerate() {
+        // A user attaches only what it uploaded; another's media does not
+        // exist for it.
+        if let Some(user) = scope.end_user() {
+            let author: Option<String> = media::table
+                .filter(media::sid.eq(sid))
+                .filter(media::service_sid.eq(&scope.service_sid))
+                .select(media::author)
+                .first(conn)
+                .optional()?;
+            if author.as_deref() != Some(user.user.identity.as_str()) {
+                return Err(invalid_media(sid, "no media with that SID exists in this service"));
+            }
+        }
         let taken = diesel::update(
             media::table
                 .filter(media::sid.eq(sid))

@@ -1,5 +1,6 @@
 //! Roles (`RL…`) and their permissions, on both path families.
 
+pub mod access;
 pub mod permissions;
 
 use actix_web::{HttpResponse, web};
@@ -160,7 +161,7 @@ pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
         .ok_or_else(|| ApiError::missing_param("Type"))?;
     let perms = permissions::validate(role_type, &p.all("Permission"))?;
     let (scope, row) = caller
-        .write(move |conn, scope| {
+        .write_admin(move |conn, scope| {
             insert(conn, scope.account_sid(), &scope.service_sid, &name, role_type, &perms, time::now())
         })
         .await?;
@@ -171,7 +172,7 @@ pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_params(&q, 50, "roles")?;
     let seek = page.seek(false);
     let (scope, rows) = caller
-        .read(move |conn, scope| {
+        .read_admin(move |conn, scope| {
             let query = roles::table
                 .filter(roles::service_sid.eq(&scope.service_sid))
                 .select(RoleRow::as_select())
@@ -185,7 +186,7 @@ pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
 
 pub async fn fetch(caller: Caller, path: web::Path<RolePath>) -> ApiResult<HttpResponse> {
     let sid = path.into_inner().role;
-    let (scope, row) = caller.read(move |conn, scope| find(conn, &scope.service_sid, &sid)).await?;
+    let (scope, row) = caller.read_admin(move |conn, scope| find(conn, &scope.service_sid, &sid)).await?;
     Ok(api::ok(RoleView::new(row, &scope)))
 }
 
@@ -194,7 +195,7 @@ pub async fn update(caller: Caller, path: web::Path<RolePath>, Form(p): Form) ->
     let requested: Vec<String> = p.all("Permission").into_iter().map(str::to_owned).collect();
     let sid = path.into_inner().role;
     let (scope, row) = caller
-        .write(move |conn, scope| {
+        .write_admin(move |conn, scope| {
             let role = find(conn, &scope.service_sid, &sid)?;
             let kind = role.kind().ok_or_else(|| ApiError::internal("role with unknown type"))?;
             let names: Vec<&str> = requested.iter().map(String::as_str).collect();
@@ -214,7 +215,7 @@ pub async fn update(caller: Caller, path: web::Path<RolePath>, Form(p): Form) ->
 pub async fn delete(caller: Caller, path: web::Path<RolePath>) -> ApiResult<HttpResponse> {
     let sid = path.into_inner().role;
     caller
-        .write(move |conn, scope| {
+        .write_admin(move |conn, scope| {
             let service = &scope.service_sid;
             let role = find(conn, service, &sid)?;
             let held_by_user: bool =

@@ -77,6 +77,44 @@ impl Account {
     }
 }
 
+/// An API key of an account, with its one-time secret.
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub sid: String,
+    pub secret: String,
+}
+
+/// The claims of an access token as twilio-python's `AccessToken` with a
+/// `ChatGrant` writes them, valid from now for `ttl` seconds.
+pub fn token_claims(key: &ApiKey, account_sid: &str, identity: &str, service_sid: &str, ttl: i64) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    serde_json::json!({
+        "jti": format!("{}-{now}", key.sid),
+        "grants": {"identity": identity, "chat": {"service_sid": service_sid}},
+        "iss": key.sid,
+        "exp": now + ttl,
+        "nbf": now,
+        "sub": account_sid,
+    })
+}
+
+/// Signs `claims` with HS256 and Twilio's header (`cty: twilio-fpa;v=1`).
+pub fn sign_token(claims: &Value, secret: &str) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.cty = Some("twilio-fpa;v=1".into());
+    jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()))
+        .expect("sign token")
+}
+
+/// A valid one-hour token for `identity` in `service_sid`.
+pub fn access_token(key: &ApiKey, account_sid: &str, identity: &str, service_sid: &str) -> String {
+    sign_token(&token_claims(key, account_sid, identity, service_sid, 3600), &key.secret)
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
 /// A response: status, headers and the body parsed as JSON (Null if empty).
 #[derive(Debug)]
 pub struct Resp {
@@ -213,6 +251,27 @@ impl TestApp {
 
     pub async fn delete_as(&self, account: &Account, path: &str) -> Resp {
         self.send("DELETE", path, &[], Some(&account.basic())).await
+    }
+
+    /// A new API key of the app's account.
+    pub async fn api_key(&self) -> ApiKey {
+        let path = format!("/2010-04-01/Accounts/{}/Keys.json", self.account.sid);
+        let key = self.post(&path, &[("FriendlyName", "tokens")]).await.expect(201);
+        ApiKey {
+            sid: key["sid"].as_str().expect("key sid").to_owned(),
+            secret: key["secret"].as_str().expect("key secret").to_owned(),
+        }
+    }
+
+    /// A valid token of the app's account for `identity` in its default service.
+    pub async fn user_token(&self, key: &ApiKey, identity: &str) -> String {
+        let service = self.default_service().await;
+        access_token(key, &self.account.sid, identity, &service)
+    }
+
+    /// Sends a request as an access token's user (`Authorization: Bearer`).
+    pub async fn as_user(&self, token: &str, method: &str, path: &str, form: &[(&str, &str)]) -> Resp {
+        self.send(method, path, form, Some(&bearer(token))).await
     }
 
     /// The account's default service SID.

@@ -1,0 +1,1 @@
+DROP FUNCTION confab_append_user_message;

@@ -1,0 +1,76 @@
+-- A message sent by an access token's user, in one call: the permission
+-- check and the append of confab_append_message (000002), so a user's send
+-- costs the round trips an admin's does. messages.rs runs the same steps
+-- from Rust on SQLite; both run under the same tests.
+--
+-- The user must be a participant of the conversation (else 'not_found', as
+-- if the conversation did not exist) whose service role permissions
+-- (p_service_permissions, a JSON array) or participant role permissions
+-- hold 'sendMessage' (else 'sendMessage'). Roles are read here, at send
+-- time, so a role change applies to the next message.
+CREATE FUNCTION confab_append_user_message(
+    p_account_sid TEXT,
+    p_service_sid TEXT,
+    p_key TEXT,
+    p_by_sid BOOLEAN,
+    p_message_sid TEXT,
+    p_identity TEXT,
+    p_body TEXT,
+    p_attributes TEXT,
+    p_content_sid TEXT,
+    p_subject TEXT,
+    p_now BIGINT,
+    p_service_permissions TEXT,
+    OUT o_conversation_sid TEXT,
+    OUT o_index BIGINT,
+    OUT o_participant_sid TEXT,
+    OUT o_refusal TEXT
+)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_conversation TEXT;
+    v_role_permissions TEXT;
+BEGIN
+    IF p_by_sid THEN
+        SELECT c.sid INTO v_conversation FROM conversations c
+         WHERE c.service_sid = p_service_sid AND c.sid = p_key;
+    ELSE
+        SELECT c.sid INTO v_conversation FROM conversations c
+         WHERE c.service_sid = p_service_sid AND c.unique_name = p_key;
+    END IF;
+    IF v_conversation IS NULL THEN
+        o_refusal := 'not_found';
+        RETURN;
+    END IF;
+    SELECT p.sid, r.permissions INTO o_participant_sid, v_role_permissions
+      FROM participants p JOIN roles r ON r.sid = p.role_sid
+     WHERE p.conversation_sid = v_conversation AND p.identity = p_identity;
+    IF o_participant_sid IS NULL THEN
+        o_refusal := 'not_found';
+        RETURN;
+    END IF;
+    IF NOT (p_service_permissions::jsonb ? 'sendMessage' OR v_role_permissions::jsonb ? 'sendMessage') THEN
+        o_participant_sid := NULL;
+        o_refusal := 'sendMessage';
+        RETURN;
+    END IF;
+    UPDATE conversations c
+       SET last_message_index = c.last_message_index + 1,
+           state = CASE WHEN c.state = 'inactive' THEN 'active' ELSE c.state END,
+           date_inactive = CASE WHEN c.state = 'active' OR c.state = 'inactive'
+                                THEN c.timer_inactive_secs + p_now END,
+           date_closed = c.timer_closed_secs + p_now
+     WHERE c.sid = v_conversation AND c.state <> 'closed'
+    RETURNING c.sid, c.last_message_index INTO o_conversation_sid, o_index;
+    IF NOT FOUND THEN
+        o_participant_sid := NULL;
+        o_refusal := 'closed';
+        RETURN;
+    END IF;
+    INSERT INTO messages (sid, account_sid, service_sid, conversation_sid, msg_index, author, body,
+                          attributes, participant_sid, content_sid, subject, date_created, date_updated)
+    VALUES (p_message_sid, p_account_sid, p_service_sid, o_conversation_sid, o_index, p_identity, p_body,
+            p_attributes, o_participant_sid, p_content_sid, p_subject, p_now, p_now);
+END;
+$$;

@@ -1,0 +1,1 @@
+-- PostgreSQL only (confab_append_user_message): nothing to undo on SQLite.

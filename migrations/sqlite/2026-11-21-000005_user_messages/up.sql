@@ -1,0 +1,1 @@
+-- PostgreSQL only (confab_append_user_message); SQLite runs the same steps from Rust.
