@@ -3,12 +3,14 @@
 //! INSERT, alone and inside BEGIN/END, at the same client count) measured in
 //! the same run;
 //! and the time to list page 1 vs page 1000 of a conversation's messages.
+//! Sends run twice per point, once with Basic auth (account credentials)
+//! and once with an end user's access token, to compare the two.
 //!
 //!     cargo bench --bench rest
 //!     cargo bench --bench rest -- --duration 5 --clients 1,8 --backends postgres
 //!
 //! Options: --duration SECS (default 10), --clients LIST (1,8,64),
-//! --backends LIST (sqlite,postgres), --pg-url URL (an admin URL; default
+//! --backends LIST (sqlite,postgres), --auth LIST (basic,token), --pg-url URL (an admin URL; default
 //! postgres://postgres@127.0.0.1:5432/postgres), --pages N (1000),
 //! --skip-paging, --server-wrapper "CMD ARGS" (prefix for the server
 //! process, e.g. "perf record -e cpu-clock -g -o /tmp/perf.data --").
@@ -31,6 +33,7 @@ struct Opts {
     duration: Duration,
     clients: Vec<usize>,
     backends: Vec<String>,
+    auth: Vec<Auth>,
     pg_url: String,
     pages: usize,
     paging: bool,
@@ -43,6 +46,7 @@ fn parse_args() -> Opts {
         duration: Duration::from_secs(10),
         clients: vec![1, 8, 64],
         backends: vec!["sqlite".into(), "postgres".into()],
+        auth: vec![Auth::Basic, Auth::Token],
         pg_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
         pages: 1000,
         paging: true,
@@ -55,6 +59,7 @@ fn parse_args() -> Opts {
             "--duration" => o.duration = Duration::from_secs(val().parse().expect("--duration SECS")),
             "--clients" => o.clients = val().split(',').map(|c| c.parse().expect("--clients")).collect(),
             "--backends" => o.backends = val().split(',').map(str::to_owned).collect(),
+            "--auth" => o.auth = val().split(',').map(|a| Auth::parse(a).expect("--auth basic,token")).collect(),
             "--pg-url" => o.pg_url = val(),
             "--pages" => o.pages = val().parse().expect("--pages N"),
             "--skip-paging" => o.paging = false,
@@ -64,6 +69,33 @@ fn parse_args() -> Opts {
         }
     }
     o
+}
+
+/// How the senders authenticate.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Auth {
+    /// HTTP Basic with the account SID and Auth Token (a backend).
+    Basic,
+    /// `Authorization: Bearer` with an access token signed by an API key,
+    /// one identity per client, each a participant of its conversation.
+    Token,
+}
+
+impl Auth {
+    fn parse(s: &str) -> Option<Auth> {
+        match s {
+            "basic" => Some(Auth::Basic),
+            "token" => Some(Auth::Token),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Auth::Basic => "basic",
+            Auth::Token => "token",
+        }
+    }
 }
 
 struct Stats {
@@ -178,16 +210,71 @@ async fn create_conversation(client: &awc::Client, base: &str) -> String {
     body["sid"].as_str().unwrap().to_owned()
 }
 
-/// `clients` concurrent senders, each posting to its own conversation.
-async fn send_load(base: &str, clients: usize, duration: Duration) -> Stats {
+/// An API key of the bench account: (SID, secret).
+async fn create_api_key(client: &awc::Client, base: &str) -> (String, String) {
+    let mut res = client
+        .post(format!("{base}/2010-04-01/Accounts/{ACCOUNT}/Keys.json"))
+        .send_form(&[("FriendlyName", "bench")])
+        .await
+        .expect("create API key");
+    assert_eq!(res.status(), 201);
+    let body: serde_json::Value = res.json().await.unwrap();
+    (body["sid"].as_str().unwrap().to_owned(), body["secret"].as_str().unwrap().to_owned())
+}
+
+/// An access token as twilio-python's `AccessToken` + `ChatGrant` mints it.
+fn access_token(key: &(String, String), identity: &str, service_sid: &str) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = serde_json::json!({
+        "jti": format!("{}-{now}", key.0),
+        "grants": {"identity": identity, "chat": {"service_sid": service_sid}},
+        "iss": key.0,
+        "sub": ACCOUNT,
+        "nbf": now,
+        "exp": now + 3600,
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.cty = Some("twilio-fpa;v=1".into());
+    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(key.1.as_bytes())).unwrap()
+}
+
+async fn default_service(client: &awc::Client, base: &str) -> String {
+    let mut res = client.get(format!("{base}/v1/Configuration")).send().await.unwrap();
+    let cfg: serde_json::Value = res.json().await.unwrap();
+    cfg["default_chat_service_sid"].as_str().unwrap().to_owned()
+}
+
+/// `clients` concurrent senders, each posting to its own conversation, with
+/// Basic auth (author `bench`) or as a participant with its own token.
+async fn send_load(base: &str, clients: usize, duration: Duration, auth: Auth) -> Stats {
     let client = client(clients);
-    let mut conversations = Vec::new();
-    for _ in 0..clients {
-        conversations.push(create_conversation(&client, base).await);
+    let service = default_service(&client, base).await;
+    let key = match auth {
+        Auth::Token => Some(create_api_key(&client, base).await),
+        Auth::Basic => None,
+    };
+    // (conversation, Authorization header override, form)
+    let mut senders: Vec<(String, Option<String>, Vec<(&str, &str)>)> = Vec::new();
+    for i in 0..clients {
+        let conversation = create_conversation(&client, base).await;
+        match &key {
+            Some(key) => {
+                let identity = format!("bench-{i}");
+                let res = client
+                    .post(format!("{base}/v1/Conversations/{conversation}/Participants"))
+                    .send_form(&[("Identity", identity.as_str())])
+                    .await
+                    .expect("add participant");
+                assert_eq!(res.status(), 201);
+                let bearer = format!("Bearer {}", access_token(key, &identity, &service));
+                senders.push((conversation, Some(bearer), vec![("Body", "hello, world")]));
+            }
+            None => senders.push((conversation, None, vec![("Author", "bench"), ("Body", "hello, world")])),
+        }
     }
     let run = |dur: Duration| {
         let deadline = Instant::now() + dur;
-        join_all(conversations.iter().map(|c| {
+        join_all(senders.iter().map(|(c, authorization, form)| {
             let client = client.clone();
             let url = format!("{base}/v1/Conversations/{c}/Messages");
             async move {
@@ -195,8 +282,11 @@ async fn send_load(base: &str, clients: usize, duration: Duration) -> Stats {
                 let mut errors = 0;
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    match client.post(&url).send_form(&[("Author", "bench"), ("Body", "hello, world")]).await
-                    {
+                    let mut req = client.post(&url);
+                    if let Some(a) = authorization {
+                        req = req.insert_header(("Authorization", a.as_str()));
+                    }
+                    match req.send_form(form).await {
                         Ok(mut res) if res.status() == 201 => {
                             let _ = res.body().await;
                             lat.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -330,9 +420,7 @@ fn fill_messages(database_url: &str, service_sid: &str, conversation: &str, n: u
 async fn paging(base: &str, database_url: &str, pages: usize) -> (f64, f64) {
     let client = client(1);
     let conversation = create_conversation(&client, base).await;
-    let mut res = client.get(format!("{base}/v1/Configuration")).send().await.unwrap();
-    let cfg: serde_json::Value = res.json().await.unwrap();
-    let service = cfg["default_chat_service_sid"].as_str().unwrap().to_owned();
+    let service = default_service(&client, base).await;
     fill_messages(database_url, &service, &conversation, pages * 50 + 10);
     let first = format!("{base}/v1/Conversations/{conversation}/Messages?PageSize=50");
     let get = |url: String| {
@@ -392,10 +480,11 @@ async fn run(opts: Opts) {
         );
         baselines.insert(c, (a, b));
     }
-    println!("\nmessage sends (POST …/Messages, Basic auth, one conversation per client):\n");
-    println!("| backend | clients | sends/s | p50 ms | p99 ms | errors | ÷ INSERT | ÷ BEGIN/INSERT/END |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("\nmessage sends (POST …/Messages, one conversation per client):\n");
+    println!("| backend | auth | clients | sends/s | p50 ms | p99 ms | errors | ÷ INSERT | ÷ BEGIN/INSERT/END |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut paging_rows = Vec::new();
+    let mut auth_rows = Vec::new();
     for backend in &opts.backends {
         let (database_url, pg_name) = match backend.as_str() {
             "sqlite" => (format!("sqlite://{}", work.path().join("bench.db").display()), None),
@@ -404,19 +493,26 @@ async fn run(opts: Opts) {
         };
         let server = start_server(&database_url, &opts.wrapper);
         for &c in &opts.clients {
-            let s = send_load(&server.base, c, opts.duration).await;
-            let (a, b) = &baselines[&c];
-            println!(
-                "| {backend} | {c} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {:.2} |",
-                s.rate,
-                s.p50_ms,
-                s.p99_ms,
-                s.errors,
-                s.rate / a.rate,
-                s.rate / b.rate
-            );
-            let _ = std::io::stdout().flush();
-            let _ = s.requests;
+            let mut rates = std::collections::HashMap::new();
+            for &auth in &opts.auth {
+                let s = send_load(&server.base, c, opts.duration, auth).await;
+                let (a, b) = &baselines[&c];
+                println!(
+                    "| {backend} | {} | {c} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {:.2} |",
+                    auth.name(),
+                    s.rate,
+                    s.p50_ms,
+                    s.p99_ms,
+                    s.errors,
+                    s.rate / a.rate,
+                    s.rate / b.rate
+                );
+                let _ = std::io::stdout().flush();
+                rates.insert(auth, s.rate);
+            }
+            if let (Some(basic), Some(token)) = (rates.get(&Auth::Basic), rates.get(&Auth::Token)) {
+                auth_rows.push(format!("| {backend} | {c} | {basic:.0} | {token:.0} | {:.2} |", token / basic));
+            }
         }
         if opts.paging {
             let (first, last) = paging(&server.base, &database_url, opts.pages).await;
@@ -425,6 +521,13 @@ async fn run(opts: Opts) {
         drop(server);
         if let Some(name) = pg_name {
             drop_pg_database(&opts.pg_url, name);
+        }
+    }
+    if !auth_rows.is_empty() {
+        println!("\n| backend | clients | Basic sends/s | token sends/s | token ÷ Basic |");
+        println!("|---|---|---|---|---|");
+        for row in auth_rows {
+            println!("{row}");
         }
     }
     if !paging_rows.is_empty() {

@@ -124,6 +124,13 @@ async fn hostile_and_malformed_tokens_are_refused_alike() {
             raw_token(&json!({"alg": "none", "typ": "JWT"}), &claims(), &sig)
         }),
         ("HS512", hs512),
+        ("no cty header", {
+            let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+            let secret = jsonwebtoken::EncodingKey::from_secret(key.secret.as_bytes());
+            jsonwebtoken::encode(&header, &claims(), &secret).unwrap()
+        }),
+        // The author of everything account credentials send and upload.
+        ("reserved identity system", with(&|c| c["grants"]["identity"] = json!("system"))),
         ("RS256 header", raw_token(&json!({"alg": "RS256", "typ": "JWT"}), &claims(), &[7u8; 256])),
     ];
     for (name, token) in &cases {

@@ -372,6 +372,48 @@ async fn admin_only_conversation_fields_are_refused_even_to_the_creator() {
 }
 
 #[actix_web::test]
+async fn admin_only_fields_are_refused_when_a_user_creates_a_conversation() {
+    let w = World::new().await;
+    for path in ["/v1/Conversations", "/v1/ConversationWithParticipants"] {
+        for form in [
+            vec![("State", "inactive")],
+            vec![("Timers.Inactive", "PT5M")],
+            vec![("Timers.Closed", "P1D")],
+            vec![("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef")],
+            vec![("Bindings.Email.Address", "alice@example.com")],
+            vec![("DateCreated", "2020-01-01T00:00:00Z")],
+            vec![("FriendlyName", "mine"), ("DateUpdated", "2020-01-01T00:00:00Z")],
+        ] {
+            let resp = w.user("alice", "POST", path, &form).await;
+            assert_eq!(resp.status, 403, "{path} {form:?}: {}", resp.body);
+            admin_only(resp);
+        }
+    }
+    let page = w.admin("/v1/Conversations").await;
+    assert_eq!(page["conversations"], json!([]), "nothing was created");
+    // Without them both creates work.
+    w.user("alice", "POST", "/v1/Conversations", &[("FriendlyName", "mine")]).await.expect(201);
+    let form = [("FriendlyName", "ours"), ("Participant", "{\"identity\":\"alice\"}")];
+    w.user("alice", "POST", "/v1/ConversationWithParticipants", &form).await.expect(201);
+}
+
+#[actix_web::test]
+async fn a_users_empty_update_changes_nothing() {
+    let w = World::new().await;
+    let ch = w.conversation().await;
+    w.add(&ch, "alice", None).await;
+    let m = w.message(&ch, "bob", "hello").await;
+    let conversation = conversation_path(&ch);
+    let message = format!("{}/{m}", messages(&ch));
+    let before = (w.admin(&conversation).await, w.admin(&message).await);
+    // Let a second pass, so a write would show in date_updated.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(w.user("alice", "POST", &conversation, &[]).await.expect(200), before.0);
+    assert_eq!(w.user("alice", "POST", &message, &[]).await.expect(200), before.1);
+    assert_eq!((w.admin(&conversation).await, w.admin(&message).await), before);
+}
+
+#[actix_web::test]
 async fn deleting_a_conversation_takes_delete_conversation() {
     let w = World::new().await;
     let ch = w.conversation().await;

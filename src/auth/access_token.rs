@@ -31,6 +31,10 @@ pub const LEEWAY_SECS: i64 = 60;
 /// The longest validity a token may claim (Twilio's own limit).
 pub const MAX_LIFETIME_SECS: i64 = 24 * 3600;
 const CACHE_CAPACITY: usize = 10_000;
+/// The `cty` header of Twilio access tokens.
+const CONTENT_TYPE: &str = "twilio-fpa;v=1";
+/// The author of what account credentials send: no token may claim it.
+pub const RESERVED_IDENTITY: &str = "system";
 
 #[derive(Debug, Deserialize)]
 struct Claims {
@@ -159,6 +163,10 @@ impl TokenVerifier {
         validation.sub = Some(key.account_sid.clone());
         let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&secret), &validation)
             .map_err(invalid)?;
+        // Twilio's header, as every helper library writes it.
+        if data.header.cty.as_deref() != Some(CONTENT_TYPE) {
+            return Err(invalid("cty is not twilio-fpa;v=1"));
+        }
         let claims = data.claims;
         let now = time::now();
         let start = claims.nbf.or(claims.iat).unwrap_or(now);
@@ -167,6 +175,11 @@ impl TokenVerifier {
         }
         let identity = claims.grants.identity.filter(|i| !i.is_empty() && !i.contains('\0'));
         let identity = identity.ok_or_else(|| invalid("no identity grant"))?;
+        // `system` is the author of everything account credentials send and
+        // upload; a user by that name would own all of it.
+        if identity == RESERVED_IDENTITY {
+            return Err(invalid("reserved identity"));
+        }
         if identity.chars().count() > crate::api::limits::IDENTITY_CHARS {
             return Err(invalid("identity too long"));
         }

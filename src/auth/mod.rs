@@ -18,6 +18,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use crate::api::ServiceScope;
 use crate::app::AppState;
 use crate::conversations::{services, users, users::UserRow};
+use crate::roles;
 use crate::db::{DbConnection, write_tx};
 use crate::error::ApiError;
 use crate::sid::SidKind;
@@ -240,31 +241,30 @@ impl Caller {
                     self.state.tokens.forget(cache_key);
                     ApiError::InvalidToken
                 };
-                let (key, account) = api_keys::find_with_account(conn, &verified.key_sid)?
-                    .filter(|(key, account)| {
-                        key.secret_hash == verified.key_hash && account.sid == verified.account_sid
-                    })
-                    .ok_or_else(refused)?;
-                let (user, service_permissions) =
-                    match end_users::find(conn, &verified.service_sid, &verified.identity)? {
-                        Some(found) => found,
-                        // First request of this identity (or its User was
-                        // deleted): the token's service must exist in the account.
-                        None => {
-                            let service = services::find(conn, &account.sid, &verified.service_sid).map_err(
-                                |e| match e {
-                                    ApiError::NotFound => refused(),
-                                    other => other,
-                                },
-                            )?;
-                            users::ensure(conn, &service, &verified.identity)?;
-                            end_users::find(conn, &service.sid, &verified.identity)?
-                                .ok_or_else(|| ApiError::internal("user vanished after creation"))?
-                        }
-                    };
-                if user.account_sid != account.sid {
-                    return Err(refused());
-                }
+                let found = end_users::find_with_key(
+                    conn,
+                    &verified.key_sid,
+                    &verified.service_sid,
+                    &verified.identity,
+                )?
+                .filter(|f| f.key.secret_hash == verified.key_hash && f.account.sid == verified.account_sid)
+                .ok_or_else(refused)?;
+                let end_users::Found { key, account, user } = found;
+                let (user, service_permissions) = match user {
+                    Some(found) => found,
+                    // First request of this identity (or its User was
+                    // deleted): the token's service must exist in the account.
+                    None => {
+                        let service =
+                            services::find(conn, &account.sid, &verified.service_sid).map_err(|e| match e {
+                                ApiError::NotFound => refused(),
+                                other => other,
+                            })?;
+                        let user = users::ensure(conn, &service, &verified.identity)?;
+                        let role = roles::find(conn, &service.sid, &user.role_sid)?;
+                        (user, role.permission_list())
+                    }
+                };
                 Ok(Principal::User(Box::new(EndUser {
                     account,
                     api_key: key.sid,

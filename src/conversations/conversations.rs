@@ -215,6 +215,30 @@ impl ConversationSpec {
             date_updated: p.date("DateUpdated")?,
         })
     }
+
+    /// The parameters given here that only account credentials may set
+    /// (an end user names, describes and joins; delivery, lifecycle and
+    /// history belong to the backend).
+    pub fn admin_only_params(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("MessagingServiceSid", self.messaging_service_sid.is_some()),
+            ("State", self.state.is_some()),
+            ("Timers", self.timer_inactive.is_some() || self.timer_closed.is_some()),
+            ("Bindings", self.email_address.is_some() || self.email_name.is_some()),
+            ("DateCreated", self.date_created.is_some()),
+            ("DateUpdated", self.date_updated.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+    }
+}
+
+/// 403 for the first admin-only parameter a user's request sets.
+pub fn refuse_admin_only(standing: &access::Standing, spec: &ConversationSpec) -> Result<(), ApiError> {
+    match spec.admin_only_params().next() {
+        Some(name) => standing.require_admin_for(name),
+        None => Ok(()),
+    }
 }
 
 /// Inserts a conversation; account defaults fill in messaging service and
@@ -330,9 +354,7 @@ pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
             };
             // A user creates as itself and joins with the creator role.
             standing.require("createConversation")?;
-            if spec.date_created.is_some() || spec.date_updated.is_some() {
-                standing.require_admin_for("DateCreated and DateUpdated")?;
-            }
+            refuse_admin_only(&standing, &spec)?;
             let row = insert(conn, scope.account_sid(), &scope.service_sid, spec, &identity)?;
             join_as_creator(conn, &row, &identity)?;
             Ok(row)
@@ -418,6 +440,11 @@ pub async fn update(
             }
             if current.state == "closed" {
                 return Err(closed_error());
+            }
+            // A user's request that changes nothing writes nothing (not
+            // even date_updated, which no permission would cover).
+            if !standing.is_admin() && unique_name.is_none() && friendly_name.is_none() && attributes.is_none() {
+                return Ok(current);
             }
             let now = time::now();
             let mut changes = ConversationChanges {

@@ -378,6 +378,7 @@ pub async fn create_with_participants(caller: Caller, Form(p): Form) -> ApiResul
             // A user creates as itself, joins with the creator role, and
             // adds the others as that role allows.
             standing.require("createConversation")?;
+            conversation_queries::refuse_admin_only(&standing, &spec)?;
             if people.iter().any(|p| p.role_sid.is_some()) {
                 standing.require_admin_for("RoleSid")?;
             }

@@ -166,7 +166,7 @@ pub fn append(
             .get_result::<(Option<String>, Option<i64>, Option<String>)>(pg)?;
             conversation.zip(index).map(|(c, i)| (c, i, participant))
         }
-        DbConnection::Sqlite(_) => append_steps(conn, service_sid, key, by_sid, &row, now)?,
+        DbConnection::Sqlite(_) => append_steps(conn, service_sid, key, by_sid, &row, Author::Resolve, now)?,
     };
     let Some((conversation_sid, index, participant_sid)) = appended else {
         // Missing (404) or closed.
@@ -214,9 +214,20 @@ pub fn append_as_user(
 ) -> Result<MessageRow, ApiError> {
     let user = scope.end_user().ok_or_else(|| ApiError::internal("append_as_user without a user"))?;
     if conn.is_sqlite() {
-        let conversation = conversation_queries::find(conn, &scope.service_sid, key)?;
-        access::in_conversation(conn, scope, &conversation.sid)?.require("sendMessage")?;
-        return append(conn, scope, &conversation.sid, spec);
+        let (conversation_sid, standing) = access::member_of(conn, scope, key)?;
+        standing.require("sendMessage")?;
+        let now = time::now();
+        let mut row = new_row(scope, spec, now);
+        let author = Author::Participant(standing.participant_sid().map(str::to_owned));
+        let Some((conversation_sid, index, participant_sid)) =
+            append_steps(conn, &scope.service_sid, &conversation_sid, true, &row, author, now)?
+        else {
+            return Err(conversation_queries::closed_error());
+        };
+        row.conversation_sid = conversation_sid;
+        row.msg_index = index;
+        row.participant_sid = participant_sid;
+        return Ok(row);
     }
     let DbConnection::Postgresql(pg) = conn else {
         return Err(ApiError::internal("unknown database dialect"));
@@ -253,6 +264,14 @@ pub fn append_as_user(
     }
 }
 
+/// Whose participant a message is from.
+enum Author {
+    /// Look up the participant whose identity is the author (if any).
+    Resolve,
+    /// Already known (a user's send, checked before).
+    Participant(Option<String>),
+}
+
 /// [`append`] on SQLite: bump, resolve the author, insert. `None` when the
 /// conversation is missing or closed.
 fn append_steps(
@@ -261,6 +280,7 @@ fn append_steps(
     key: &str,
     by_sid: bool,
     row: &MessageRow,
+    author: Author,
     now: i64,
 ) -> Result<Option<(String, i64, Option<String>)>, ApiError> {
     use conversations::dsl as c;
@@ -291,7 +311,10 @@ fn append_steps(
     let Some((conversation_sid, index)) = bumped else {
         return Ok(None);
     };
-    let participant_sid = participants::sid_for_identity(conn, &conversation_sid, &row.author)?;
+    let participant_sid = match author {
+        Author::Resolve => participants::sid_for_identity(conn, &conversation_sid, &row.author)?,
+        Author::Participant(sid) => sid,
+    };
     diesel::insert_into(messages::table)
         .values(NewMessage {
             sid: &row.sid,
@@ -511,6 +534,11 @@ pub async fn update(caller: Caller, path: web::Path<MessagePath>, Form(p): Form)
                 if set {
                     standing.require_admin_for(name)?;
                 }
+            }
+            // A user's request that changes nothing writes nothing (not
+            // even date_updated, which no permission would cover).
+            if !standing.is_admin() && body.is_none() && subject.is_none() && attributes.is_none() {
+                return Ok(current);
             }
             let author = author_param;
             let mut changes = MessageChanges {

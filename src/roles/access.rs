@@ -13,7 +13,8 @@ use diesel::prelude::*;
 
 use crate::api::ServiceScope;
 use crate::db::DbConnection;
-use crate::db::schema::{participants, roles};
+use crate::db::schema::{conversations, participants, roles};
+use crate::sid::SidKind;
 use crate::error::ApiError;
 
 /// How the caller stands towards a service or one of its conversations.
@@ -29,6 +30,18 @@ struct Member {
     /// The user's participant in the conversation, if it is one.
     participant_sid: Option<String>,
     permissions: Vec<String>,
+}
+
+impl Member {
+    /// Adds a conversation role's permissions (its stored JSON list).
+    fn add(&mut self, role_permissions: &str) {
+        let extra: Vec<String> = serde_json::from_str(role_permissions).unwrap_or_default();
+        for p in extra {
+            if !self.permissions.contains(&p) {
+                self.permissions.push(p);
+            }
+        }
+    }
 }
 
 impl Standing {
@@ -109,12 +122,7 @@ pub fn towards_conversation(
             .optional()?;
         if let Some((sid, perms)) = found {
             member.participant_sid = Some(sid);
-            let conversation_perms: Vec<String> = serde_json::from_str(&perms).unwrap_or_default();
-            for p in conversation_perms {
-                if !member.permissions.contains(&p) {
-                    member.permissions.push(p);
-                }
-            }
+            member.add(&perms);
         }
     }
     Ok(standing)
@@ -129,6 +137,35 @@ pub fn in_conversation(
 ) -> Result<Standing, ApiError> {
     let standing = towards_conversation(conn, scope, conversation_sid)?;
     if standing.is_admin() || standing.is_participant() { Ok(standing) } else { Err(ApiError::NotFound) }
+}
+
+/// The conversation `key` (SID or unique name) of the service and the
+/// user's standing in it, in one query: for a user's hot path (sending),
+/// where [`in_conversation`] after a conversation lookup would cost two.
+/// 404 when the conversation is missing or the user is not in it.
+pub fn member_of(conn: &mut DbConnection, scope: &ServiceScope, key: &str) -> Result<(String, Standing), ApiError> {
+    let Some(user) = scope.end_user() else {
+        return Err(ApiError::internal("member_of without a user"));
+    };
+    let memberships = conversations::table
+        .inner_join(participants::table.on(participants::conversation_sid.eq(conversations::sid)))
+        .inner_join(roles::table.on(roles::sid.eq(participants::role_sid)))
+        .filter(conversations::service_sid.eq(&scope.service_sid))
+        .filter(participants::identity.eq(&user.user.identity))
+        .select((conversations::sid, participants::sid, roles::permissions));
+    // Two fixed statements (by SID, by unique name), each prepared once.
+    let found: Option<(String, String, String)> = if SidKind::Conversation.matches(key) {
+        memberships.filter(conversations::sid.eq(key)).first(conn).optional()?
+    } else {
+        memberships.filter(conversations::unique_name.eq(key)).first(conn).optional()?
+    };
+    let (conversation_sid, participant_sid, perms) = found.ok_or(ApiError::NotFound)?;
+    let mut standing = in_service(scope);
+    if let Some(member) = &mut standing.member {
+        member.participant_sid = Some(participant_sid);
+        member.add(&perms);
+    }
+    Ok((conversation_sid, standing))
 }
 
 #[cfg(test)]

@@ -43,9 +43,15 @@ BEGIN
         o_refusal := 'not_found';
         RETURN;
     END IF;
+    -- FOR KEY SHARE: a concurrent removal of this participant waits for
+    -- the send to commit instead of racing its foreign key (one locker per
+    -- participant row, so no multixact; roles are not locked: sends of
+    -- many users share one role row, and a role change applies to the
+    -- next message).
     SELECT p.sid, r.permissions INTO o_participant_sid, v_role_permissions
       FROM participants p JOIN roles r ON r.sid = p.role_sid
-     WHERE p.conversation_sid = v_conversation AND p.identity = p_identity;
+     WHERE p.conversation_sid = v_conversation AND p.identity = p_identity
+       FOR KEY SHARE OF p;
     IF o_participant_sid IS NULL THEN
         o_refusal := 'not_found';
         RETURN;
