@@ -99,7 +99,6 @@ impl Auth {
 }
 
 struct Stats {
-    requests: usize,
     errors: usize,
     rate: f64,
     p50_ms: f64,
@@ -117,7 +116,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn stats(mut lat_ms: Vec<f64>, errors: usize, elapsed: Duration) -> Stats {
     lat_ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
     Stats {
-        requests: lat_ms.len(),
         errors,
         rate: lat_ms.len() as f64 / elapsed.as_secs_f64(),
         p50_ms: percentile(&lat_ms, 0.50),
@@ -244,6 +242,9 @@ async fn default_service(client: &awc::Client, base: &str) -> String {
     cfg["default_chat_service_sid"].as_str().unwrap().to_owned()
 }
 
+/// A sender's conversation, `Authorization` override and form.
+type Sender = (String, Option<String>, Vec<(&'static str, &'static str)>);
+
 /// `clients` concurrent senders, each posting to its own conversation, with
 /// Basic auth (author `bench`) or as a participant with its own token.
 async fn send_load(base: &str, clients: usize, duration: Duration, auth: Auth) -> Stats {
@@ -253,8 +254,7 @@ async fn send_load(base: &str, clients: usize, duration: Duration, auth: Auth) -
         Auth::Token => Some(create_api_key(&client, base).await),
         Auth::Basic => None,
     };
-    // (conversation, Authorization header override, form)
-    let mut senders: Vec<(String, Option<String>, Vec<(&str, &str)>)> = Vec::new();
+    let mut senders: Vec<Sender> = Vec::new();
     for i in 0..clients {
         let conversation = create_conversation(&client, base).await;
         match &key {

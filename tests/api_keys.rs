@@ -89,7 +89,7 @@ async fn secrets_are_stored_hashed_and_sealed_never_in_clear() {
             Ok(api_keys::table
                 .filter(api_keys::sid.eq(&sid))
                 .select((api_keys::secret_hash, api_keys::secret_sealed))
-                .first(conn)?)
+                .get_result(conn)?)
         })
         .await
         .unwrap();

@@ -356,7 +356,7 @@ async fn media_row(state: &AppState, sid: &str) -> Option<MediaRow> {
             Ok(media::table
                 .filter(media::sid.eq(&sid))
                 .select(MediaRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await

@@ -37,7 +37,7 @@ struct NewAccount<'a> {
 }
 
 pub fn find(conn: &mut DbConnection, sid: &str) -> QueryResult<Option<AccountRow>> {
-    accounts::table.filter(accounts::sid.eq(sid)).select(AccountRow::as_select()).first(conn).optional()
+    accounts::table.filter(accounts::sid.eq(sid)).select(AccountRow::as_select()).get_result(conn).optional()
 }
 
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {

@@ -57,7 +57,7 @@ pub fn find_with_account(conn: &mut DbConnection, sid: &str) -> QueryResult<Opti
         .inner_join(accounts::table.on(accounts::sid.eq(api_keys::account_sid)))
         .filter(api_keys::sid.eq(sid))
         .select((ApiKeyRow::as_select(), AccountRow::as_select()))
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -66,7 +66,7 @@ fn find(conn: &mut DbConnection, account_sid: &str, sid: &str) -> Result<ApiKeyR
         .filter(api_keys::sid.eq(sid))
         .filter(api_keys::account_sid.eq(account_sid))
         .select(ApiKeyRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(ApiError::NotFound)
 }

@@ -44,7 +44,7 @@ pub fn find_with_key(
             Option::<UserRow>::as_select(),
             roles::permissions.nullable(),
         ))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(row.map(|(key, account, user, permissions)| Found {
         key,
@@ -58,3 +58,4 @@ pub fn find_with_key(
 fn parse_permissions(text: Option<&str>) -> Vec<String> {
     text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
 }
+

@@ -115,13 +115,13 @@ pub fn find(conn: &mut DbConnection, service_sid: &str, key: &str) -> Result<Con
         in_service
             .filter(conversations::sid.eq(key))
             .select(ConversationRow::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()?
     } else {
         in_service
             .filter(conversations::unique_name.eq(key))
             .select(ConversationRow::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()?
     };
     row.ok_or(ApiError::NotFound)
@@ -131,7 +131,7 @@ pub fn find_by_sid(conn: &mut DbConnection, sid: &str) -> Result<ConversationRow
     conversations::table
         .filter(conversations::sid.eq(sid))
         .select(ConversationRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(ApiError::NotFound)
 }

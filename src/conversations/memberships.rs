@@ -113,7 +113,7 @@ fn find_membership(
         .filter(participants::conversation_sid.eq(&conversation.sid))
         .filter(participants::user_sid.eq(&user.sid))
         .select(ParticipantRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(ApiError::NotFound)?;
     Ok((participant, conversation))

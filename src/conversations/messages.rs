@@ -343,7 +343,7 @@ pub fn find(conn: &mut DbConnection, conversation_sid: &str, sid: &str) -> Resul
         .filter(messages::sid.eq(sid))
         .filter(messages::conversation_sid.eq(conversation_sid))
         .select(MessageRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(ApiError::NotFound)
 }

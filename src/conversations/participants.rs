@@ -255,7 +255,7 @@ pub fn find_by_sid(conn: &mut DbConnection, sid: &str) -> Result<ParticipantRow,
     participants::table
         .filter(participants::sid.eq(sid))
         .select(ParticipantRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(ApiError::NotFound)
 }
@@ -271,7 +271,7 @@ pub fn find(conn: &mut DbConnection, conversation_sid: &str, key: &str) -> Resul
     } else {
         query.filter(participants::identity.eq(key))
     };
-    query.first(conn).optional()?.ok_or(ApiError::NotFound)
+    query.get_result(conn).optional()?.ok_or(ApiError::NotFound)
 }
 
 /// The chat participant with this identity, if any (a message's author).
@@ -284,7 +284,7 @@ pub fn sid_for_identity(
         .filter(participants::conversation_sid.eq(conversation_sid))
         .filter(participants::identity.eq(identity))
         .select(participants::sid)
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -54,7 +54,7 @@ pub fn media_compatibility_message(
     services::table
         .filter(services::sid.eq(service_sid))
         .select(services::media_compatibility_message)
-        .first(conn)
+        .get_result(conn)
 }
 
 /// The service by SID within an account; 404 when it is another account's.
@@ -63,7 +63,7 @@ pub fn find(conn: &mut DbConnection, account_sid: &str, sid: &str) -> Result<Ser
         .filter(services::sid.eq(sid))
         .filter(services::account_sid.eq(account_sid))
         .select(ServiceRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(ApiError::NotFound)
 }

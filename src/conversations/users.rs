@@ -55,7 +55,7 @@ struct UserChanges {
 
 fn insert(conn: &mut DbConnection, user: NewUser<'_>) -> Result<UserRow, diesel::result::Error> {
     diesel::insert_into(users::table).values(&user).execute(conn)?;
-    users::table.filter(users::sid.eq(user.sid)).select(UserRow::as_select()).first(conn)
+    users::table.filter(users::sid.eq(user.sid)).select(UserRow::as_select()).get_result(conn)
 }
 
 pub fn find_by_identity(
@@ -67,7 +67,7 @@ pub fn find_by_identity(
         .filter(users::service_sid.eq(service_sid))
         .filter(users::identity.eq(identity))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -80,7 +80,7 @@ pub fn find(conn: &mut DbConnection, service_sid: &str, key: &str) -> Result<Use
     } else {
         query.filter(users::identity.eq(key))
     };
-    query.first(conn).optional()?.ok_or(ApiError::NotFound)
+    query.get_result(conn).optional()?.ok_or(ApiError::NotFound)
 }
 
 /// The user with this identity, created with the service's default role if

@@ -4,6 +4,11 @@
 //!
 //! diesel is synchronous: every query runs inside [`Db::run`], which moves the
 //! work to actix's blocking thread pool so async workers never wait on I/O.
+//!
+//! Lookups by a unique key use `get_result`, never `first` (clippy.toml
+//! forbids it): `first` adds `LIMIT ?`, and SQLite re-prepares a statement
+//! whose LIMIT is a bound parameter each time it is rebound, a full parse
+//! and plan on every request that was a third of a SQLite send's CPU.
 
 pub mod migrations;
 pub mod schema;

@@ -155,7 +155,7 @@ pub async fn content(
                     .filter(media::sid.eq(&sid))
                     .filter(media::service_sid.eq(&service))
                     .select(MediaRow::as_select())
-                    .first(conn)
+                    .get_result(conn)
                     .optional()?;
                 row.ok_or(ApiError::NotFound)
             })

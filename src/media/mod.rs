@@ -159,7 +159,7 @@ pub fn find(conn: &mut DbConnection, service_sid: &str, sid: &str) -> Result<Med
         .filter(media::sid.eq(sid))
         .filter(media::service_sid.eq(service_sid))
         .select(MediaRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(ApiError::NotFound)
 }
@@ -291,7 +291,7 @@ pub fn attach(
                 .filter(media::sid.eq(sid))
                 .filter(media::service_sid.eq(&scope.service_sid))
                 .select(media::author)
-                .first(conn)
+                .get_result(conn)
                 .optional()?;
             if author.as_deref() != Some(user.user.identity.as_str()) {
                 return Err(invalid_media(sid, "no media with that SID exists in this service"));
@@ -318,7 +318,7 @@ pub fn attach(
                 .filter(media::account_sid.eq(scope.account_sid()))
                 .filter(media::service_sid.eq(&scope.service_sid))
                 .select(media::state)
-                .first(conn)
+                .get_result(conn)
                 .optional()?;
             return Err(match state.as_deref() {
                 Some(STATE_UPLOADING) => invalid_media(sid, "its upload has not completed"),

@@ -118,7 +118,7 @@ pub fn towards_conversation(
             .filter(participants::conversation_sid.eq(conversation_sid))
             .filter(participants::identity.eq(&member.identity))
             .select((participants::sid, roles::permissions))
-            .first(conn)
+            .get_result(conn)
             .optional()?;
         if let Some((sid, perms)) = found {
             member.participant_sid = Some(sid);
@@ -155,9 +155,9 @@ pub fn member_of(conn: &mut DbConnection, scope: &ServiceScope, key: &str) -> Re
         .select((conversations::sid, participants::sid, roles::permissions));
     // Two fixed statements (by SID, by unique name), each prepared once.
     let found: Option<(String, String, String)> = if SidKind::Conversation.matches(key) {
-        memberships.filter(conversations::sid.eq(key)).first(conn).optional()?
+        memberships.filter(conversations::sid.eq(key)).get_result(conn).optional()?
     } else {
-        memberships.filter(conversations::unique_name.eq(key)).first(conn).optional()?
+        memberships.filter(conversations::unique_name.eq(key)).get_result(conn).optional()?
     };
     let (conversation_sid, participant_sid, perms) = found.ok_or(ApiError::NotFound)?;
     let mut standing = in_service(scope);

@@ -88,7 +88,7 @@ pub fn find(conn: &mut DbConnection, service_sid: &str, sid: &str) -> Result<Rol
         .filter(roles::sid.eq(sid))
         .filter(roles::service_sid.eq(service_sid))
         .select(RoleRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(ApiError::NotFound)
 }
