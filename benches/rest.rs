@@ -59,7 +59,9 @@ fn parse_args() -> Opts {
             "--duration" => o.duration = Duration::from_secs(val().parse().expect("--duration SECS")),
             "--clients" => o.clients = val().split(',').map(|c| c.parse().expect("--clients")).collect(),
             "--backends" => o.backends = val().split(',').map(str::to_owned).collect(),
-            "--auth" => o.auth = val().split(',').map(|a| Auth::parse(a).expect("--auth basic,token")).collect(),
+            "--auth" => {
+                o.auth = val().split(',').map(|a| Auth::parse(a).expect("--auth basic,token")).collect()
+            }
             "--pg-url" => o.pg_url = val(),
             "--pages" => o.pages = val().parse().expect("--pages N"),
             "--skip-paging" => o.paging = false,
@@ -481,7 +483,9 @@ async fn run(opts: Opts) {
         baselines.insert(c, (a, b));
     }
     println!("\nmessage sends (POST …/Messages, one conversation per client):\n");
-    println!("| backend | auth | clients | sends/s | p50 ms | p99 ms | errors | ÷ INSERT | ÷ BEGIN/INSERT/END |");
+    println!(
+        "| backend | auth | clients | sends/s | p50 ms | p99 ms | errors | ÷ INSERT | ÷ BEGIN/INSERT/END |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut paging_rows = Vec::new();
     let mut auth_rows = Vec::new();
@@ -511,7 +515,8 @@ async fn run(opts: Opts) {
                 rates.insert(auth, s.rate);
             }
             if let (Some(basic), Some(token)) = (rates.get(&Auth::Basic), rates.get(&Auth::Token)) {
-                auth_rows.push(format!("| {backend} | {c} | {basic:.0} | {token:.0} | {:.2} |", token / basic));
+                auth_rows
+                    .push(format!("| {backend} | {c} | {basic:.0} | {token:.0} | {:.2} |", token / basic));
             }
         }
         if opts.paging {

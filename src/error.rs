@@ -189,6 +189,11 @@ impl From<diesel::result::Error> for ApiError {
                     "A resource this request refers to was changed or deleted at the same time; retry the request",
                 )
             }
+            // The database went away under a pooled connection (restart,
+            // failover): the pool drops it; the client may retry.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                ApiError::Unavailable(format!("database connection closed: {}", info.message()))
+            }
             other => ApiError::internal(other),
         }
     }

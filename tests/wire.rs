@@ -125,6 +125,39 @@ async fn healthz_reports_the_database() {
     assert_eq!(res.body["status"], "ok");
 }
 
+/// With the database unreachable `/healthz` answers 503 promptly, and 200
+/// again once it is back. (PostgreSQL only: a SQLite file cannot go away.)
+#[actix_web::test]
+async fn healthz_answers_503_while_the_database_is_down() {
+    let app = TestApp::new().await;
+    if !app.db.is_postgres() {
+        return;
+    }
+    app.db.pg_admin("ALTER DATABASE {db} ALLOW_CONNECTIONS false");
+    app.db.pg_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'");
+    let started = std::time::Instant::now();
+    let res = app.send("GET", "/healthz", &[], None).await;
+    assert_eq!(res.status, 503, "{}", res.body);
+    assert_eq!(res.body["status"], 503);
+    assert!(started.elapsed() < std::time::Duration::from_secs(6), "took {:?}", started.elapsed());
+    // A request in the outage is 503 as well, never a 500.
+    let res = app.get("/v1/Conversations").await;
+    assert_eq!(res.status, 503, "{}", res.body);
+    // Back: the pool reconnects (it backs off between attempts, so allow it
+    // a few probes).
+    app.db.pg_admin("ALTER DATABASE {db} ALLOW_CONNECTIONS true");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let res = app.send("GET", "/healthz", &[], None).await;
+        if res.status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {} after the database came back", res.status);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    app.get("/v1/Conversations").await.expect(200);
+}
+
 #[test]
 fn migrations_run_up_down_up() {
     let db = TestDb::new();

@@ -58,4 +58,3 @@ pub fn find_with_key(
 fn parse_permissions(text: Option<&str>) -> Vec<String> {
     text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
 }
-

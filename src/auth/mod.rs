@@ -18,9 +18,9 @@ use actix_web::{FromRequest, HttpRequest, web};
 use crate::api::ServiceScope;
 use crate::app::AppState;
 use crate::conversations::{services, users, users::UserRow};
-use crate::roles;
 use crate::db::{DbConnection, write_tx};
 use crate::error::ApiError;
+use crate::roles;
 use crate::sid::SidKind;
 
 pub use accounts::AccountRow;
@@ -255,11 +255,12 @@ impl Caller {
                     // First request of this identity (or its User was
                     // deleted): the token's service must exist in the account.
                     None => {
-                        let service =
-                            services::find(conn, &account.sid, &verified.service_sid).map_err(|e| match e {
+                        let service = services::find(conn, &account.sid, &verified.service_sid).map_err(
+                            |e| match e {
                                 ApiError::NotFound => refused(),
                                 other => other,
-                            })?;
+                            },
+                        )?;
                         let user = users::ensure(conn, &service, &verified.identity)?;
                         let role = roles::find(conn, &service.sid, &user.role_sid)?;
                         (user, role.permission_list())

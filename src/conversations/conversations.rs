@@ -443,7 +443,11 @@ pub async fn update(
             }
             // A user's request that changes nothing writes nothing (not
             // even date_updated, which no permission would cover).
-            if !standing.is_admin() && unique_name.is_none() && friendly_name.is_none() && attributes.is_none() {
+            if !standing.is_admin()
+                && unique_name.is_none()
+                && friendly_name.is_none()
+                && attributes.is_none()
+            {
                 return Ok(current);
             }
             let now = time::now();

@@ -36,6 +36,9 @@ impl DbConnection {
     }
 }
 
+/// How long `/healthz` waits for a database connection.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Per-connection SQLite settings. WAL lets readers run beside the writer;
 /// `busy_timeout` makes writers queue instead of failing; foreign keys are
 /// off by default in SQLite and the cascades rely on them.
@@ -179,9 +182,16 @@ impl Db {
         self.write_pool.get()
     }
 
-    /// Is the database answering? (`/healthz`)
+    /// Is the database answering? (`/healthz`) Any failure is 503, and it
+    /// is known within [`HEALTH_TIMEOUT`]: a load balancer's probe must not
+    /// hang for the pool's full connection timeout while the database is down.
     pub async fn ping(&self) -> Result<(), ApiError> {
-        self.run(|conn| conn.ping().map_err(ApiError::from)).await
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get_timeout(HEALTH_TIMEOUT)?;
+            conn.ping().map_err(|e| ApiError::Unavailable(format!("database ping: {e}")))
+        })
+        .await?
     }
 }
 

@@ -14,8 +14,8 @@ use diesel::prelude::*;
 use crate::api::ServiceScope;
 use crate::db::DbConnection;
 use crate::db::schema::{conversations, participants, roles};
-use crate::sid::SidKind;
 use crate::error::ApiError;
+use crate::sid::SidKind;
 
 /// How the caller stands towards a service or one of its conversations.
 #[derive(Debug, Clone)]
@@ -143,7 +143,11 @@ pub fn in_conversation(
 /// user's standing in it, in one query: for a user's hot path (sending),
 /// where [`in_conversation`] after a conversation lookup would cost two.
 /// 404 when the conversation is missing or the user is not in it.
-pub fn member_of(conn: &mut DbConnection, scope: &ServiceScope, key: &str) -> Result<(String, Standing), ApiError> {
+pub fn member_of(
+    conn: &mut DbConnection,
+    scope: &ServiceScope,
+    key: &str,
+) -> Result<(String, Standing), ApiError> {
     let Some(user) = scope.end_user() else {
         return Err(ApiError::internal("member_of without a user"));
     };

@@ -53,6 +53,14 @@ impl TestDb {
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()
     }
+
+    /// PostgreSQL only: runs `sql` as the admin, with `{db}` replaced by
+    /// this test's database name (to simulate outages).
+    pub fn pg_admin(&self, sql: &str) {
+        let (admin, name) = self.pg.as_ref().expect("a PostgreSQL test database");
+        let mut conn = diesel::pg::PgConnection::establish(admin).expect("admin connection");
+        diesel::sql_query(sql.replace("{db}", name)).execute(&mut conn).expect("admin statement");
+    }
 }
 
 impl Drop for TestDb {
