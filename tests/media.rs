@@ -11,6 +11,8 @@ mod common;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
@@ -20,13 +22,18 @@ use bytes::Bytes;
 use diesel::prelude::*;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
+use futures_util::stream::BoxStream;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use common::{Resp, TestApp, TestServer, assert_keys};
 use confab::app::AppState;
+use confab::config::StorageUrl;
 use confab::db::schema::{media, storage_deletions};
 use confab::media::store::Storage;
 use confab::media::{MediaRow, NewMedia, gc};
@@ -394,6 +401,189 @@ async fn collect(state: &AppState, at: i64) -> gc::Pass {
 }
 
 // ---------------------------------------------------------------------------
+// An instrumented store: counts multipart uploads, and can fail or stall them
+
+/// What happened to the multipart uploads of a [`Counting`] store, and the
+/// faults it injects.
+#[derive(Debug, Default)]
+struct Multiparts {
+    opened: AtomicUsize,
+    completed: AtomicUsize,
+    aborted: AtomicUsize,
+    parts: AtomicUsize,
+    /// This part (0-based, counted across uploads) fails at once; the others
+    /// then take a moment, so the failure is the first outcome seen.
+    fail_part: Option<usize>,
+    /// Completing never returns; `completing` is notified when it starts.
+    hang_complete: bool,
+    completing: tokio::sync::Notify,
+}
+
+impl Multiparts {
+    fn opened(&self) -> usize {
+        self.opened.load(Ordering::SeqCst)
+    }
+
+    /// Opened and neither completed nor aborted.
+    fn open(&self) -> usize {
+        self.opened() - self.completed.load(Ordering::SeqCst) - self.aborted.load(Ordering::SeqCst)
+    }
+}
+
+/// The app's store, with every multipart upload counted (and faults injected).
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn ObjectStore>,
+    multiparts: Arc<Multiparts>,
+}
+
+impl std::fmt::Display for Counting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counting({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for Counting {
+    async fn put_opts(
+        &self,
+        location: &ObjectPath,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &ObjectPath,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        self.multiparts.opened.fetch_add(1, Ordering::SeqCst);
+        Ok(Box::new(CountedUpload { inner, multiparts: self.multiparts.clone() }))
+    }
+
+    async fn get_opts(&self, location: &ObjectPath, options: GetOptions) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<ObjectPath>>,
+    ) -> BoxStream<'static, object_store::Result<ObjectPath>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&ObjectPath>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&ObjectPath>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &ObjectPath,
+        to: &ObjectPath,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[derive(Debug)]
+struct CountedUpload {
+    inner: Box<dyn MultipartUpload>,
+    multiparts: Arc<Multiparts>,
+}
+
+#[async_trait::async_trait]
+impl MultipartUpload for CountedUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        let n = self.multiparts.parts.fetch_add(1, Ordering::SeqCst);
+        if self.multiparts.fail_part == Some(n) {
+            return Box::pin(async {
+                Err(object_store::Error::Generic {
+                    store: "Counting",
+                    source: "injected part failure".into(),
+                })
+            });
+        }
+        let part = self.inner.put_part(data);
+        let slow = self.multiparts.fail_part.is_some();
+        Box::pin(async move {
+            if slow {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            part.await
+        })
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        if self.multiparts.hang_complete {
+            self.multiparts.completing.notify_one();
+            std::future::pending::<()>().await;
+        }
+        let done = self.inner.complete().await?;
+        self.multiparts.completed.fetch_add(1, Ordering::SeqCst);
+        Ok(done)
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.multiparts.aborted.fetch_add(1, Ordering::SeqCst);
+        self.inner.abort().await
+    }
+}
+
+/// A state adjustment putting `multiparts`' counting store in front of the app's.
+fn counting(multiparts: &Arc<Multiparts>) -> impl FnOnce(&mut AppState) + use<> {
+    let multiparts = multiparts.clone();
+    move |state: &mut AppState| {
+        let storage = state.media.storage.clone();
+        state.media.storage = storage.wrap(|inner| Arc::new(Counting { inner, multiparts }));
+    }
+}
+
+/// Local folders take objects through a file writer, never multipart uploads.
+fn uses_multipart(state: &AppState) -> bool {
+    !matches!(state.config.media.storage, StorageUrl::File(_))
+}
+
+/// Open multipart uploads under this test's prefix, as the S3 server lists
+/// them (`None` when the store is not S3). object_store has no call for
+/// this; moto answers S3's ListMultipartUploads without a signature, so a
+/// plain GET does (this assumes the S3 server of `.ci/s3.sh`).
+async fn s3_open_uploads(state: &AppState) -> Option<usize> {
+    let StorageUrl::S3 { bucket, prefix } = &state.config.media.storage else {
+        return None;
+    };
+    let endpoint = std::env::var("AWS_ENDPOINT").ok()?;
+    let url = format!("{}/{bucket}?uploads&prefix={prefix}/", endpoint.trim_end_matches('/'));
+    let mut res = awc::Client::new().get(&url).send().await.expect("ListMultipartUploads");
+    let body = res.body().limit(1 << 20).await.expect("ListMultipartUploads body");
+    let body = String::from_utf8_lossy(&body);
+    assert!(res.status().is_success(), "ListMultipartUploads {url}: {} {body}", res.status());
+    Some(body.matches("<Upload>").count())
+}
+
+/// No multipart upload is left open: by the counting store's tally (aborts
+/// may run just after the response), and on S3 by the server's own list.
+async fn assert_no_open_multipart(state: &AppState, multiparts: &Multiparts, what: &str) {
+    for _ in 0..100 {
+        if multiparts.open() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(multiparts.open(), 0, "{what}: multipart uploads left open: {multiparts:?}");
+    if let Some(open) = s3_open_uploads(state).await {
+        assert_eq!(open, 0, "{what}: the S3 server lists open multipart uploads");
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The Media JSON
 
 /// Exact keys and values of a fresh (unattached) Media JSON.
@@ -518,6 +708,87 @@ async fn multipart_uploads_round_trip_at_every_size() {
         let object = stored(&app.state, &text(&m["sid"])).await.expect("object stored");
         assert_eq!(object.len(), sealed_len(size), "stored size of {size} bytes");
     }
+}
+
+/// Content over two whole object-store parts (5 MiB of plaintext each) and
+/// a short third: on S3 a real multipart completion.
+const MULTI_PART: usize = 11 * MIB + 3;
+
+#[actix_web::test]
+async fn multi_part_objects_round_trip() {
+    let multiparts = Arc::new(Multiparts::default());
+    let app = TestApp::with_state(|_| {}, counting(&multiparts)).await;
+    let service = app.default_service().await;
+    let data = random_bytes(MULTI_PART, 60);
+    let m = upload(&app, &service, &data, Some("video/mp4"), Some("long.mp4")).await;
+    assert_eq!(m["size"], MULTI_PART as u64);
+    assert_download(content_basic(&app, &m, &[]).await, &data, "multi-part media, Basic");
+    assert_download(content_temp(&app, &m, &[]).await, &data, "multi-part media, temporary URL");
+    // Across the first part boundary.
+    let (from, to) = (5 * MIB - 10, 5 * MIB + 10);
+    let (res, _) = content_basic(&app, &m, &[("Range", &format!("bytes={from}-{to}"))]).await;
+    assert_eq!(res.status, StatusCode::PARTIAL_CONTENT);
+    assert_same_bytes(&res.raw, &data[from..=to], "range across the part boundary");
+    let object = stored(&app.state, &text(&m["sid"])).await.expect("object stored");
+    assert_eq!(object.len(), sealed_len(MULTI_PART));
+    if uses_multipart(&app.state) {
+        assert_eq!(multiparts.opened(), 1, "{multiparts:?}");
+        assert_eq!(multiparts.completed.load(Ordering::SeqCst), 1, "{multiparts:?}");
+        assert_eq!(multiparts.parts.load(Ordering::SeqCst), 3, "{multiparts:?}");
+    }
+    assert_no_open_multipart(&app.state, &multiparts, "completed upload").await;
+}
+
+/// A part that fails while the upload completes: 500, nothing kept, and the
+/// multipart upload aborted rather than left open on the store.
+#[actix_web::test]
+async fn a_part_failing_at_completion_aborts_the_multipart_upload() {
+    let multiparts = Arc::new(Multiparts { fail_part: Some(0), ..Multiparts::default() });
+    let app = TestApp::with_state(|_| {}, counting(&multiparts)).await;
+    if !uses_multipart(&app.state) {
+        eprintln!("a_part_failing_at_completion_aborts_the_multipart_upload: skipped (local folder)");
+        return;
+    }
+    let service = app.default_service().await;
+    // 16 MiB: the third part goes up while the upload completes, and waiting
+    // for room for it reports the first part's failure.
+    let res =
+        upload_raw_as(&app, &app.account.basic(), &service, &random_bytes(16 * MIB, 61), None, None).await;
+    res.expect_error(500, 20500);
+    assert_eq!(multiparts.opened(), 1, "{multiparts:?}");
+    assert_no_open_multipart(&app.state, &multiparts, "failed part").await;
+    assert_nothing_stored(&app.state, "failed part").await;
+}
+
+/// A request dropped while its upload completes (as when the client goes
+/// away): the multipart upload is aborted and the row removed.
+#[actix_web::test]
+async fn an_upload_dropped_while_completing_aborts_the_multipart_upload() {
+    let multiparts = Arc::new(Multiparts { hang_complete: true, ..Multiparts::default() });
+    let app = TestApp::with_state(|_| {}, counting(&multiparts)).await;
+    if !uses_multipart(&app.state) {
+        eprintln!("an_upload_dropped_while_completing_aborts_the_multipart_upload: skipped (local folder)");
+        return;
+    }
+    let service = app.default_service().await;
+    let service_app = test::init_service(confab::app::build(app.state.clone())).await;
+    let req = test::TestRequest::post()
+        .uri(&upload_uri(&service, None))
+        .insert_header(("Authorization", app.account.basic()))
+        .set_payload(random_bytes(MULTI_PART, 62))
+        .to_request();
+    tokio::select! {
+        res = test::call_service(&service_app, req) => panic!("the upload finished: {}", res.status()),
+        () = multiparts.completing.notified() => {}
+    }
+    // The request future is gone now.
+    assert_no_open_multipart(&app.state, &multiparts, "dropped while completing").await;
+    let mut waited = 0;
+    while media_rows(&app.state).await > 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    assert_nothing_stored(&app.state, "dropped while completing").await;
 }
 
 #[actix_web::test]
@@ -1466,10 +1737,15 @@ fn host_of(base: &str) -> String {
 /// A client that declares 50000 bytes, sends 10000 and closes its side.
 #[actix_web::test]
 async fn uploads_cut_off_mid_body_keep_nothing() {
-    let server =
-        TestServer::start_with_config(|c| c.media.upload_idle_timeout = Duration::from_secs(5)).await;
+    let multiparts = Arc::new(Multiparts::default());
+    let server = TestServer::start_with_state(
+        |c| c.media.upload_idle_timeout = Duration::from_secs(5),
+        counting(&multiparts),
+    )
+    .await;
     let service = server_service(&server).await;
-    for size in [10_000usize, 6 * MIB] {
+    // 10 MiB: past the first object-store part, so on S3 a multipart upload is open.
+    for size in [10_000usize, 10 * MIB] {
         let declared = size * 5;
         let head = format!(
             "POST /v1/Services/{service}/Media?Filename=cut.bin HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\n",
@@ -1503,7 +1779,101 @@ async fn uploads_cut_off_mid_body_keep_nothing() {
             eprintln!("cut-off upload of {size}: row still present after 10 s, running the collector");
             collect(&server.state, now() + 3600).await;
         }
-        assert_nothing_stored(&server.state, &format!("cut off after {size} of {declared} bytes")).await;
+        let what = format!("cut off after {size} of {declared} bytes");
+        assert_nothing_stored(&server.state, &what).await;
+        assert_no_open_multipart(&server.state, &multiparts, &what).await;
+    }
+    if uses_multipart(&server.state) {
+        assert_eq!(multiparts.opened(), 1, "the 10 MiB upload opened a multipart upload: {multiparts:?}");
+    }
+    server.stop().await;
+}
+
+/// Sends `head` and then `pieces` over a raw socket (as HTTP/1.1 chunks if
+/// `chunked`), `pause` apart, until the server answers or hangs up; returns
+/// the answer. Blocking: call it from `web::block`. Reading runs on its own
+/// thread, so an answer sent before the body is complete is not lost.
+fn raw_exchange(
+    addr: &str,
+    head: &str,
+    pieces: impl Iterator<Item = Vec<u8>>,
+    chunked: bool,
+    pause: Duration,
+) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let mut reader = s.try_clone().expect("clone socket");
+    let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = answered.clone();
+    let read = std::thread::spawn(move || {
+        let mut answer = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            answer.extend_from_slice(&buf[..n]);
+            seen.store(true, Ordering::SeqCst);
+            // The head and a JSON body of the declared length: done.
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                    })
+                    .and_then(|v| v.parse::<usize>().ok());
+                if length.is_some_and(|n| body.len() >= n) {
+                    break;
+                }
+            }
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    });
+    let mut sent = s.write_all(head.as_bytes()).is_ok();
+    for piece in pieces {
+        if !sent || answered.load(Ordering::SeqCst) {
+            break;
+        }
+        sent = if chunked {
+            s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                .and_then(|()| s.write_all(&piece))
+                .and_then(|()| s.write_all(b"\r\n"))
+                .is_ok()
+        } else {
+            s.write_all(&piece).is_ok()
+        };
+        std::thread::sleep(pause);
+    }
+    if sent && chunked && !answered.load(Ordering::SeqCst) {
+        let _ = s.write_all(b"0\r\n\r\n");
+    }
+    read.join().expect("reader thread")
+}
+
+/// A chunked upload crossing a limit of several parts answers 413 mid-stream
+/// and leaves no row, no object and (on S3) no open multipart upload.
+#[actix_web::test]
+async fn chunked_uploads_crossing_a_multi_part_limit_abort_their_upload() {
+    let multiparts = Arc::new(Multiparts::default());
+    let server =
+        TestServer::start_with_state(|c| c.media.max_bytes = 9 * MIB as u64, counting(&multiparts)).await;
+    let service = server_service(&server).await;
+    let head = format!(
+        "POST /v1/Services/{service}/Media HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        host = host_of(&server.base),
+        auth = server.account.basic(),
+    );
+    let addr = host_of(&server.base);
+    let answer = web::block(move || {
+        let pieces = (0..12 * 16).map(|k| random_bytes(64 * 1024, 600 + k));
+        raw_exchange(&addr, &head, pieces, true, Duration::ZERO)
+    })
+    .await
+    .expect("client thread");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("20413"), "{answer}");
+    assert_nothing_stored(&server.state, "chunked over a 9 MiB limit").await;
+    assert_no_open_multipart(&server.state, &multiparts, "chunked over a 9 MiB limit").await;
+    if uses_multipart(&server.state) {
+        assert_eq!(multiparts.opened(), 1, "the first part went up before the limit: {multiparts:?}");
     }
     server.stop().await;
 }

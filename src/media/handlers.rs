@@ -143,23 +143,20 @@ async fn read_small_field(mut field: actix_multipart::Field, idle: Duration) -> 
     String::from_utf8(value).map_err(|_| ApiError::invalid_param("body", "form field is not UTF-8"))
 }
 
-/// Deletes the half-made media if the upload does not complete, including
-/// when the client goes away and the request future is dropped.
+/// Deletes the half-made media row if the upload does not complete,
+/// including when the client goes away and the request future is dropped.
+/// (The [`Ingest`] aborts its own multipart upload or temporary file.)
 struct UploadGuard {
     state: web::Data<AppState>,
     sid: String,
-    ingest: Option<Ingest>,
     armed: bool,
 }
 
 impl UploadGuard {
-    /// Undo now: abort the upload and delete the row (its trigger queues the
-    /// object key, which the collector is woken to remove).
+    /// Undo now: delete the row (its trigger queues the object key, which
+    /// the collector is woken to remove).
     async fn fail(mut self) {
         self.armed = false;
-        if let Some(ingest) = self.ingest.take() {
-            ingest.abort().await;
-        }
         discard(&self.state, self.sid.clone()).await;
     }
 }
@@ -171,13 +168,7 @@ impl Drop for UploadGuard {
         }
         let state = self.state.clone();
         let sid = std::mem::take(&mut self.sid);
-        let upload = self.ingest.as_mut().and_then(Ingest::take_upload);
-        actix_web::rt::spawn(async move {
-            if let Some(upload) = upload {
-                let _ = upload.abort().await;
-            }
-            discard(&state, sid).await;
-        });
+        actix_web::rt::spawn(async move { discard(&state, sid).await });
     }
 }
 
@@ -239,20 +230,13 @@ where
             Ok(())
         })
         .await?;
-    let mut guard = UploadGuard {
-        state: state.clone(),
-        sid: sid.clone(),
-        ingest: Some(Ingest::new(
-            state.media.storage.clone(),
-            &Storage::media_key(&sid),
-            cipher,
-            media_config.max_bytes,
-        )),
-        armed: true,
-    };
+    let mut guard = UploadGuard { state: state.clone(), sid: sid.clone(), armed: true };
+    // Declared after the guard, so dropped before it: a cancelled upload
+    // aborts its object, then its row goes.
+    let mut ingest =
+        Ingest::new(state.media.storage.clone(), &Storage::media_key(&sid), cipher, media_config.max_bytes);
 
-    let outcome: Result<(), ApiError> = async {
-        let ingest = guard.ingest.as_mut().expect("ingest present until finished");
+    let received: Result<(), ApiError> = async {
         let mut heartbeat = tokio::time::Instant::now();
         while let Some(chunk) = next_or_timeout(&mut body, media_config.upload_idle_timeout).await? {
             let chunk =
@@ -287,17 +271,20 @@ where
         Ok(())
     }
     .await;
-    if let Err(e) = outcome {
-        guard.fail().await;
-        return Err(e);
-    }
-
-    let ingest = guard.ingest.take().expect("ingest present until finished");
-    let stored = match ingest.finish().await {
+    // Every failure aborts what the ingest stored (`finish` does so itself)
+    // before the row goes.
+    let stored = match received {
+        Ok(()) => ingest.finish().await.map_err(ApiError::internal),
+        Err(e) => {
+            ingest.abort().await;
+            Err(e)
+        }
+    };
+    let stored = match stored {
         Ok(stored) => stored,
         Err(e) => {
             guard.fail().await;
-            return Err(ApiError::internal(e));
+            return Err(e);
         }
     };
 
