@@ -1475,6 +1475,8 @@ async fn temporary_urls_need_no_credentials_and_refuse_alterations() {
     let a = upload(&app, &service, &data, Some("image/png"), Some("a.png")).await;
     let b = upload(&app, &service, &random_bytes(100_000, 42), Some("image/png"), Some("b.png")).await;
     let (sid_a, sid_b) = (text(&a["sid"]), text(&b["sid"]));
+    let other_service = new_service(&app, "other").await;
+    let unknown_service = SidKind::Service.generate();
     let url = TestApp::path_of(&text(&a["links"]["content_direct_temporary"]));
     assert_download(get_content(&app, &url, None, &[]).await, &data, "temporary URL");
     // A range through it.
@@ -1511,6 +1513,8 @@ async fn temporary_urls_need_no_credentials_and_refuse_alterations() {
         ("Expires far ahead", build(path, &(e + 86_400).to_string(), &signature)),
         ("Expires not a number", build(path, "soon", &signature)),
         ("another media's SID", build(&path.replace(&sid_a, &sid_b), &expires, &signature)),
+        ("another service's SID", build(&path.replace(&service, &other_service), &expires, &signature)),
+        ("an unknown service SID", build(&path.replace(&service, &unknown_service), &expires, &signature)),
         ("only Expires", format!("{path}?Expires={expires}")),
         ("only Signature", format!("{path}?Signature={signature}")),
     ];
@@ -1525,7 +1529,8 @@ async fn temporary_urls_need_no_credentials_and_refuse_alterations() {
     let master = app.state.config.media.master_key.expect("tests configure a master key");
     let key = confab::media::crypto::SecretKey::from_bytes(master);
     let mint = |ttl: i64| {
-        let (expires, signature) = confab::media::signed_url::UrlSigner::new(&key, ttl).sign(&sid_a, now());
+        let (expires, signature) =
+            confab::media::signed_url::UrlSigner::new(&key, ttl).sign(&service, &sid_a, now());
         build(path, &expires.to_string(), &signature)
     };
     assert_download(get_content(&app, &mint(300), None, &[]).await, &data, "minted within the TTL");

@@ -128,6 +128,7 @@ pub async fn content(
     let signed = query.has("Signature") || query.has("Expires");
     let row = if signed {
         let verdict = state.media.signer.verify(
+            &path.service,
             &path.media,
             query.str("Expires").unwrap_or_default(),
             query.str("Signature").unwrap_or_default(),

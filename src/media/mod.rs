@@ -51,7 +51,7 @@ impl MediaState {
     pub fn new(config: &Config) -> Result<MediaState, String> {
         let storage = Storage::open(&config.media.storage).map_err(|e| format!("CONFAB_STORAGE_URL: {e}"))?;
         let (keyring, key_source) = keys::load(config).map_err(|e| format!("CONFAB_MASTER_KEY: {e}"))?;
-        let signer = UrlSigner::new(keyring.current(), config.media.url_ttl.as_secs() as i64);
+        let signer = UrlSigner::for_keyring(&keyring, config.media.url_ttl.as_secs() as i64);
         Ok(MediaState {
             storage,
             keyring: RwLock::new(keyring),
@@ -216,7 +216,7 @@ impl MediaView {
         let url = format!("/v1/Services/{}/Media/{}", row.service_sid, row.sid);
         let content = format!("{url}/Content");
         let temporary = row.is_stored().then(|| {
-            let (expires, signature) = signer.sign(&row.sid, time::now());
+            let (expires, signature) = signer.sign(&row.service_sid, &row.sid, time::now());
             format!("{public_url}{content}?Expires={expires}&Signature={signature}")
         });
         MediaView {
