@@ -1093,7 +1093,12 @@ async fn downloads_carry_safe_headers() {
             assert!(disposition.starts_with(&format!("{kind};")), "{what}: {disposition}");
             assert!(disposition.contains(&format!("filename=\"{filename}\"")), "{what}: {disposition}");
             let cache = header(&res, "cache-control").unwrap_or_default();
-            assert!(cache.contains("private"), "{what}: Cache-Control {cache:?}");
+            if temporary {
+                let age = max_age(&cache).unwrap_or_else(|| panic!("{what}: Cache-Control {cache:?}"));
+                assert!((295..=300).contains(&age), "{what}: Cache-Control {cache:?}");
+            } else {
+                assert_eq!(cache, "private, no-cache", "{what}");
+            }
             let etag = header(&res, "etag").unwrap_or_default();
             assert!(etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'), "{what}: ETag {etag:?}");
             etags.insert(etag);
@@ -1540,6 +1545,44 @@ async fn temporary_urls_need_no_credentials_and_refuse_alterations() {
     }
     // Each media's own URL still works.
     assert_download(content_temp(&app, &b, &[]).await, &random_bytes(100_000, 42), "the other media");
+}
+
+/// `max-age` of a `private, max-age=N` Cache-Control value.
+fn max_age(cache_control: &str) -> Option<i64> {
+    cache_control.strip_prefix("private, max-age=")?.parse().ok()
+}
+
+/// A temporary URL's download may be cached at most until the URL expires,
+/// and never longer than the TTL; authenticated downloads are revalidated.
+#[actix_web::test]
+async fn temporary_url_downloads_are_cached_no_longer_than_the_url_lives() {
+    let app = TestApp::with_config(|c| c.media.url_ttl = Duration::from_secs(120)).await;
+    let service = app.default_service().await;
+    let data = random_bytes(5000, 45);
+    let m = upload(&app, &service, &data, Some("image/png"), None).await;
+    let (res, _) = content_temp(&app, &m, &[]).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let cache = header(&res, "cache-control").unwrap_or_default();
+    let age = max_age(&cache).unwrap_or_else(|| panic!("Cache-Control {cache:?}"));
+    assert!((115..=120).contains(&age), "a 120 s TTL: Cache-Control {cache:?}");
+
+    // A URL with ten seconds left is cached for at most ten seconds.
+    let key = confab::media::crypto::SecretKey::from_bytes(app.state.config.media.master_key.expect("key"));
+    let sid = text(&m["sid"]);
+    let (expires, signature) =
+        confab::media::signed_url::UrlSigner::new(&key, 10).sign(&service, &sid, now());
+    let url = format!("/v1/Services/{service}/Media/{sid}/Content?Expires={expires}&Signature={signature}");
+    let (res, _) = get_content(&app, &url, None, &[]).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let cache = header(&res, "cache-control").unwrap_or_default();
+    let age = max_age(&cache).unwrap_or_else(|| panic!("Cache-Control {cache:?}"));
+    assert!((0..=10).contains(&age), "ten seconds left: Cache-Control {cache:?}");
+    let (res, _) = get_content(&app, &url, None, &[("Range", "bytes=0-9")]).await;
+    assert_eq!(res.status, StatusCode::PARTIAL_CONTENT);
+    assert!(max_age(&header(&res, "cache-control").unwrap_or_default()).is_some_and(|a| a <= 10));
+
+    let (res, _) = content_basic(&app, &m, &[]).await;
+    assert_eq!(header(&res, "cache-control").as_deref(), Some("private, no-cache"), "Basic auth");
 }
 
 #[actix_web::test]

@@ -65,8 +65,9 @@ impl UrlSigner {
         (expires, URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 
-    /// Checks a presented expiry and signature. An expiry further away than
-    /// the TTL allows is refused too, so no URL outlives the configured TTL.
+    /// Checks a presented expiry and signature, and returns the expiry. An
+    /// expiry further away than the TTL allows is refused too, so no URL
+    /// outlives the configured TTL.
     pub fn verify(
         &self,
         service_sid: &str,
@@ -74,7 +75,7 @@ impl UrlSigner {
         expires: &str,
         signature: &str,
         now: i64,
-    ) -> Result<(), Refusal> {
+    ) -> Result<i64, Refusal> {
         let expires: i64 = expires.parse().map_err(|_| Refusal::BadSignature)?;
         let presented = URL_SAFE_NO_PAD.decode(signature).map_err(|_| Refusal::BadSignature)?;
         let genuine = std::iter::once(&self.current)
@@ -86,7 +87,7 @@ impl UrlSigner {
         if now > expires || expires > now + self.ttl_secs + 5 {
             return Err(Refusal::Expired);
         }
-        Ok(())
+        Ok(expires)
     }
 }
 
@@ -99,8 +100,8 @@ mod tests {
         let signer = UrlSigner::new(&SecretKey::random(), 300);
         let (expires, sig) = signer.sign("IS1", "ME1", 1000);
         assert_eq!(expires, 1300);
-        assert_eq!(signer.verify("IS1", "ME1", "1300", &sig, 1000), Ok(()));
-        assert_eq!(signer.verify("IS1", "ME1", "1300", &sig, 1300), Ok(()));
+        assert_eq!(signer.verify("IS1", "ME1", "1300", &sig, 1000), Ok(1300));
+        assert_eq!(signer.verify("IS1", "ME1", "1300", &sig, 1300), Ok(1300));
         assert_eq!(signer.verify("IS1", "ME1", "1300", &sig, 1301), Err(Refusal::Expired));
         assert_eq!(signer.verify("IS1", "ME2", "1300", &sig, 1000), Err(Refusal::BadSignature));
         assert_eq!(signer.verify("IS2", "ME1", "1300", &sig, 1000), Err(Refusal::BadSignature));
@@ -117,7 +118,7 @@ mod tests {
         let before = UrlSigner::for_keyring(&Keyring::new(old.clone(), Vec::new()), 300);
         let after = UrlSigner::for_keyring(&Keyring::new(new.clone(), vec![old]), 300);
         let (_, minted_before) = before.sign("IS1", "ME1", 1000);
-        assert_eq!(after.verify("IS1", "ME1", "1300", &minted_before, 1000), Ok(()));
+        assert_eq!(after.verify("IS1", "ME1", "1300", &minted_before, 1000), Ok(1300));
         let (_, minted_after) = after.sign("IS1", "ME1", 1000);
         assert_eq!(
             minted_after,
