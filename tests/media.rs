@@ -2476,27 +2476,20 @@ async fn the_collector_removes_unattached_media_after_its_window() {
     assert!(text(&body["message"]).contains("no media with that SID exists"), "{body}");
 }
 
-#[actix_web::test]
-async fn the_collector_removes_abandoned_uploads() {
-    let app = TestApp::with_config(|c| c.media.gc_after = Duration::from_secs(1)).await;
-    let service = app.default_service().await;
-    let t = now();
-    // (sid, last touched): one abandoned an hour ago, one in progress.
-    let stale = SidKind::Media.generate();
-    let active = SidKind::Media.generate();
-    for (sid, touched) in [(&stale, t - 3600), (&active, t)] {
-        let (sid, service) = (sid.clone(), service.clone());
-        let account = app.account.sid.clone();
-        app.state
-            .db
-            .write(move |conn| {
-                let key = Storage::media_key(&sid);
+/// Inserts media rows in `state` (no objects), each `(sid, last touched)`.
+async fn insert_media(app: &TestApp, service: &str, state: &'static str, rows: &[(String, i64)]) {
+    let (rows, service, account) = (rows.to_vec(), service.to_owned(), app.account.sid.clone());
+    app.state
+        .db
+        .write(move |conn| {
+            for (sid, touched) in &rows {
+                let key = Storage::media_key(sid);
                 diesel::insert_into(media::table)
                     .values(NewMedia {
-                        sid: &sid,
+                        sid,
                         account_sid: &account,
                         service_sid: &service,
-                        state: "uploading",
+                        state,
                         content_type: "application/octet-stream",
                         filename: None,
                         category: "media",
@@ -2506,16 +2499,47 @@ async fn the_collector_removes_abandoned_uploads() {
                         key_id: "test",
                         wrapped_key: &[0u8; 60],
                         nonce_prefix: &[0u8; 7],
-                        date_created: touched,
-                        date_upload_updated: touched,
-                        date_updated: touched,
+                        date_created: *touched,
+                        date_upload_updated: *touched,
+                        date_updated: *touched,
                     })
                     .execute(conn)?;
-                Ok(())
-            })
-            .await
-            .expect("insert uploading row");
-    }
+            }
+            Ok(())
+        })
+        .await
+        .expect("insert media rows");
+}
+
+/// More expired media than one statement deletes: one pass takes them all.
+#[actix_web::test]
+async fn one_collector_pass_expires_more_than_one_batch() {
+    let app = TestApp::with_config(|c| c.media.gc_after = Duration::from_secs(1)).await;
+    let service = app.default_service().await;
+    let t = now();
+    let many = gc::BATCH as usize * 2 + 1;
+    let rows: Vec<(String, i64)> = (0..many).map(|_| (SidKind::Media.generate(), t - 3600)).collect();
+    insert_media(&app, &service, "ready", &rows).await;
+    let fresh = SidKind::Media.generate();
+    insert_media(&app, &service, "ready", &[(fresh.clone(), t)]).await;
+
+    let pass = collect(&app.state, t).await;
+    assert_eq!(pass.expired, many, "{pass:?}");
+    assert_eq!(pass.objects_failed, 0, "{pass:?}");
+    assert_eq!(media_rows(&app.state).await, 1, "only the fresh media remains");
+    assert!(media_row(&app.state, &fresh).await.is_some());
+    assert_eq!(pending_deletions(&app.state).await, 0);
+}
+
+#[actix_web::test]
+async fn the_collector_removes_abandoned_uploads() {
+    let app = TestApp::with_config(|c| c.media.gc_after = Duration::from_secs(1)).await;
+    let service = app.default_service().await;
+    let t = now();
+    // (sid, last touched): one abandoned an hour ago, one in progress.
+    let stale = SidKind::Media.generate();
+    let active = SidKind::Media.generate();
+    insert_media(&app, &service, "uploading", &[(stale.clone(), t - 3600), (active.clone(), t)]).await;
     // The abandoned upload left part of its object behind.
     put_stored(&app.state, &stale, random_bytes(1000, 180)).await;
 

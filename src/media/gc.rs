@@ -19,8 +19,12 @@ use crate::db::DbConnection;
 use crate::db::schema::storage_deletions;
 use crate::error::ApiError;
 
-/// Rows handled per statement.
-const BATCH: i64 = 200;
+/// Rows handled per statement (and per write transaction).
+pub const BATCH: i64 = 200;
+/// Batches of each kind one pass handles at most: a pass never holds the
+/// collector (or, on SQLite, the write lock) for long. When there is more,
+/// the collector runs again right away.
+const MAX_BATCHES_PER_PASS: usize = 50;
 /// How long a claimed deletion is left to its collector before another may retry it.
 const CLAIM_SECS: i64 = 60;
 /// An upload whose row has not been touched for this long is abandoned
@@ -58,15 +62,24 @@ pub async fn run(state: web::Data<AppState>) {
 /// One collection pass as of `now`.
 pub async fn pass(state: &AppState, now: i64) -> Result<Pass, ApiError> {
     let gc_after = state.media.config.gc_after.as_secs() as i64;
-    let expired = state.db.write(move |conn| expire(conn, now, gc_after)).await?;
-    let mut result = Pass { expired, ..Pass::default() };
+    let mut result = Pass::default();
+    let mut more = true;
+    for _ in 0..MAX_BATCHES_PER_PASS {
+        let expired = state.db.write(move |conn| expire(conn, now, gc_after)).await?;
+        result.expired += expired;
+        if (expired as i64) < BATCH {
+            more = false;
+            break;
+        }
+    }
     // A crash mid-upload can leave a temporary file in a local folder.
     if let Err(e) =
         state.media.storage.remove_stale_partials(Duration::from_secs(STALE_UPLOAD_SECS as u64)).await
     {
         tracing::warn!(error = %e, "removing stale partial uploads failed");
     }
-    loop {
+    let mut more_deletions = true;
+    for _ in 0..MAX_BATCHES_PER_PASS {
         let keys = state.db.write(move |conn| claim(conn, now)).await?;
         let claimed = keys.len();
         let outcomes: Vec<(String, bool)> = futures_util::stream::iter(keys)
@@ -101,8 +114,12 @@ pub async fn pass(state: &AppState, now: i64) -> Result<Pass, ApiError> {
                 .await?;
         }
         if (claimed as i64) < BATCH {
+            more_deletions = false;
             break;
         }
+    }
+    if more || more_deletions {
+        state.media.collector.notify_one();
     }
     Ok(result)
 }
