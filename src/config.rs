@@ -117,7 +117,27 @@ pub struct MediaConfig {
     pub gc_after: Duration,
     /// An upload that sends nothing for this long is cut off.
     pub upload_idle_timeout: Duration,
+    /// How often a streaming upload touches its row so the collector knows
+    /// it is alive (fixed at 60 s outside tests).
+    pub upload_heartbeat: Duration,
 }
+
+/// Beyond heartbeat and idle timeout, how long an upload's row may go
+/// untouched: time to complete the object after the last byte, and room for
+/// the clocks of several instances to disagree.
+const STALE_UPLOAD_MARGIN: Duration = Duration::from_secs(90);
+
+impl MediaConfig {
+    /// How long an `uploading` row may go untouched before the collector
+    /// takes the upload for abandoned. A live upload touches its row at
+    /// most a heartbeat apart while data flows, and may then wait up to the
+    /// idle timeout for more, so it is never collected (180 s by default).
+    pub fn stale_upload_after(&self) -> Duration {
+        self.upload_heartbeat + self.upload_idle_timeout + STALE_UPLOAD_MARGIN
+    }
+}
+
+const UPLOAD_HEARTBEAT: Duration = Duration::from_secs(60);
 
 fn parse_key(var: &'static str, raw: &str) -> Result<[u8; 32], ConfigError> {
     use base64::Engine;
@@ -276,6 +296,7 @@ impl Config {
                 1,
                 3600,
             )?),
+            upload_heartbeat: UPLOAD_HEARTBEAT,
         };
 
         Ok(Config {
@@ -318,6 +339,7 @@ impl Config {
                 gc_interval: Duration::from_secs(30),
                 gc_after: Duration::from_secs(300),
                 upload_idle_timeout: Duration::from_secs(30),
+                upload_heartbeat: UPLOAD_HEARTBEAT,
             },
         }
     }
@@ -424,6 +446,14 @@ mod tests {
             matches!(c.media.storage, StorageUrl::File(ref p) if p.is_absolute() && p.ends_with("data/media"))
         );
         assert_eq!(c.media.max_bytes, 150 * 1024 * 1024);
+    }
+
+    #[test]
+    fn stale_uploads_are_judged_by_the_idle_timeout() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.media.stale_upload_after(), Duration::from_secs(180));
+        let c = from(&[("CONFAB_UPLOAD_IDLE_TIMEOUT_SECS", "3600")]).unwrap();
+        assert_eq!(c.media.stale_upload_after(), Duration::from_secs(60 + 3600 + 90));
     }
 
     #[test]

@@ -2511,6 +2511,75 @@ async fn insert_media(app: &TestApp, service: &str, state: &'static str, rows: &
         .expect("insert media rows");
 }
 
+/// A long idle timeout lengthens the window after which uploads count as
+/// abandoned: an upload idle for less than heartbeat + timeout stays.
+#[actix_web::test]
+async fn the_stale_upload_window_follows_the_idle_timeout() {
+    let app = TestApp::with_config(|c| {
+        c.media.gc_after = Duration::from_secs(1);
+        c.media.upload_idle_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let service = app.default_service().await;
+    let window = app.state.config.media.stale_upload_after().as_secs() as i64;
+    assert!(window > 600 + 60, "window {window} s");
+    let t = now();
+    let (idle, abandoned) = (SidKind::Media.generate(), SidKind::Media.generate());
+    // Idle for 400 s: within its 600 s timeout (and the last heartbeat).
+    insert_media(
+        &app,
+        &service,
+        "uploading",
+        &[(idle.clone(), t - 400), (abandoned.clone(), t - window - 1)],
+    )
+    .await;
+    let pass = collect(&app.state, t).await;
+    assert_eq!(pass.expired, 1, "{pass:?}");
+    assert!(
+        media_row(&app.state, &idle).await.is_some(),
+        "a live upload within its idle timeout was collected"
+    );
+    assert!(media_row(&app.state, &abandoned).await.is_none(), "the abandoned upload remains");
+}
+
+/// The row of an upload in progress is deleted (as a service delete or the
+/// collector would): the upload answers 409 and keeps nothing.
+#[actix_web::test]
+async fn an_upload_whose_row_vanished_answers_409_and_keeps_nothing() {
+    let server = TestServer::start().await;
+    let service = server_service(&server).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let body =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let request =
+        server.client().post(format!("{}/v1/Services/{service}/Media", server.base)).send_stream(body);
+    let answer = actix_web::rt::spawn(async move {
+        let mut res = request.await.expect("upload");
+        let body: Value = res.json().await.expect("json");
+        (res.status().as_u16(), body)
+    });
+    let data = random_bytes(200_000, 63);
+    tx.send(Ok(Bytes::copy_from_slice(&data[..100_000]))).await.expect("first half");
+    let mut waited = 0;
+    while media_rows(&server.state).await == 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    let deleted = server
+        .state
+        .db
+        .write(|conn| Ok(diesel::delete(media::table).execute(conn)?))
+        .await
+        .expect("delete the row");
+    assert_eq!(deleted, 1, "the upload's row exists while it streams");
+    tx.send(Ok(Bytes::copy_from_slice(&data[100_000..]))).await.expect("second half");
+    drop(tx);
+    let (status, body) = answer.await.expect("client task");
+    assert_eq!((status, body["code"].as_u64()), (409, Some(20409)), "{body}");
+    assert_nothing_stored(&server.state, "row deleted mid-upload").await;
+    server.stop().await;
+}
+
 /// More expired media than one statement deletes: one pass takes them all.
 #[actix_web::test]
 async fn one_collector_pass_expires_more_than_one_batch() {

@@ -184,6 +184,27 @@ async fn discard(state: &web::Data<AppState>, sid: String) {
     state.media.collector.notify_one();
 }
 
+/// Queues an object for the collector to delete.
+async fn requeue_deletion(state: &web::Data<AppState>, key: String) {
+    let queued = state
+        .db
+        .run_writer(move |conn| {
+            diesel::sql_query(
+                "INSERT INTO storage_deletions (object_key, date_created) VALUES ($1, $2) \
+                 ON CONFLICT (object_key) DO NOTHING",
+            )
+            .bind::<diesel::sql_types::Text, _>(&key)
+            .bind::<diesel::sql_types::BigInt, _>(time::now())
+            .execute(conn)?;
+            Ok(())
+        })
+        .await;
+    match queued {
+        Ok(()) => state.media.collector.notify_one(),
+        Err(e) => tracing::error!(error = %e, "queueing an orphaned object for deletion failed"),
+    }
+}
+
 async fn ingest<S>(
     caller: &Caller,
     state: &web::Data<AppState>,
@@ -246,7 +267,7 @@ where
                 other => ApiError::internal(other),
             })?;
             // Long uploads tell the collector they are alive.
-            if heartbeat.elapsed() > Duration::from_secs(60) {
+            if heartbeat.elapsed() >= media_config.upload_heartbeat {
                 heartbeat = tokio::time::Instant::now();
                 let sid = sid.clone();
                 state
@@ -314,9 +335,23 @@ where
     match marked {
         Ok(Some(row)) => Ok(api::created(MediaView::new(row, caller.public_url(), &state.media.signer))),
         Ok(None) => {
-            // The collector took the row meanwhile: this object is ours to remove.
-            let _ = state.media.storage.delete(&Storage::media_key(&sid)).await;
-            Err(ApiError::internal("upload row collected before the upload completed"))
+            // The row went while the bytes were streaming: its service was
+            // deleted, or the collector judged the upload abandoned. The
+            // object completed after the row's deletion queued its key, so
+            // it is ours to remove (or to queue again, if that fails).
+            let key = Storage::media_key(&sid);
+            if let Err(e) = state.media.storage.delete(&key).await {
+                tracing::warn!(error = %e, object = %key, "deleting an orphaned upload failed; queued");
+                requeue_deletion(state, key).await;
+            }
+            // Not a server fault and not the client's timing alone: a
+            // conflict with a concurrent delete, answered like other lost
+            // races with a delete (409 20409, see `From<diesel::Error>`).
+            Err(ApiError::conflict(
+                codes::CONFLICT,
+                "The media was deleted while it was uploading (its service was deleted, or the upload \
+                 stalled); upload it again",
+            ))
         }
         Err(e) => {
             discard(state, sid).await;
