@@ -2511,6 +2511,40 @@ async fn insert_media(app: &TestApp, service: &str, state: &'static str, rows: &
         .expect("insert media rows");
 }
 
+/// A heartbeat that fails is logged and the upload goes on.
+#[actix_web::test]
+async fn a_failed_heartbeat_does_not_fail_the_upload() {
+    let app = TestApp::with_config(|c| c.media.upload_heartbeat = Duration::ZERO).await;
+    let service = app.default_service().await;
+    // Every update that keeps a row `uploading` (a heartbeat) fails.
+    let postgres = app.state.db.is_postgres();
+    app.state
+        .db
+        .write(move |conn| {
+            let statements: &[&str] = if postgres {
+                &[
+                    "CREATE FUNCTION refuse_heartbeat() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                     IF NEW.state = 'uploading' THEN RAISE EXCEPTION 'heartbeat refused'; END IF; \
+                     RETURN NEW; END $$",
+                    "CREATE TRIGGER refuse_heartbeat BEFORE UPDATE ON media FOR EACH ROW \
+                     EXECUTE FUNCTION refuse_heartbeat()",
+                ]
+            } else {
+                &["CREATE TRIGGER refuse_heartbeat BEFORE UPDATE ON media WHEN NEW.state = 'uploading' \
+                   BEGIN SELECT RAISE(ABORT, 'heartbeat refused'); END"]
+            };
+            for sql in statements {
+                diesel::sql_query(*sql).execute(conn)?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("trigger");
+    let data = random_bytes(300_000, 64);
+    let m = upload(&app, &service, &data, None, None).await;
+    assert_download(content_basic(&app, &m, &[]).await, &data, "uploaded despite a failed heartbeat");
+}
+
 /// A long idle timeout lengthens the window after which uploads count as
 /// abandoned: an upload idle for less than heartbeat + timeout stays.
 #[actix_web::test]

@@ -266,19 +266,25 @@ where
                 IngestError::TooLarge(max) => too_large(max),
                 other => ApiError::internal(other),
             })?;
-            // Long uploads tell the collector they are alive.
+            // Long uploads tell the collector they are alive. A write: on
+            // SQLite it queues on the one writer connection. A missed beat
+            // is not worth failing the upload for (the stale window allows
+            // for more than one).
             if heartbeat.elapsed() >= media_config.upload_heartbeat {
                 heartbeat = tokio::time::Instant::now();
                 let sid = sid.clone();
-                state
+                let beat = state
                     .db
-                    .run(move |conn| {
+                    .run_writer(move |conn| {
                         diesel::update(media::table.filter(media::sid.eq(&sid)))
                             .set(media::date_updated.eq(time::now()))
                             .execute(conn)?;
                         Ok(())
                     })
-                    .await?;
+                    .await;
+                if let Err(e) = beat {
+                    tracing::warn!(error = %e, "an upload's heartbeat failed");
+                }
             }
         }
         if let Some(declared) = declared
