@@ -120,6 +120,13 @@ pub struct MediaConfig {
     /// How often a streaming upload touches its row so the collector knows
     /// it is alive (fixed at 60 s outside tests).
     pub upload_heartbeat: Duration,
+    /// Once `upload_rate_grace` is over, an upload must have arrived at
+    /// this average rate (bytes per second) or it is cut off; 0: no minimum.
+    pub upload_min_rate: u64,
+    pub upload_rate_grace: Duration,
+    /// How long an upload waits for one of the limited upload slots before
+    /// it is answered 503.
+    pub upload_queue_timeout: Duration,
 }
 
 /// Beyond heartbeat and idle timeout, how long an upload's row may go
@@ -297,6 +304,21 @@ impl Config {
                 3600,
             )?),
             upload_heartbeat: UPLOAD_HEARTBEAT,
+            upload_min_rate: parse_num(&var, "CONFAB_UPLOAD_MIN_BYTES_PER_SEC", 4096u64, 0, 1 << 30)?,
+            upload_rate_grace: Duration::from_secs(parse_num(
+                &var,
+                "CONFAB_UPLOAD_RATE_GRACE_SECS",
+                60u64,
+                0,
+                3600,
+            )?),
+            upload_queue_timeout: Duration::from_secs(parse_num(
+                &var,
+                "CONFAB_UPLOAD_QUEUE_TIMEOUT_SECS",
+                10u64,
+                0,
+                600,
+            )?),
         };
 
         Ok(Config {
@@ -340,6 +362,9 @@ impl Config {
                 gc_after: Duration::from_secs(300),
                 upload_idle_timeout: Duration::from_secs(30),
                 upload_heartbeat: UPLOAD_HEARTBEAT,
+                upload_min_rate: 4096,
+                upload_rate_grace: Duration::from_secs(60),
+                upload_queue_timeout: Duration::from_secs(10),
             },
         }
     }
@@ -427,6 +452,12 @@ mod tests {
         assert_eq!(e.var, "CONFAB_MASTER_KEY");
         let e = from(&[("CONFAB_MAX_MEDIA_BYTES", "0")]).unwrap_err();
         assert_eq!(e.var, "CONFAB_MAX_MEDIA_BYTES");
+        let e = from(&[("CONFAB_UPLOAD_MIN_BYTES_PER_SEC", "fast")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_UPLOAD_MIN_BYTES_PER_SEC");
+        let e = from(&[("CONFAB_UPLOAD_RATE_GRACE_SECS", "3601")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_UPLOAD_RATE_GRACE_SECS");
+        let e = from(&[("CONFAB_UPLOAD_QUEUE_TIMEOUT_SECS", "-1")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_UPLOAD_QUEUE_TIMEOUT_SECS");
     }
 
     #[test]
@@ -446,6 +477,23 @@ mod tests {
             matches!(c.media.storage, StorageUrl::File(ref p) if p.is_absolute() && p.ends_with("data/media"))
         );
         assert_eq!(c.media.max_bytes, 150 * 1024 * 1024);
+    }
+
+    #[test]
+    fn upload_pace_settings() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.media.upload_min_rate, 4096);
+        assert_eq!(c.media.upload_rate_grace, Duration::from_secs(60));
+        assert_eq!(c.media.upload_queue_timeout, Duration::from_secs(10));
+        let c = from(&[
+            ("CONFAB_UPLOAD_MIN_BYTES_PER_SEC", "0"),
+            ("CONFAB_UPLOAD_RATE_GRACE_SECS", "5"),
+            ("CONFAB_UPLOAD_QUEUE_TIMEOUT_SECS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.media.upload_min_rate, 0);
+        assert_eq!(c.media.upload_rate_grace, Duration::from_secs(5));
+        assert_eq!(c.media.upload_queue_timeout, Duration::ZERO);
     }
 
     #[test]

@@ -1956,6 +1956,69 @@ async fn idle_uploads_time_out_and_keep_nothing() {
     server.stop().await;
 }
 
+/// A client that keeps sending, but too slowly, is cut off once its grace
+/// period is over, well before the idle timeout would.
+#[actix_web::test]
+async fn uploads_slower_than_the_minimum_rate_time_out_and_keep_nothing() {
+    let server = TestServer::start_with_config(|c| {
+        c.media.upload_idle_timeout = Duration::from_secs(30);
+        c.media.upload_min_rate = 100_000;
+        c.media.upload_rate_grace = Duration::from_secs(1);
+    })
+    .await;
+    let service = server_service(&server).await;
+    let head = format!(
+        "POST /v1/Services/{service}/Media HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Length: 1000000\r\n\r\n",
+        host = host_of(&server.base),
+        auth = server.account.basic(),
+    );
+    let addr = host_of(&server.base);
+    let started = std::time::Instant::now();
+    // 10 kB/s, a tenth of the minimum, and never idle for long.
+    let answer = web::block(move || {
+        raw_exchange(&addr, &head, (0..100).map(|_| vec![1u8; 1000]), false, Duration::from_millis(100))
+    })
+    .await
+    .expect("client thread");
+    assert!(answer.starts_with("HTTP/1.1 408"), "a slow upload was not timed out: {answer:?}");
+    assert!(answer.contains("20408") && answer.contains("bytes per second"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+    assert_nothing_stored(&server.state, "slow upload").await;
+    server.stop().await;
+}
+
+/// With every upload slot taken, a new upload waits briefly, then answers
+/// 503 with Retry-After instead of hanging; it keeps nothing.
+#[actix_web::test]
+async fn uploads_beyond_the_slots_answer_503_after_a_short_wait() {
+    let app = TestApp::with_config(|c| c.media.upload_queue_timeout = Duration::from_millis(300)).await;
+    let service = app.default_service().await;
+    let uploads = &app.state.media.uploads;
+    let held = uploads.try_acquire_many(uploads.available_permits() as u32).expect("every slot");
+    let data = random_bytes(10_000, 65);
+    let started = std::time::Instant::now();
+    let res = tokio::time::timeout(
+        Duration::from_secs(10),
+        upload_raw_as(&app, &app.account.basic(), &service, &data, None, None),
+    )
+    .await
+    .expect("answered rather than waiting for a slot");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(5), "waited {waited:?}");
+    let retry_after = header(&res, "retry-after");
+    assert!(
+        retry_after.as_deref().and_then(|v| v.parse::<u32>().ok()).is_some_and(|s| s > 0),
+        "{retry_after:?}"
+    );
+    res.expect_error(503, 20503);
+    assert_nothing_stored(&app.state, "no upload slot").await;
+
+    // A slot frees up: uploads go through again.
+    drop(held);
+    let m = upload(&app, &service, &data, None, None).await;
+    assert_download(content_basic(&app, &m, &[]).await, &data, "after a slot freed");
+}
+
 #[actix_web::test]
 async fn combined_size_over_the_limit_is_refused_without_a_message() {
     let app = TestApp::with_config(|c| c.media.max_bytes = 100_000).await;

@@ -10,10 +10,12 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use diesel::prelude::*;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
+use tokio::time::Instant;
 
 use crate::api::{self, Params, limits, time};
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::config::MediaConfig;
 use crate::db::schema::media;
 use crate::error::{ApiError, ApiResult, codes};
 use crate::sid::SidKind;
@@ -24,6 +26,9 @@ use super::{MediaRow, MediaView, NewMedia, STATE_READY, STATE_UPLOADING, find, f
 
 /// Room for multipart boundaries and part headers around the file itself.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+/// `Retry-After` when every upload slot stayed busy: about as long as a
+/// typical upload takes to free one.
+const UPLOAD_RETRY_AFTER_SECS: u32 = 5;
 
 #[derive(Deserialize)]
 pub struct MediaPath {
@@ -74,20 +79,31 @@ pub async fn create(
         return Err(too_large(max));
     }
     let query = Params::from_query(&req).reject_nul()?;
-    let _permit = state.media.uploads.acquire().await.map_err(ApiError::internal)?;
-    let idle = state.media.config.upload_idle_timeout;
+    // Upload slots are few (they bound memory); a flood of slow uploads makes
+    // new ones wait a little, then turns them away rather than hang.
+    let waited = tokio::time::timeout(state.media.config.upload_queue_timeout, state.media.uploads.acquire());
+    let _permit = match waited.await {
+        Ok(permit) => permit.map_err(ApiError::internal)?,
+        Err(_) => {
+            return Err(ApiError::Busy {
+                message: "Too many uploads are in progress; retry shortly".into(),
+                retry_after_secs: UPLOAD_RETRY_AFTER_SECS,
+            });
+        }
+    };
+    let mut pace = Pace::new(&state.media.config);
 
     if multipart {
         let mut form = Multipart::new(req.headers(), payload);
         let mut filename_field: Option<String> = None;
-        while let Some(field) = next_or_timeout(&mut form, idle).await? {
+        while let Some(field) = pace.next(&mut form).await? {
             let field = field.map_err(|e| ApiError::invalid_param("body", e))?;
             let disposition = field.content_disposition().cloned();
             let part_filename = disposition.as_ref().and_then(|d| d.get_filename()).map(str::to_owned);
             let Some(part_filename) = part_filename else {
                 // Form fields before the file may name it (mailroom sends `FileName`).
                 let name = field.name().unwrap_or_default().to_owned();
-                let value = read_small_field(field, idle).await?;
+                let value = read_small_field(field, &mut pace).await?;
                 if name.eq_ignore_ascii_case("filename") {
                     filename_field = Some(value);
                 }
@@ -101,8 +117,8 @@ pub async fn create(
                     .or_else(|| filename_field.as_deref().and_then(clean_filename)),
                 category: category_param(&query)?,
             };
-            return ingest(&caller, &state, describe, field.map(|c| c.map_err(|e| e.to_string())), None)
-                .await;
+            let file = field.map(|c| c.map_err(|e| e.to_string()));
+            return ingest(&caller, &state, describe, file, None, &mut pace).await;
         }
         return Err(ApiError::invalid_param("body", "the multipart form has no file part"));
     }
@@ -117,24 +133,70 @@ pub async fn create(
         filename: query.str("Filename").and_then(clean_filename),
         category: category_param(&query)?,
     };
-    ingest(&caller, &state, describe, payload.map(|c| c.map_err(|e| e.to_string())), declared).await
+    ingest(&caller, &state, describe, payload.map(|c| c.map_err(|e| e.to_string())), declared, &mut pace)
+        .await
 }
 
-async fn next_or_timeout<S: Stream + Unpin>(
-    stream: &mut S,
+/// How slowly an upload may arrive: never silent for the idle timeout and,
+/// once the grace period is over, on average at least the minimum rate. A
+/// client trickling bytes just often enough to dodge the idle timeout
+/// cannot hold one of the few upload slots for hours.
+struct Pace {
+    started: Instant,
+    received: u64,
     idle: Duration,
-) -> Result<Option<S::Item>, ApiError> {
-    tokio::time::timeout(idle, stream.next()).await.map_err(|_| ApiError::Client {
-        status: StatusCode::REQUEST_TIMEOUT,
-        code: codes::REQUEST_TIMEOUT,
-        message: format!("No upload data for {} seconds", idle.as_secs()),
-    })
+    min_rate: u64,
+    grace: Duration,
 }
 
-async fn read_small_field(mut field: actix_multipart::Field, idle: Duration) -> Result<String, ApiError> {
+impl Pace {
+    fn new(config: &MediaConfig) -> Pace {
+        Pace {
+            started: Instant::now(),
+            received: 0,
+            idle: config.upload_idle_timeout,
+            min_rate: config.upload_min_rate,
+            grace: config.upload_rate_grace,
+        }
+    }
+
+    /// When the average rate drops below the minimum unless more arrives.
+    fn deadline(&self) -> Option<Instant> {
+        if self.min_rate == 0 {
+            return None;
+        }
+        let earned = Duration::from_secs_f64(self.received as f64 / self.min_rate as f64);
+        self.started.checked_add(self.grace)?.checked_add(earned)
+    }
+
+    /// The stream's next item, or 408 if it comes too late.
+    async fn next<S: Stream + Unpin>(&mut self, stream: &mut S) -> Result<Option<S::Item>, ApiError> {
+        let idle_at = Instant::now() + self.idle;
+        let (until, slow) = match self.deadline() {
+            Some(deadline) if deadline < idle_at => (deadline, true),
+            _ => (idle_at, false),
+        };
+        tokio::time::timeout_at(until, stream.next()).await.map_err(|_| ApiError::Client {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: codes::REQUEST_TIMEOUT,
+            message: if slow {
+                format!("The upload arrived slower than {} bytes per second", self.min_rate)
+            } else {
+                format!("No upload data for {} seconds", self.idle.as_secs())
+            },
+        })
+    }
+
+    fn count(&mut self, bytes: usize) {
+        self.received += bytes as u64;
+    }
+}
+
+async fn read_small_field(mut field: actix_multipart::Field, pace: &mut Pace) -> Result<String, ApiError> {
     let mut value = Vec::new();
-    while let Some(chunk) = next_or_timeout(&mut field, idle).await? {
+    while let Some(chunk) = pace.next(&mut field).await? {
         let chunk = chunk.map_err(|e| ApiError::invalid_param("body", e))?;
+        pace.count(chunk.len());
         if value.len() + chunk.len() > 4096 {
             return Err(ApiError::invalid_param("body", "form field too large"));
         }
@@ -211,6 +273,7 @@ async fn ingest<S>(
     describe: Describe,
     mut body: S,
     declared: Option<u64>,
+    pace: &mut Pace,
 ) -> ApiResult<HttpResponse>
 where
     S: Stream<Item = Result<bytes::Bytes, String>> + Unpin,
@@ -259,9 +322,10 @@ where
 
     let received: Result<(), ApiError> = async {
         let mut heartbeat = tokio::time::Instant::now();
-        while let Some(chunk) = next_or_timeout(&mut body, media_config.upload_idle_timeout).await? {
+        while let Some(chunk) = pace.next(&mut body).await? {
             let chunk =
                 chunk.map_err(|e| ApiError::invalid_param("body", format!("upload interrupted: {e}")))?;
+            pace.count(chunk.len());
             ingest.push(chunk).await.map_err(|e| match e {
                 IngestError::TooLarge(max) => too_large(max),
                 other => ApiError::internal(other),
