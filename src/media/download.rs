@@ -131,7 +131,7 @@ pub async fn content(
     let mut cache_control = "private, no-cache".to_owned();
     let row = if signed {
         let now = time::now();
-        let signer = &state.media.signer;
+        let signer = state.media.signer();
         let verdict = signer.verify(
             &path.service,
             &path.media,
@@ -233,7 +233,7 @@ async fn serve(
     let (start, end_inclusive) = range.unwrap_or((0, size.saturating_sub(1)));
     let length = if size == 0 { 0 } else { end_inclusive - start + 1 };
 
-    let cipher = state.media.content_cipher(&row).map_err(ApiError::internal)?;
+    let cipher = state.media.content_cipher(&row).await.map_err(ApiError::internal)?;
     let mut reader = ChunkReader::open(state, &row, cipher, start, length).await?;
     // Open the first chunk before answering, so a damaged object is a clean
     // error rather than a cut-off 200.

@@ -279,6 +279,8 @@ where
     S: Stream<Item = Result<bytes::Bytes, String>> + Unpin,
 {
     let media_config = &state.media.config;
+    // A master key rotated since the last look is used from now on.
+    state.media.refresh_keys().await;
     let keyring = state.media.keyring();
     let sid = SidKind::Media.generate();
     let (data_key, wrapped, prefix) = new_data_key(&keyring, &sid);
@@ -403,7 +405,7 @@ where
         .await;
     guard.armed = false;
     match marked {
-        Ok(Some(row)) => Ok(api::created(MediaView::new(row, caller.public_url(), &state.media.signer))),
+        Ok(Some(row)) => Ok(api::created(MediaView::new(row, caller.public_url(), &state.media.signer()))),
         Ok(None) => {
             // The row went while the bytes were streaming: its service was
             // deleted, or the collector judged the upload abandoned. The
@@ -438,7 +440,7 @@ pub async fn fetch(
 ) -> ApiResult<HttpResponse> {
     let sid = path.into_inner().media;
     let (_, row) = caller.read(move |conn, scope| find_visible(conn, scope, &sid)).await?;
-    Ok(api::ok(MediaView::new(row, caller.public_url(), &state.media.signer)))
+    Ok(api::ok(MediaView::new(row, caller.public_url(), &state.media.signer())))
 }
 
 #[derive(Deserialize)]
@@ -489,7 +491,7 @@ pub async fn media_set(
         .map(|row| match row {
             Some(row) => serde_json::json!({
                 "code": 200,
-                "media_record": MediaView::new(row, caller.public_url(), &state.media.signer),
+                "media_record": MediaView::new(row, caller.public_url(), &state.media.signer()),
             }),
             None => serde_json::json!({"code": 404, "message": "Media not found", "media_record": null}),
         })
