@@ -117,7 +117,34 @@ pub struct MediaConfig {
     pub gc_after: Duration,
     /// An upload that sends nothing for this long is cut off.
     pub upload_idle_timeout: Duration,
+    /// How often a streaming upload touches its row so the collector knows
+    /// it is alive (fixed at 60 s outside tests).
+    pub upload_heartbeat: Duration,
+    /// Once `upload_rate_grace` is over, an upload must have arrived at
+    /// this average rate (bytes per second) or it is cut off; 0: no minimum.
+    pub upload_min_rate: u64,
+    pub upload_rate_grace: Duration,
+    /// How long an upload waits for one of the limited upload slots before
+    /// it is answered 503.
+    pub upload_queue_timeout: Duration,
 }
+
+/// Beyond heartbeat and idle timeout, how long an upload's row may go
+/// untouched: time to complete the object after the last byte, and room for
+/// the clocks of several instances to disagree.
+const STALE_UPLOAD_MARGIN: Duration = Duration::from_secs(90);
+
+impl MediaConfig {
+    /// How long an `uploading` row may go untouched before the collector
+    /// takes the upload for abandoned. A live upload touches its row at
+    /// most a heartbeat apart while data flows, and may then wait up to the
+    /// idle timeout for more, so it is never collected (180 s by default).
+    pub fn stale_upload_after(&self) -> Duration {
+        self.upload_heartbeat + self.upload_idle_timeout + STALE_UPLOAD_MARGIN
+    }
+}
+
+const UPLOAD_HEARTBEAT: Duration = Duration::from_secs(60);
 
 fn parse_key(var: &'static str, raw: &str) -> Result<[u8; 32], ConfigError> {
     use base64::Engine;
@@ -276,6 +303,22 @@ impl Config {
                 1,
                 3600,
             )?),
+            upload_heartbeat: UPLOAD_HEARTBEAT,
+            upload_min_rate: parse_num(&var, "CONFAB_UPLOAD_MIN_BYTES_PER_SEC", 4096u64, 0, 1 << 30)?,
+            upload_rate_grace: Duration::from_secs(parse_num(
+                &var,
+                "CONFAB_UPLOAD_RATE_GRACE_SECS",
+                60u64,
+                0,
+                3600,
+            )?),
+            upload_queue_timeout: Duration::from_secs(parse_num(
+                &var,
+                "CONFAB_UPLOAD_QUEUE_TIMEOUT_SECS",
+                10u64,
+                0,
+                600,
+            )?),
         };
 
         Ok(Config {
@@ -318,6 +361,10 @@ impl Config {
                 gc_interval: Duration::from_secs(30),
                 gc_after: Duration::from_secs(300),
                 upload_idle_timeout: Duration::from_secs(30),
+                upload_heartbeat: UPLOAD_HEARTBEAT,
+                upload_min_rate: 4096,
+                upload_rate_grace: Duration::from_secs(60),
+                upload_queue_timeout: Duration::from_secs(10),
             },
         }
     }
@@ -405,6 +452,12 @@ mod tests {
         assert_eq!(e.var, "CONFAB_MASTER_KEY");
         let e = from(&[("CONFAB_MAX_MEDIA_BYTES", "0")]).unwrap_err();
         assert_eq!(e.var, "CONFAB_MAX_MEDIA_BYTES");
+        let e = from(&[("CONFAB_UPLOAD_MIN_BYTES_PER_SEC", "fast")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_UPLOAD_MIN_BYTES_PER_SEC");
+        let e = from(&[("CONFAB_UPLOAD_RATE_GRACE_SECS", "3601")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_UPLOAD_RATE_GRACE_SECS");
+        let e = from(&[("CONFAB_UPLOAD_QUEUE_TIMEOUT_SECS", "-1")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_UPLOAD_QUEUE_TIMEOUT_SECS");
     }
 
     #[test]
@@ -424,6 +477,31 @@ mod tests {
             matches!(c.media.storage, StorageUrl::File(ref p) if p.is_absolute() && p.ends_with("data/media"))
         );
         assert_eq!(c.media.max_bytes, 150 * 1024 * 1024);
+    }
+
+    #[test]
+    fn upload_pace_settings() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.media.upload_min_rate, 4096);
+        assert_eq!(c.media.upload_rate_grace, Duration::from_secs(60));
+        assert_eq!(c.media.upload_queue_timeout, Duration::from_secs(10));
+        let c = from(&[
+            ("CONFAB_UPLOAD_MIN_BYTES_PER_SEC", "0"),
+            ("CONFAB_UPLOAD_RATE_GRACE_SECS", "5"),
+            ("CONFAB_UPLOAD_QUEUE_TIMEOUT_SECS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.media.upload_min_rate, 0);
+        assert_eq!(c.media.upload_rate_grace, Duration::from_secs(5));
+        assert_eq!(c.media.upload_queue_timeout, Duration::ZERO);
+    }
+
+    #[test]
+    fn stale_uploads_are_judged_by_the_idle_timeout() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.media.stale_upload_after(), Duration::from_secs(180));
+        let c = from(&[("CONFAB_UPLOAD_IDLE_TIMEOUT_SECS", "3600")]).unwrap();
+        assert_eq!(c.media.stale_upload_after(), Duration::from_secs(60 + 3600 + 90));
     }
 
     #[test]

@@ -53,6 +53,10 @@ pub enum ApiError {
     InvalidToken,
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// 503 for a request turned away under load, with a message for the
+    /// caller and a `Retry-After` hint.
+    #[error("{message}")]
+    Busy { message: String, retry_after_secs: u32 },
     /// Anything unexpected: logged with its cause, answered with a generic 500.
     #[error("internal error: {0}")]
     Internal(Box<dyn std::error::Error + Send + Sync>),
@@ -103,7 +107,7 @@ impl ApiError {
             ApiError::NotFound => codes::NOT_FOUND,
             ApiError::Unauthenticated => codes::AUTHENTICATE,
             ApiError::InvalidToken => codes::INVALID_ACCESS_TOKEN,
-            ApiError::Unavailable(_) => codes::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => codes::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => codes::INTERNAL,
         }
     }
@@ -115,6 +119,7 @@ impl ApiError {
             ApiError::Unauthenticated => "Authenticate".into(),
             ApiError::InvalidToken => "Invalid Access Token".into(),
             ApiError::Unavailable(_) => "Service temporarily unavailable".into(),
+            ApiError::Busy { message, .. } => message.clone(),
             ApiError::Internal(_) => "An internal server error has occurred".into(),
         }
     }
@@ -159,7 +164,7 @@ impl ResponseError for ApiError {
             ApiError::Client { status, .. } => *status,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthenticated | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -170,7 +175,12 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(cause) => tracing::warn!(error = %cause, "service unavailable"),
             _ => {}
         }
-        ErrorBody::new(self.status_code(), self.code(), self.public_message()).into_response()
+        let mut response =
+            ErrorBody::new(self.status_code(), self.code(), self.public_message()).into_response();
+        if let ApiError::Busy { retry_after_secs, .. } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        response
     }
 }
 

@@ -127,14 +127,61 @@ async fn the_cli_rotates_the_key_file_under_a_running_server() {
     assert_eq!(std::fs::read_to_string(data_dir.join("master.key.previous")).unwrap(), key_before);
     assert_eq!(key_ids(&server.state).await, vec![report["key_id"].as_str().unwrap().to_owned()]);
 
-    // The running server still has the old key in memory; it reloads the files.
+    let new_key_id = report["key_id"].as_str().unwrap().to_owned();
+
+    // The running server notices the new key file within about a second:
+    // an upload after that wraps its data key under the new key (before any
+    // rotated row has been read, which would also make it reload).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let later = b"after the rotation".repeat(20_000);
     let mut res = client
-        .get(format!("{}/v1/Services/{service}/Media/{sid}/Content", server.base))
-        .send()
+        .post(format!("{}/v1/Services/{service}/Media", server.base))
+        .insert_header(("Content-Type", "application/octet-stream"))
+        .send_body(later.clone())
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.body().limit(1 << 24).await.unwrap().to_vec(), content);
+    assert_eq!(res.status(), 201);
+    let later_json: serde_json::Value = res.json().await.unwrap();
+    let later_sid = later_json["sid"].as_str().unwrap().to_owned();
+    let later_key: String = {
+        let sid = later_sid.clone();
+        server
+            .state
+            .db
+            .run(move |conn| {
+                Ok(media::table.filter(media::sid.eq(&sid)).select(media::key_id).first(conn)?)
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(later_key, new_key_id, "an upload after the rotation uses the new master key");
+
+    // Old and new media both download, with Basic auth and through temporary
+    // URLs: one minted before the rotation (still within its TTL) and fresh ones.
+    let anonymous = awc::Client::default();
+    for (what, sid, body, minted) in [
+        ("before the rotation", &sid, &content, &media_json),
+        ("after the rotation", &later_sid, &later, &later_json),
+    ] {
+        let mut res = client
+            .get(format!("{}/v1/Services/{service}/Media/{sid}/Content", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{what}");
+        assert_eq!(&res.body().limit(1 << 24).await.unwrap().to_vec(), body, "{what}");
+        let temporary = minted["links"]["content_direct_temporary"].as_str().unwrap();
+        let mut res = anonymous.get(temporary).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{what}: the URL minted at upload");
+        assert_eq!(&res.body().limit(1 << 24).await.unwrap().to_vec(), body, "{what}");
+        let mut res =
+            client.get(format!("{}/v1/Services/{service}/Media/{sid}", server.base)).send().await.unwrap();
+        let fresh: serde_json::Value = res.json().await.unwrap();
+        let mut res =
+            anonymous.get(fresh["links"]["content_direct_temporary"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{what}: a fresh URL");
+        assert_eq!(&res.body().limit(1 << 24).await.unwrap().to_vec(), body, "{what}");
+    }
     server.stop().await;
 }
 

@@ -11,6 +11,8 @@ mod common;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
@@ -20,13 +22,18 @@ use bytes::Bytes;
 use diesel::prelude::*;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
+use futures_util::stream::BoxStream;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use common::{Resp, TestApp, TestServer, assert_keys};
 use confab::app::AppState;
+use confab::config::StorageUrl;
 use confab::db::schema::{media, storage_deletions};
 use confab::media::store::Storage;
 use confab::media::{MediaRow, NewMedia, gc};
@@ -394,6 +401,189 @@ async fn collect(state: &AppState, at: i64) -> gc::Pass {
 }
 
 // ---------------------------------------------------------------------------
+// An instrumented store: counts multipart uploads, and can fail or stall them
+
+/// What happened to the multipart uploads of a [`Counting`] store, and the
+/// faults it injects.
+#[derive(Debug, Default)]
+struct Multiparts {
+    opened: AtomicUsize,
+    completed: AtomicUsize,
+    aborted: AtomicUsize,
+    parts: AtomicUsize,
+    /// This part (0-based, counted across uploads) fails at once; the others
+    /// then take a moment, so the failure is the first outcome seen.
+    fail_part: Option<usize>,
+    /// Completing never returns; `completing` is notified when it starts.
+    hang_complete: bool,
+    completing: tokio::sync::Notify,
+}
+
+impl Multiparts {
+    fn opened(&self) -> usize {
+        self.opened.load(Ordering::SeqCst)
+    }
+
+    /// Opened and neither completed nor aborted.
+    fn open(&self) -> usize {
+        self.opened() - self.completed.load(Ordering::SeqCst) - self.aborted.load(Ordering::SeqCst)
+    }
+}
+
+/// The app's store, with every multipart upload counted (and faults injected).
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn ObjectStore>,
+    multiparts: Arc<Multiparts>,
+}
+
+impl std::fmt::Display for Counting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counting({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for Counting {
+    async fn put_opts(
+        &self,
+        location: &ObjectPath,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &ObjectPath,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        self.multiparts.opened.fetch_add(1, Ordering::SeqCst);
+        Ok(Box::new(CountedUpload { inner, multiparts: self.multiparts.clone() }))
+    }
+
+    async fn get_opts(&self, location: &ObjectPath, options: GetOptions) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<ObjectPath>>,
+    ) -> BoxStream<'static, object_store::Result<ObjectPath>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&ObjectPath>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&ObjectPath>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &ObjectPath,
+        to: &ObjectPath,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[derive(Debug)]
+struct CountedUpload {
+    inner: Box<dyn MultipartUpload>,
+    multiparts: Arc<Multiparts>,
+}
+
+#[async_trait::async_trait]
+impl MultipartUpload for CountedUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        let n = self.multiparts.parts.fetch_add(1, Ordering::SeqCst);
+        if self.multiparts.fail_part == Some(n) {
+            return Box::pin(async {
+                Err(object_store::Error::Generic {
+                    store: "Counting",
+                    source: "injected part failure".into(),
+                })
+            });
+        }
+        let part = self.inner.put_part(data);
+        let slow = self.multiparts.fail_part.is_some();
+        Box::pin(async move {
+            if slow {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            part.await
+        })
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        if self.multiparts.hang_complete {
+            self.multiparts.completing.notify_one();
+            std::future::pending::<()>().await;
+        }
+        let done = self.inner.complete().await?;
+        self.multiparts.completed.fetch_add(1, Ordering::SeqCst);
+        Ok(done)
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.multiparts.aborted.fetch_add(1, Ordering::SeqCst);
+        self.inner.abort().await
+    }
+}
+
+/// A state adjustment putting `multiparts`' counting store in front of the app's.
+fn counting(multiparts: &Arc<Multiparts>) -> impl FnOnce(&mut AppState) + use<> {
+    let multiparts = multiparts.clone();
+    move |state: &mut AppState| {
+        let storage = state.media.storage.clone();
+        state.media.storage = storage.wrap(|inner| Arc::new(Counting { inner, multiparts }));
+    }
+}
+
+/// Local folders take objects through a file writer, never multipart uploads.
+fn uses_multipart(state: &AppState) -> bool {
+    !matches!(state.config.media.storage, StorageUrl::File(_))
+}
+
+/// Open multipart uploads under this test's prefix, as the S3 server lists
+/// them (`None` when the store is not S3). object_store has no call for
+/// this; moto answers S3's ListMultipartUploads without a signature, so a
+/// plain GET does (this assumes the S3 server of `.ci/s3.sh`).
+async fn s3_open_uploads(state: &AppState) -> Option<usize> {
+    let StorageUrl::S3 { bucket, prefix } = &state.config.media.storage else {
+        return None;
+    };
+    let endpoint = std::env::var("AWS_ENDPOINT").ok()?;
+    let url = format!("{}/{bucket}?uploads&prefix={prefix}/", endpoint.trim_end_matches('/'));
+    let mut res = awc::Client::new().get(&url).send().await.expect("ListMultipartUploads");
+    let body = res.body().limit(1 << 20).await.expect("ListMultipartUploads body");
+    let body = String::from_utf8_lossy(&body);
+    assert!(res.status().is_success(), "ListMultipartUploads {url}: {} {body}", res.status());
+    Some(body.matches("<Upload>").count())
+}
+
+/// No multipart upload is left open: by the counting store's tally (aborts
+/// may run just after the response), and on S3 by the server's own list.
+async fn assert_no_open_multipart(state: &AppState, multiparts: &Multiparts, what: &str) {
+    for _ in 0..100 {
+        if multiparts.open() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(multiparts.open(), 0, "{what}: multipart uploads left open: {multiparts:?}");
+    if let Some(open) = s3_open_uploads(state).await {
+        assert_eq!(open, 0, "{what}: the S3 server lists open multipart uploads");
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The Media JSON
 
 /// Exact keys and values of a fresh (unattached) Media JSON.
@@ -518,6 +708,87 @@ async fn multipart_uploads_round_trip_at_every_size() {
         let object = stored(&app.state, &text(&m["sid"])).await.expect("object stored");
         assert_eq!(object.len(), sealed_len(size), "stored size of {size} bytes");
     }
+}
+
+/// Content over two whole object-store parts (5 MiB of plaintext each) and
+/// a short third: on S3 a real multipart completion.
+const MULTI_PART: usize = 11 * MIB + 3;
+
+#[actix_web::test]
+async fn multi_part_objects_round_trip() {
+    let multiparts = Arc::new(Multiparts::default());
+    let app = TestApp::with_state(|_| {}, counting(&multiparts)).await;
+    let service = app.default_service().await;
+    let data = random_bytes(MULTI_PART, 60);
+    let m = upload(&app, &service, &data, Some("video/mp4"), Some("long.mp4")).await;
+    assert_eq!(m["size"], MULTI_PART as u64);
+    assert_download(content_basic(&app, &m, &[]).await, &data, "multi-part media, Basic");
+    assert_download(content_temp(&app, &m, &[]).await, &data, "multi-part media, temporary URL");
+    // Across the first part boundary.
+    let (from, to) = (5 * MIB - 10, 5 * MIB + 10);
+    let (res, _) = content_basic(&app, &m, &[("Range", &format!("bytes={from}-{to}"))]).await;
+    assert_eq!(res.status, StatusCode::PARTIAL_CONTENT);
+    assert_same_bytes(&res.raw, &data[from..=to], "range across the part boundary");
+    let object = stored(&app.state, &text(&m["sid"])).await.expect("object stored");
+    assert_eq!(object.len(), sealed_len(MULTI_PART));
+    if uses_multipart(&app.state) {
+        assert_eq!(multiparts.opened(), 1, "{multiparts:?}");
+        assert_eq!(multiparts.completed.load(Ordering::SeqCst), 1, "{multiparts:?}");
+        assert_eq!(multiparts.parts.load(Ordering::SeqCst), 3, "{multiparts:?}");
+    }
+    assert_no_open_multipart(&app.state, &multiparts, "completed upload").await;
+}
+
+/// A part that fails while the upload completes: 500, nothing kept, and the
+/// multipart upload aborted rather than left open on the store.
+#[actix_web::test]
+async fn a_part_failing_at_completion_aborts_the_multipart_upload() {
+    let multiparts = Arc::new(Multiparts { fail_part: Some(0), ..Multiparts::default() });
+    let app = TestApp::with_state(|_| {}, counting(&multiparts)).await;
+    if !uses_multipart(&app.state) {
+        eprintln!("a_part_failing_at_completion_aborts_the_multipart_upload: skipped (local folder)");
+        return;
+    }
+    let service = app.default_service().await;
+    // 16 MiB: the third part goes up while the upload completes, and waiting
+    // for room for it reports the first part's failure.
+    let res =
+        upload_raw_as(&app, &app.account.basic(), &service, &random_bytes(16 * MIB, 61), None, None).await;
+    res.expect_error(500, 20500);
+    assert_eq!(multiparts.opened(), 1, "{multiparts:?}");
+    assert_no_open_multipart(&app.state, &multiparts, "failed part").await;
+    assert_nothing_stored(&app.state, "failed part").await;
+}
+
+/// A request dropped while its upload completes (as when the client goes
+/// away): the multipart upload is aborted and the row removed.
+#[actix_web::test]
+async fn an_upload_dropped_while_completing_aborts_the_multipart_upload() {
+    let multiparts = Arc::new(Multiparts { hang_complete: true, ..Multiparts::default() });
+    let app = TestApp::with_state(|_| {}, counting(&multiparts)).await;
+    if !uses_multipart(&app.state) {
+        eprintln!("an_upload_dropped_while_completing_aborts_the_multipart_upload: skipped (local folder)");
+        return;
+    }
+    let service = app.default_service().await;
+    let service_app = test::init_service(confab::app::build(app.state.clone())).await;
+    let req = test::TestRequest::post()
+        .uri(&upload_uri(&service, None))
+        .insert_header(("Authorization", app.account.basic()))
+        .set_payload(random_bytes(MULTI_PART, 62))
+        .to_request();
+    tokio::select! {
+        res = test::call_service(&service_app, req) => panic!("the upload finished: {}", res.status()),
+        () = multiparts.completing.notified() => {}
+    }
+    // The request future is gone now.
+    assert_no_open_multipart(&app.state, &multiparts, "dropped while completing").await;
+    let mut waited = 0;
+    while media_rows(&app.state).await > 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    assert_nothing_stored(&app.state, "dropped while completing").await;
 }
 
 #[actix_web::test]
@@ -822,7 +1093,12 @@ async fn downloads_carry_safe_headers() {
             assert!(disposition.starts_with(&format!("{kind};")), "{what}: {disposition}");
             assert!(disposition.contains(&format!("filename=\"{filename}\"")), "{what}: {disposition}");
             let cache = header(&res, "cache-control").unwrap_or_default();
-            assert!(cache.contains("private"), "{what}: Cache-Control {cache:?}");
+            if temporary {
+                let age = max_age(&cache).unwrap_or_else(|| panic!("{what}: Cache-Control {cache:?}"));
+                assert!((295..=300).contains(&age), "{what}: Cache-Control {cache:?}");
+            } else {
+                assert_eq!(cache, "private, no-cache", "{what}");
+            }
             let etag = header(&res, "etag").unwrap_or_default();
             assert!(etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'), "{what}: ETag {etag:?}");
             etags.insert(etag);
@@ -1204,6 +1480,8 @@ async fn temporary_urls_need_no_credentials_and_refuse_alterations() {
     let a = upload(&app, &service, &data, Some("image/png"), Some("a.png")).await;
     let b = upload(&app, &service, &random_bytes(100_000, 42), Some("image/png"), Some("b.png")).await;
     let (sid_a, sid_b) = (text(&a["sid"]), text(&b["sid"]));
+    let other_service = new_service(&app, "other").await;
+    let unknown_service = SidKind::Service.generate();
     let url = TestApp::path_of(&text(&a["links"]["content_direct_temporary"]));
     assert_download(get_content(&app, &url, None, &[]).await, &data, "temporary URL");
     // A range through it.
@@ -1240,6 +1518,8 @@ async fn temporary_urls_need_no_credentials_and_refuse_alterations() {
         ("Expires far ahead", build(path, &(e + 86_400).to_string(), &signature)),
         ("Expires not a number", build(path, "soon", &signature)),
         ("another media's SID", build(&path.replace(&sid_a, &sid_b), &expires, &signature)),
+        ("another service's SID", build(&path.replace(&service, &other_service), &expires, &signature)),
+        ("an unknown service SID", build(&path.replace(&service, &unknown_service), &expires, &signature)),
         ("only Expires", format!("{path}?Expires={expires}")),
         ("only Signature", format!("{path}?Signature={signature}")),
     ];
@@ -1254,7 +1534,8 @@ async fn temporary_urls_need_no_credentials_and_refuse_alterations() {
     let master = app.state.config.media.master_key.expect("tests configure a master key");
     let key = confab::media::crypto::SecretKey::from_bytes(master);
     let mint = |ttl: i64| {
-        let (expires, signature) = confab::media::signed_url::UrlSigner::new(&key, ttl).sign(&sid_a, now());
+        let (expires, signature) =
+            confab::media::signed_url::UrlSigner::new(&key, ttl).sign(&service, &sid_a, now());
         build(path, &expires.to_string(), &signature)
     };
     assert_download(get_content(&app, &mint(300), None, &[]).await, &data, "minted within the TTL");
@@ -1264,6 +1545,44 @@ async fn temporary_urls_need_no_credentials_and_refuse_alterations() {
     }
     // Each media's own URL still works.
     assert_download(content_temp(&app, &b, &[]).await, &random_bytes(100_000, 42), "the other media");
+}
+
+/// `max-age` of a `private, max-age=N` Cache-Control value.
+fn max_age(cache_control: &str) -> Option<i64> {
+    cache_control.strip_prefix("private, max-age=")?.parse().ok()
+}
+
+/// A temporary URL's download may be cached at most until the URL expires,
+/// and never longer than the TTL; authenticated downloads are revalidated.
+#[actix_web::test]
+async fn temporary_url_downloads_are_cached_no_longer_than_the_url_lives() {
+    let app = TestApp::with_config(|c| c.media.url_ttl = Duration::from_secs(120)).await;
+    let service = app.default_service().await;
+    let data = random_bytes(5000, 45);
+    let m = upload(&app, &service, &data, Some("image/png"), None).await;
+    let (res, _) = content_temp(&app, &m, &[]).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let cache = header(&res, "cache-control").unwrap_or_default();
+    let age = max_age(&cache).unwrap_or_else(|| panic!("Cache-Control {cache:?}"));
+    assert!((115..=120).contains(&age), "a 120 s TTL: Cache-Control {cache:?}");
+
+    // A URL with ten seconds left is cached for at most ten seconds.
+    let key = confab::media::crypto::SecretKey::from_bytes(app.state.config.media.master_key.expect("key"));
+    let sid = text(&m["sid"]);
+    let (expires, signature) =
+        confab::media::signed_url::UrlSigner::new(&key, 10).sign(&service, &sid, now());
+    let url = format!("/v1/Services/{service}/Media/{sid}/Content?Expires={expires}&Signature={signature}");
+    let (res, _) = get_content(&app, &url, None, &[]).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let cache = header(&res, "cache-control").unwrap_or_default();
+    let age = max_age(&cache).unwrap_or_else(|| panic!("Cache-Control {cache:?}"));
+    assert!((0..=10).contains(&age), "ten seconds left: Cache-Control {cache:?}");
+    let (res, _) = get_content(&app, &url, None, &[("Range", "bytes=0-9")]).await;
+    assert_eq!(res.status, StatusCode::PARTIAL_CONTENT);
+    assert!(max_age(&header(&res, "cache-control").unwrap_or_default()).is_some_and(|a| a <= 10));
+
+    let (res, _) = content_basic(&app, &m, &[]).await;
+    assert_eq!(header(&res, "cache-control").as_deref(), Some("private, no-cache"), "Basic auth");
 }
 
 #[actix_web::test]
@@ -1466,10 +1785,15 @@ fn host_of(base: &str) -> String {
 /// A client that declares 50000 bytes, sends 10000 and closes its side.
 #[actix_web::test]
 async fn uploads_cut_off_mid_body_keep_nothing() {
-    let server =
-        TestServer::start_with_config(|c| c.media.upload_idle_timeout = Duration::from_secs(5)).await;
+    let multiparts = Arc::new(Multiparts::default());
+    let server = TestServer::start_with_state(
+        |c| c.media.upload_idle_timeout = Duration::from_secs(5),
+        counting(&multiparts),
+    )
+    .await;
     let service = server_service(&server).await;
-    for size in [10_000usize, 6 * MIB] {
+    // 10 MiB: past the first object-store part, so on S3 a multipart upload is open.
+    for size in [10_000usize, 10 * MIB] {
         let declared = size * 5;
         let head = format!(
             "POST /v1/Services/{service}/Media?Filename=cut.bin HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\n",
@@ -1503,7 +1827,101 @@ async fn uploads_cut_off_mid_body_keep_nothing() {
             eprintln!("cut-off upload of {size}: row still present after 10 s, running the collector");
             collect(&server.state, now() + 3600).await;
         }
-        assert_nothing_stored(&server.state, &format!("cut off after {size} of {declared} bytes")).await;
+        let what = format!("cut off after {size} of {declared} bytes");
+        assert_nothing_stored(&server.state, &what).await;
+        assert_no_open_multipart(&server.state, &multiparts, &what).await;
+    }
+    if uses_multipart(&server.state) {
+        assert_eq!(multiparts.opened(), 1, "the 10 MiB upload opened a multipart upload: {multiparts:?}");
+    }
+    server.stop().await;
+}
+
+/// Sends `head` and then `pieces` over a raw socket (as HTTP/1.1 chunks if
+/// `chunked`), `pause` apart, until the server answers or hangs up; returns
+/// the answer. Blocking: call it from `web::block`. Reading runs on its own
+/// thread, so an answer sent before the body is complete is not lost.
+fn raw_exchange(
+    addr: &str,
+    head: &str,
+    pieces: impl Iterator<Item = Vec<u8>>,
+    chunked: bool,
+    pause: Duration,
+) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let mut reader = s.try_clone().expect("clone socket");
+    let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = answered.clone();
+    let read = std::thread::spawn(move || {
+        let mut answer = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            answer.extend_from_slice(&buf[..n]);
+            seen.store(true, Ordering::SeqCst);
+            // The head and a JSON body of the declared length: done.
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                    })
+                    .and_then(|v| v.parse::<usize>().ok());
+                if length.is_some_and(|n| body.len() >= n) {
+                    break;
+                }
+            }
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    });
+    let mut sent = s.write_all(head.as_bytes()).is_ok();
+    for piece in pieces {
+        if !sent || answered.load(Ordering::SeqCst) {
+            break;
+        }
+        sent = if chunked {
+            s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                .and_then(|()| s.write_all(&piece))
+                .and_then(|()| s.write_all(b"\r\n"))
+                .is_ok()
+        } else {
+            s.write_all(&piece).is_ok()
+        };
+        std::thread::sleep(pause);
+    }
+    if sent && chunked && !answered.load(Ordering::SeqCst) {
+        let _ = s.write_all(b"0\r\n\r\n");
+    }
+    read.join().expect("reader thread")
+}
+
+/// A chunked upload crossing a limit of several parts answers 413 mid-stream
+/// and leaves no row, no object and (on S3) no open multipart upload.
+#[actix_web::test]
+async fn chunked_uploads_crossing_a_multi_part_limit_abort_their_upload() {
+    let multiparts = Arc::new(Multiparts::default());
+    let server =
+        TestServer::start_with_state(|c| c.media.max_bytes = 9 * MIB as u64, counting(&multiparts)).await;
+    let service = server_service(&server).await;
+    let head = format!(
+        "POST /v1/Services/{service}/Media HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        host = host_of(&server.base),
+        auth = server.account.basic(),
+    );
+    let addr = host_of(&server.base);
+    let answer = web::block(move || {
+        let pieces = (0..12 * 16).map(|k| random_bytes(64 * 1024, 600 + k));
+        raw_exchange(&addr, &head, pieces, true, Duration::ZERO)
+    })
+    .await
+    .expect("client thread");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("20413"), "{answer}");
+    assert_nothing_stored(&server.state, "chunked over a 9 MiB limit").await;
+    assert_no_open_multipart(&server.state, &multiparts, "chunked over a 9 MiB limit").await;
+    if uses_multipart(&server.state) {
+        assert_eq!(multiparts.opened(), 1, "the first part went up before the limit: {multiparts:?}");
     }
     server.stop().await;
 }
@@ -1536,6 +1954,69 @@ async fn idle_uploads_time_out_and_keep_nothing() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_nothing_stored(&server.state, "idle upload").await;
     server.stop().await;
+}
+
+/// A client that keeps sending, but too slowly, is cut off once its grace
+/// period is over, well before the idle timeout would.
+#[actix_web::test]
+async fn uploads_slower_than_the_minimum_rate_time_out_and_keep_nothing() {
+    let server = TestServer::start_with_config(|c| {
+        c.media.upload_idle_timeout = Duration::from_secs(30);
+        c.media.upload_min_rate = 100_000;
+        c.media.upload_rate_grace = Duration::from_secs(1);
+    })
+    .await;
+    let service = server_service(&server).await;
+    let head = format!(
+        "POST /v1/Services/{service}/Media HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Length: 1000000\r\n\r\n",
+        host = host_of(&server.base),
+        auth = server.account.basic(),
+    );
+    let addr = host_of(&server.base);
+    let started = std::time::Instant::now();
+    // 10 kB/s, a tenth of the minimum, and never idle for long.
+    let answer = web::block(move || {
+        raw_exchange(&addr, &head, (0..100).map(|_| vec![1u8; 1000]), false, Duration::from_millis(100))
+    })
+    .await
+    .expect("client thread");
+    assert!(answer.starts_with("HTTP/1.1 408"), "a slow upload was not timed out: {answer:?}");
+    assert!(answer.contains("20408") && answer.contains("bytes per second"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+    assert_nothing_stored(&server.state, "slow upload").await;
+    server.stop().await;
+}
+
+/// With every upload slot taken, a new upload waits briefly, then answers
+/// 503 with Retry-After instead of hanging; it keeps nothing.
+#[actix_web::test]
+async fn uploads_beyond_the_slots_answer_503_after_a_short_wait() {
+    let app = TestApp::with_config(|c| c.media.upload_queue_timeout = Duration::from_millis(300)).await;
+    let service = app.default_service().await;
+    let uploads = &app.state.media.uploads;
+    let held = uploads.try_acquire_many(uploads.available_permits() as u32).expect("every slot");
+    let data = random_bytes(10_000, 65);
+    let started = std::time::Instant::now();
+    let res = tokio::time::timeout(
+        Duration::from_secs(10),
+        upload_raw_as(&app, &app.account.basic(), &service, &data, None, None),
+    )
+    .await
+    .expect("answered rather than waiting for a slot");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(5), "waited {waited:?}");
+    let retry_after = header(&res, "retry-after");
+    assert!(
+        retry_after.as_deref().and_then(|v| v.parse::<u32>().ok()).is_some_and(|s| s > 0),
+        "{retry_after:?}"
+    );
+    res.expect_error(503, 20503);
+    assert_nothing_stored(&app.state, "no upload slot").await;
+
+    // A slot frees up: uploads go through again.
+    drop(held);
+    let m = upload(&app, &service, &data, None, None).await;
+    assert_download(content_basic(&app, &m, &[]).await, &data, "after a slot freed");
 }
 
 #[actix_web::test]
@@ -2058,27 +2539,20 @@ async fn the_collector_removes_unattached_media_after_its_window() {
     assert!(text(&body["message"]).contains("no media with that SID exists"), "{body}");
 }
 
-#[actix_web::test]
-async fn the_collector_removes_abandoned_uploads() {
-    let app = TestApp::with_config(|c| c.media.gc_after = Duration::from_secs(1)).await;
-    let service = app.default_service().await;
-    let t = now();
-    // (sid, last touched): one abandoned an hour ago, one in progress.
-    let stale = SidKind::Media.generate();
-    let active = SidKind::Media.generate();
-    for (sid, touched) in [(&stale, t - 3600), (&active, t)] {
-        let (sid, service) = (sid.clone(), service.clone());
-        let account = app.account.sid.clone();
-        app.state
-            .db
-            .write(move |conn| {
-                let key = Storage::media_key(&sid);
+/// Inserts media rows in `state` (no objects), each `(sid, last touched)`.
+async fn insert_media(app: &TestApp, service: &str, state: &'static str, rows: &[(String, i64)]) {
+    let (rows, service, account) = (rows.to_vec(), service.to_owned(), app.account.sid.clone());
+    app.state
+        .db
+        .write(move |conn| {
+            for (sid, touched) in &rows {
+                let key = Storage::media_key(sid);
                 diesel::insert_into(media::table)
                     .values(NewMedia {
-                        sid: &sid,
+                        sid,
                         account_sid: &account,
                         service_sid: &service,
-                        state: "uploading",
+                        state,
                         content_type: "application/octet-stream",
                         filename: None,
                         category: "media",
@@ -2088,16 +2562,150 @@ async fn the_collector_removes_abandoned_uploads() {
                         key_id: "test",
                         wrapped_key: &[0u8; 60],
                         nonce_prefix: &[0u8; 7],
-                        date_created: touched,
-                        date_upload_updated: touched,
-                        date_updated: touched,
+                        date_created: *touched,
+                        date_upload_updated: *touched,
+                        date_updated: *touched,
                     })
                     .execute(conn)?;
-                Ok(())
-            })
-            .await
-            .expect("insert uploading row");
+            }
+            Ok(())
+        })
+        .await
+        .expect("insert media rows");
+}
+
+/// A heartbeat that fails is logged and the upload goes on.
+#[actix_web::test]
+async fn a_failed_heartbeat_does_not_fail_the_upload() {
+    let app = TestApp::with_config(|c| c.media.upload_heartbeat = Duration::ZERO).await;
+    let service = app.default_service().await;
+    // Every update that keeps a row `uploading` (a heartbeat) fails.
+    let postgres = app.state.db.is_postgres();
+    app.state
+        .db
+        .write(move |conn| {
+            let statements: &[&str] = if postgres {
+                &[
+                    "CREATE FUNCTION refuse_heartbeat() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                     IF NEW.state = 'uploading' THEN RAISE EXCEPTION 'heartbeat refused'; END IF; \
+                     RETURN NEW; END $$",
+                    "CREATE TRIGGER refuse_heartbeat BEFORE UPDATE ON media FOR EACH ROW \
+                     EXECUTE FUNCTION refuse_heartbeat()",
+                ]
+            } else {
+                &["CREATE TRIGGER refuse_heartbeat BEFORE UPDATE ON media WHEN NEW.state = 'uploading' \
+                   BEGIN SELECT RAISE(ABORT, 'heartbeat refused'); END"]
+            };
+            for sql in statements {
+                diesel::sql_query(*sql).execute(conn)?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("trigger");
+    let data = random_bytes(300_000, 64);
+    let m = upload(&app, &service, &data, None, None).await;
+    assert_download(content_basic(&app, &m, &[]).await, &data, "uploaded despite a failed heartbeat");
+}
+
+/// A long idle timeout lengthens the window after which uploads count as
+/// abandoned: an upload idle for less than heartbeat + timeout stays.
+#[actix_web::test]
+async fn the_stale_upload_window_follows_the_idle_timeout() {
+    let app = TestApp::with_config(|c| {
+        c.media.gc_after = Duration::from_secs(1);
+        c.media.upload_idle_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let service = app.default_service().await;
+    let window = app.state.config.media.stale_upload_after().as_secs() as i64;
+    assert!(window > 600 + 60, "window {window} s");
+    let t = now();
+    let (idle, abandoned) = (SidKind::Media.generate(), SidKind::Media.generate());
+    // Idle for 400 s: within its 600 s timeout (and the last heartbeat).
+    insert_media(
+        &app,
+        &service,
+        "uploading",
+        &[(idle.clone(), t - 400), (abandoned.clone(), t - window - 1)],
+    )
+    .await;
+    let pass = collect(&app.state, t).await;
+    assert_eq!(pass.expired, 1, "{pass:?}");
+    assert!(
+        media_row(&app.state, &idle).await.is_some(),
+        "a live upload within its idle timeout was collected"
+    );
+    assert!(media_row(&app.state, &abandoned).await.is_none(), "the abandoned upload remains");
+}
+
+/// The row of an upload in progress is deleted (as a service delete or the
+/// collector would): the upload answers 409 and keeps nothing.
+#[actix_web::test]
+async fn an_upload_whose_row_vanished_answers_409_and_keeps_nothing() {
+    let server = TestServer::start().await;
+    let service = server_service(&server).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let body =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let request =
+        server.client().post(format!("{}/v1/Services/{service}/Media", server.base)).send_stream(body);
+    let answer = actix_web::rt::spawn(async move {
+        let mut res = request.await.expect("upload");
+        let body: Value = res.json().await.expect("json");
+        (res.status().as_u16(), body)
+    });
+    let data = random_bytes(200_000, 63);
+    tx.send(Ok(Bytes::copy_from_slice(&data[..100_000]))).await.expect("first half");
+    let mut waited = 0;
+    while media_rows(&server.state).await == 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
     }
+    let deleted = server
+        .state
+        .db
+        .write(|conn| Ok(diesel::delete(media::table).execute(conn)?))
+        .await
+        .expect("delete the row");
+    assert_eq!(deleted, 1, "the upload's row exists while it streams");
+    tx.send(Ok(Bytes::copy_from_slice(&data[100_000..]))).await.expect("second half");
+    drop(tx);
+    let (status, body) = answer.await.expect("client task");
+    assert_eq!((status, body["code"].as_u64()), (409, Some(20409)), "{body}");
+    assert_nothing_stored(&server.state, "row deleted mid-upload").await;
+    server.stop().await;
+}
+
+/// More expired media than one statement deletes: one pass takes them all.
+#[actix_web::test]
+async fn one_collector_pass_expires_more_than_one_batch() {
+    let app = TestApp::with_config(|c| c.media.gc_after = Duration::from_secs(1)).await;
+    let service = app.default_service().await;
+    let t = now();
+    let many = gc::BATCH as usize * 2 + 1;
+    let rows: Vec<(String, i64)> = (0..many).map(|_| (SidKind::Media.generate(), t - 3600)).collect();
+    insert_media(&app, &service, "ready", &rows).await;
+    let fresh = SidKind::Media.generate();
+    insert_media(&app, &service, "ready", &[(fresh.clone(), t)]).await;
+
+    let pass = collect(&app.state, t).await;
+    assert_eq!(pass.expired, many, "{pass:?}");
+    assert_eq!(pass.objects_failed, 0, "{pass:?}");
+    assert_eq!(media_rows(&app.state).await, 1, "only the fresh media remains");
+    assert!(media_row(&app.state, &fresh).await.is_some());
+    assert_eq!(pending_deletions(&app.state).await, 0);
+}
+
+#[actix_web::test]
+async fn the_collector_removes_abandoned_uploads() {
+    let app = TestApp::with_config(|c| c.media.gc_after = Duration::from_secs(1)).await;
+    let service = app.default_service().await;
+    let t = now();
+    // (sid, last touched): one abandoned an hour ago, one in progress.
+    let stale = SidKind::Media.generate();
+    let active = SidKind::Media.generate();
+    insert_media(&app, &service, "uploading", &[(stale.clone(), t - 3600), (active.clone(), t)]).await;
     // The abandoned upload left part of its object behind.
     put_stored(&app.state, &stale, random_bytes(1000, 180)).await;
 

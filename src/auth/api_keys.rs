@@ -154,6 +154,8 @@ pub async fn create(
         let (secret, cost) = (secret.clone(), state.config.hash_cost);
         web::block(move || password::hash(&secret, cost)).await?
     };
+    // A master key rotated since the last look seals new secrets from now on.
+    state.media.refresh_keys().await;
     let sealed = state.media.keyring().seal(Purpose::ApiKeySecret, &sid, secret.as_bytes());
     let row = caller
         .write_account(move |conn, principal| {

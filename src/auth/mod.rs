@@ -182,7 +182,11 @@ async fn verify_token(state: &web::Data<AppState>, token: String) -> Result<Cred
         None => {
             let issuer = access_token::TokenVerifier::issuer(&token)?;
             let key = state.db.run(move |conn| access_token::load_key(conn, &issuer)).await?;
-            state.tokens.verify(&token, key.as_ref(), &state.media.keyring())?
+            let keyring = match &key {
+                Some(key) => state.media.keyring_for(&key.key_id).await,
+                None => state.media.keyring(),
+            };
+            state.tokens.verify(&token, key.as_ref(), &keyring)?
         }
     };
     Ok(Credential::Token { cache_key, verified })

@@ -125,6 +125,11 @@ impl Keyring {
         &self.previous
     }
 
+    /// Is `key_id` the current or a previous key of this keyring?
+    pub fn knows(&self, key_id: &str) -> bool {
+        self.find(key_id).is_some()
+    }
+
     fn find(&self, key_id: &str) -> Option<&SecretKey> {
         std::iter::once(&self.current).chain(&self.previous).find(|k| k.id() == key_id)
     }

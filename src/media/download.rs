@@ -126,25 +126,31 @@ pub async fn content(
     let path = path.into_inner();
     let query = Params::from_query(&req).reject_nul()?;
     let signed = query.has("Signature") || query.has("Expires");
+    // Authenticated downloads are revalidated every time (access can be
+    // revoked); a temporary URL's bytes may be cached while it is valid.
+    let mut cache_control = "private, no-cache".to_owned();
     let row = if signed {
-        let verdict = state.media.signer.verify(
+        let now = time::now();
+        let signer = state.media.signer();
+        let verdict = signer.verify(
+            &path.service,
             &path.media,
             query.str("Expires").unwrap_or_default(),
             query.str("Signature").unwrap_or_default(),
-            time::now(),
+            now,
         );
-        if let Err(refusal) = verdict {
-            return Err(ApiError::Client {
-                status: StatusCode::FORBIDDEN,
-                code: codes::FORBIDDEN,
-                message: match refusal {
-                    Refusal::Expired => {
-                        "This temporary URL has expired; fetch the media again for a new one".into()
-                    }
-                    Refusal::BadSignature => "This temporary URL is not valid".into(),
-                },
-            });
-        }
+        let expires = verdict.map_err(|refusal| ApiError::Client {
+            status: StatusCode::FORBIDDEN,
+            code: codes::FORBIDDEN,
+            message: match refusal {
+                Refusal::Expired => {
+                    "This temporary URL has expired; fetch the media again for a new one".into()
+                }
+                Refusal::BadSignature => "This temporary URL is not valid".into(),
+            },
+        })?;
+        // Never cached beyond the URL's own expiry (nor the TTL).
+        cache_control = format!("private, max-age={}", (expires - now).clamp(0, signer.ttl_secs()));
         // The signature vouches for the SID; the row must still exist (a
         // deleted or collected media answers 404 even to a valid URL).
         let (service, sid) = (path.service.clone(), path.media.clone());
@@ -168,10 +174,15 @@ pub async fn content(
     if !row.is_stored() {
         return Err(ApiError::NotFound);
     }
-    serve(&req, &state, row, signed).await
+    serve(&req, &state, row, cache_control).await
 }
 
-async fn serve(req: &HttpRequest, state: &AppState, row: MediaRow, signed: bool) -> ApiResult<HttpResponse> {
+async fn serve(
+    req: &HttpRequest,
+    state: &AppState,
+    row: MediaRow,
+    cache_control: String,
+) -> ApiResult<HttpResponse> {
     let size = row.size.max(0) as u64;
     let etag = row.etag();
     let mut response = HttpResponse::build(StatusCode::OK);
@@ -181,10 +192,7 @@ async fn serve(req: &HttpRequest, state: &AppState, row: MediaRow, signed: bool)
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox"))
         .insert_header(("Cross-Origin-Resource-Policy", "same-site"))
-        .insert_header((
-            header::CACHE_CONTROL,
-            if signed { "private, max-age=300" } else { "private, no-cache" },
-        ))
+        .insert_header((header::CACHE_CONTROL, cache_control))
         .insert_header((
             header::CONTENT_DISPOSITION,
             HeaderValue::from_str(&content_disposition(&row.content_type, row.filename.as_deref()))
@@ -225,7 +233,7 @@ async fn serve(req: &HttpRequest, state: &AppState, row: MediaRow, signed: bool)
     let (start, end_inclusive) = range.unwrap_or((0, size.saturating_sub(1)));
     let length = if size == 0 { 0 } else { end_inclusive - start + 1 };
 
-    let cipher = state.media.content_cipher(&row).map_err(ApiError::internal)?;
+    let cipher = state.media.content_cipher(&row).await.map_err(ApiError::internal)?;
     let mut reader = ChunkReader::open(state, &row, cipher, start, length).await?;
     // Open the first chunk before answering, so a damaged object is a clean
     // error rather than a cut-off 200.

@@ -6,8 +6,6 @@
 //! LOCKED`, so several instances collect side by side without stepping on
 //! each other; an object deletion that fails stays queued and is retried.
 
-use std::time::Duration;
-
 use actix_web::web;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -19,13 +17,14 @@ use crate::db::DbConnection;
 use crate::db::schema::storage_deletions;
 use crate::error::ApiError;
 
-/// Rows handled per statement.
-const BATCH: i64 = 200;
+/// Rows handled per statement (and per write transaction).
+pub const BATCH: i64 = 200;
+/// Batches of each kind one pass handles at most: a pass never holds the
+/// collector (or, on SQLite, the write lock) for long. When there is more,
+/// the collector runs again right away.
+const MAX_BATCHES_PER_PASS: usize = 50;
 /// How long a claimed deletion is left to its collector before another may retry it.
 const CLAIM_SECS: i64 = 60;
-/// An upload whose row has not been touched for this long is abandoned
-/// (uploads in progress touch it every minute).
-const STALE_UPLOAD_SECS: i64 = 180;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Pass {
@@ -58,15 +57,26 @@ pub async fn run(state: web::Data<AppState>) {
 /// One collection pass as of `now`.
 pub async fn pass(state: &AppState, now: i64) -> Result<Pass, ApiError> {
     let gc_after = state.media.config.gc_after.as_secs() as i64;
-    let expired = state.db.write(move |conn| expire(conn, now, gc_after)).await?;
-    let mut result = Pass { expired, ..Pass::default() };
+    // Uploads in progress touch their row every heartbeat and may idle up
+    // to the configured timeout: only rows untouched for longer are abandoned.
+    let stale_after = state.media.config.stale_upload_after();
+    let stale_upload = now - gc_after.max(stale_after.as_secs() as i64);
+    let mut result = Pass::default();
+    let mut more = true;
+    for _ in 0..MAX_BATCHES_PER_PASS {
+        let expired = state.db.write(move |conn| expire(conn, now - gc_after, stale_upload)).await?;
+        result.expired += expired;
+        if (expired as i64) < BATCH {
+            more = false;
+            break;
+        }
+    }
     // A crash mid-upload can leave a temporary file in a local folder.
-    if let Err(e) =
-        state.media.storage.remove_stale_partials(Duration::from_secs(STALE_UPLOAD_SECS as u64)).await
-    {
+    if let Err(e) = state.media.storage.remove_stale_partials(stale_after).await {
         tracing::warn!(error = %e, "removing stale partial uploads failed");
     }
-    loop {
+    let mut more_deletions = true;
+    for _ in 0..MAX_BATCHES_PER_PASS {
         let keys = state.db.write(move |conn| claim(conn, now)).await?;
         let claimed = keys.len();
         let outcomes: Vec<(String, bool)> = futures_util::stream::iter(keys)
@@ -101,24 +111,29 @@ pub async fn pass(state: &AppState, now: i64) -> Result<Pass, ApiError> {
                 .await?;
         }
         if (claimed as i64) < BATCH {
+            more_deletions = false;
             break;
         }
+    }
+    if more || more_deletions {
+        state.media.collector.notify_one();
     }
     Ok(result)
 }
 
-/// Deletes expired media rows; the delete trigger queues their objects.
-fn expire(conn: &mut DbConnection, now: i64, gc_after: i64) -> Result<usize, ApiError> {
+/// Deletes a batch of expired media rows: `ready` ones uploaded before
+/// `ready_before`, `uploading` ones last touched before `stale_before`. The
+/// delete trigger queues their objects.
+fn expire(conn: &mut DbConnection, ready_before: i64, stale_before: i64) -> Result<usize, ApiError> {
     let lock = skip_locked(conn);
     let sql = format!(
         "DELETE FROM media WHERE sid IN (SELECT sid FROM media \
          WHERE (state = 'ready' AND date_upload_updated < $1) OR (state = 'uploading' AND date_updated < $2) \
          LIMIT {BATCH}{lock})"
     );
-    let stale_upload = now - gc_after.max(STALE_UPLOAD_SECS);
     Ok(diesel::sql_query(sql)
-        .bind::<BigInt, _>(now - gc_after)
-        .bind::<BigInt, _>(stale_upload)
+        .bind::<BigInt, _>(ready_before)
+        .bind::<BigInt, _>(stale_before)
         .execute(conn)?)
 }
 

@@ -10,10 +10,12 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use diesel::prelude::*;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
+use tokio::time::Instant;
 
 use crate::api::{self, Params, limits, time};
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::config::MediaConfig;
 use crate::db::schema::media;
 use crate::error::{ApiError, ApiResult, codes};
 use crate::sid::SidKind;
@@ -24,6 +26,9 @@ use super::{MediaRow, MediaView, NewMedia, STATE_READY, STATE_UPLOADING, find, f
 
 /// Room for multipart boundaries and part headers around the file itself.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+/// `Retry-After` when every upload slot stayed busy: about as long as a
+/// typical upload takes to free one.
+const UPLOAD_RETRY_AFTER_SECS: u32 = 5;
 
 #[derive(Deserialize)]
 pub struct MediaPath {
@@ -74,20 +79,31 @@ pub async fn create(
         return Err(too_large(max));
     }
     let query = Params::from_query(&req).reject_nul()?;
-    let _permit = state.media.uploads.acquire().await.map_err(ApiError::internal)?;
-    let idle = state.media.config.upload_idle_timeout;
+    // Upload slots are few (they bound memory); a flood of slow uploads makes
+    // new ones wait a little, then turns them away rather than hang.
+    let waited = tokio::time::timeout(state.media.config.upload_queue_timeout, state.media.uploads.acquire());
+    let _permit = match waited.await {
+        Ok(permit) => permit.map_err(ApiError::internal)?,
+        Err(_) => {
+            return Err(ApiError::Busy {
+                message: "Too many uploads are in progress; retry shortly".into(),
+                retry_after_secs: UPLOAD_RETRY_AFTER_SECS,
+            });
+        }
+    };
+    let mut pace = Pace::new(&state.media.config);
 
     if multipart {
         let mut form = Multipart::new(req.headers(), payload);
         let mut filename_field: Option<String> = None;
-        while let Some(field) = next_or_timeout(&mut form, idle).await? {
+        while let Some(field) = pace.next(&mut form).await? {
             let field = field.map_err(|e| ApiError::invalid_param("body", e))?;
             let disposition = field.content_disposition().cloned();
             let part_filename = disposition.as_ref().and_then(|d| d.get_filename()).map(str::to_owned);
             let Some(part_filename) = part_filename else {
                 // Form fields before the file may name it (mailroom sends `FileName`).
                 let name = field.name().unwrap_or_default().to_owned();
-                let value = read_small_field(field, idle).await?;
+                let value = read_small_field(field, &mut pace).await?;
                 if name.eq_ignore_ascii_case("filename") {
                     filename_field = Some(value);
                 }
@@ -101,8 +117,8 @@ pub async fn create(
                     .or_else(|| filename_field.as_deref().and_then(clean_filename)),
                 category: category_param(&query)?,
             };
-            return ingest(&caller, &state, describe, field.map(|c| c.map_err(|e| e.to_string())), None)
-                .await;
+            let file = field.map(|c| c.map_err(|e| e.to_string()));
+            return ingest(&caller, &state, describe, file, None, &mut pace).await;
         }
         return Err(ApiError::invalid_param("body", "the multipart form has no file part"));
     }
@@ -117,24 +133,70 @@ pub async fn create(
         filename: query.str("Filename").and_then(clean_filename),
         category: category_param(&query)?,
     };
-    ingest(&caller, &state, describe, payload.map(|c| c.map_err(|e| e.to_string())), declared).await
+    ingest(&caller, &state, describe, payload.map(|c| c.map_err(|e| e.to_string())), declared, &mut pace)
+        .await
 }
 
-async fn next_or_timeout<S: Stream + Unpin>(
-    stream: &mut S,
+/// How slowly an upload may arrive: never silent for the idle timeout and,
+/// once the grace period is over, on average at least the minimum rate. A
+/// client trickling bytes just often enough to dodge the idle timeout
+/// cannot hold one of the few upload slots for hours.
+struct Pace {
+    started: Instant,
+    received: u64,
     idle: Duration,
-) -> Result<Option<S::Item>, ApiError> {
-    tokio::time::timeout(idle, stream.next()).await.map_err(|_| ApiError::Client {
-        status: StatusCode::REQUEST_TIMEOUT,
-        code: codes::REQUEST_TIMEOUT,
-        message: format!("No upload data for {} seconds", idle.as_secs()),
-    })
+    min_rate: u64,
+    grace: Duration,
 }
 
-async fn read_small_field(mut field: actix_multipart::Field, idle: Duration) -> Result<String, ApiError> {
+impl Pace {
+    fn new(config: &MediaConfig) -> Pace {
+        Pace {
+            started: Instant::now(),
+            received: 0,
+            idle: config.upload_idle_timeout,
+            min_rate: config.upload_min_rate,
+            grace: config.upload_rate_grace,
+        }
+    }
+
+    /// When the average rate drops below the minimum unless more arrives.
+    fn deadline(&self) -> Option<Instant> {
+        if self.min_rate == 0 {
+            return None;
+        }
+        let earned = Duration::from_secs_f64(self.received as f64 / self.min_rate as f64);
+        self.started.checked_add(self.grace)?.checked_add(earned)
+    }
+
+    /// The stream's next item, or 408 if it comes too late.
+    async fn next<S: Stream + Unpin>(&mut self, stream: &mut S) -> Result<Option<S::Item>, ApiError> {
+        let idle_at = Instant::now() + self.idle;
+        let (until, slow) = match self.deadline() {
+            Some(deadline) if deadline < idle_at => (deadline, true),
+            _ => (idle_at, false),
+        };
+        tokio::time::timeout_at(until, stream.next()).await.map_err(|_| ApiError::Client {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: codes::REQUEST_TIMEOUT,
+            message: if slow {
+                format!("The upload arrived slower than {} bytes per second", self.min_rate)
+            } else {
+                format!("No upload data for {} seconds", self.idle.as_secs())
+            },
+        })
+    }
+
+    fn count(&mut self, bytes: usize) {
+        self.received += bytes as u64;
+    }
+}
+
+async fn read_small_field(mut field: actix_multipart::Field, pace: &mut Pace) -> Result<String, ApiError> {
     let mut value = Vec::new();
-    while let Some(chunk) = next_or_timeout(&mut field, idle).await? {
+    while let Some(chunk) = pace.next(&mut field).await? {
         let chunk = chunk.map_err(|e| ApiError::invalid_param("body", e))?;
+        pace.count(chunk.len());
         if value.len() + chunk.len() > 4096 {
             return Err(ApiError::invalid_param("body", "form field too large"));
         }
@@ -143,23 +205,20 @@ async fn read_small_field(mut field: actix_multipart::Field, idle: Duration) -> 
     String::from_utf8(value).map_err(|_| ApiError::invalid_param("body", "form field is not UTF-8"))
 }
 
-/// Deletes the half-made media if the upload does not complete, including
-/// when the client goes away and the request future is dropped.
+/// Deletes the half-made media row if the upload does not complete,
+/// including when the client goes away and the request future is dropped.
+/// (The [`Ingest`] aborts its own multipart upload or temporary file.)
 struct UploadGuard {
     state: web::Data<AppState>,
     sid: String,
-    ingest: Option<Ingest>,
     armed: bool,
 }
 
 impl UploadGuard {
-    /// Undo now: abort the upload and delete the row (its trigger queues the
-    /// object key, which the collector is woken to remove).
+    /// Undo now: delete the row (its trigger queues the object key, which
+    /// the collector is woken to remove).
     async fn fail(mut self) {
         self.armed = false;
-        if let Some(ingest) = self.ingest.take() {
-            ingest.abort().await;
-        }
         discard(&self.state, self.sid.clone()).await;
     }
 }
@@ -171,13 +230,7 @@ impl Drop for UploadGuard {
         }
         let state = self.state.clone();
         let sid = std::mem::take(&mut self.sid);
-        let upload = self.ingest.as_mut().and_then(Ingest::take_upload);
-        actix_web::rt::spawn(async move {
-            if let Some(upload) = upload {
-                let _ = upload.abort().await;
-            }
-            discard(&state, sid).await;
-        });
+        actix_web::rt::spawn(async move { discard(&state, sid).await });
     }
 }
 
@@ -193,17 +246,41 @@ async fn discard(state: &web::Data<AppState>, sid: String) {
     state.media.collector.notify_one();
 }
 
+/// Queues an object for the collector to delete.
+async fn requeue_deletion(state: &web::Data<AppState>, key: String) {
+    let queued = state
+        .db
+        .run_writer(move |conn| {
+            diesel::sql_query(
+                "INSERT INTO storage_deletions (object_key, date_created) VALUES ($1, $2) \
+                 ON CONFLICT (object_key) DO NOTHING",
+            )
+            .bind::<diesel::sql_types::Text, _>(&key)
+            .bind::<diesel::sql_types::BigInt, _>(time::now())
+            .execute(conn)?;
+            Ok(())
+        })
+        .await;
+    match queued {
+        Ok(()) => state.media.collector.notify_one(),
+        Err(e) => tracing::error!(error = %e, "queueing an orphaned object for deletion failed"),
+    }
+}
+
 async fn ingest<S>(
     caller: &Caller,
     state: &web::Data<AppState>,
     describe: Describe,
     mut body: S,
     declared: Option<u64>,
+    pace: &mut Pace,
 ) -> ApiResult<HttpResponse>
 where
     S: Stream<Item = Result<bytes::Bytes, String>> + Unpin,
 {
     let media_config = &state.media.config;
+    // A master key rotated since the last look is used from now on.
+    state.media.refresh_keys().await;
     let keyring = state.media.keyring();
     let sid = SidKind::Media.generate();
     let (data_key, wrapped, prefix) = new_data_key(&keyring, &sid);
@@ -239,41 +316,41 @@ where
             Ok(())
         })
         .await?;
-    let mut guard = UploadGuard {
-        state: state.clone(),
-        sid: sid.clone(),
-        ingest: Some(Ingest::new(
-            state.media.storage.clone(),
-            &Storage::media_key(&sid),
-            cipher,
-            media_config.max_bytes,
-        )),
-        armed: true,
-    };
+    let mut guard = UploadGuard { state: state.clone(), sid: sid.clone(), armed: true };
+    // Declared after the guard, so dropped before it: a cancelled upload
+    // aborts its object, then its row goes.
+    let mut ingest =
+        Ingest::new(state.media.storage.clone(), &Storage::media_key(&sid), cipher, media_config.max_bytes);
 
-    let outcome: Result<(), ApiError> = async {
-        let ingest = guard.ingest.as_mut().expect("ingest present until finished");
+    let received: Result<(), ApiError> = async {
         let mut heartbeat = tokio::time::Instant::now();
-        while let Some(chunk) = next_or_timeout(&mut body, media_config.upload_idle_timeout).await? {
+        while let Some(chunk) = pace.next(&mut body).await? {
             let chunk =
                 chunk.map_err(|e| ApiError::invalid_param("body", format!("upload interrupted: {e}")))?;
+            pace.count(chunk.len());
             ingest.push(chunk).await.map_err(|e| match e {
                 IngestError::TooLarge(max) => too_large(max),
                 other => ApiError::internal(other),
             })?;
-            // Long uploads tell the collector they are alive.
-            if heartbeat.elapsed() > Duration::from_secs(60) {
+            // Long uploads tell the collector they are alive. A write: on
+            // SQLite it queues on the one writer connection. A missed beat
+            // is not worth failing the upload for (the stale window allows
+            // for more than one).
+            if heartbeat.elapsed() >= media_config.upload_heartbeat {
                 heartbeat = tokio::time::Instant::now();
                 let sid = sid.clone();
-                state
+                let beat = state
                     .db
-                    .run(move |conn| {
+                    .run_writer(move |conn| {
                         diesel::update(media::table.filter(media::sid.eq(&sid)))
                             .set(media::date_updated.eq(time::now()))
                             .execute(conn)?;
                         Ok(())
                     })
-                    .await?;
+                    .await;
+                if let Err(e) = beat {
+                    tracing::warn!(error = %e, "an upload's heartbeat failed");
+                }
             }
         }
         if let Some(declared) = declared
@@ -287,17 +364,20 @@ where
         Ok(())
     }
     .await;
-    if let Err(e) = outcome {
-        guard.fail().await;
-        return Err(e);
-    }
-
-    let ingest = guard.ingest.take().expect("ingest present until finished");
-    let stored = match ingest.finish().await {
+    // Every failure aborts what the ingest stored (`finish` does so itself)
+    // before the row goes.
+    let stored = match received {
+        Ok(()) => ingest.finish().await.map_err(ApiError::internal),
+        Err(e) => {
+            ingest.abort().await;
+            Err(e)
+        }
+    };
+    let stored = match stored {
         Ok(stored) => stored,
         Err(e) => {
             guard.fail().await;
-            return Err(ApiError::internal(e));
+            return Err(e);
         }
     };
 
@@ -325,11 +405,25 @@ where
         .await;
     guard.armed = false;
     match marked {
-        Ok(Some(row)) => Ok(api::created(MediaView::new(row, caller.public_url(), &state.media.signer))),
+        Ok(Some(row)) => Ok(api::created(MediaView::new(row, caller.public_url(), &state.media.signer()))),
         Ok(None) => {
-            // The collector took the row meanwhile: this object is ours to remove.
-            let _ = state.media.storage.delete(&Storage::media_key(&sid)).await;
-            Err(ApiError::internal("upload row collected before the upload completed"))
+            // The row went while the bytes were streaming: its service was
+            // deleted, or the collector judged the upload abandoned. The
+            // object completed after the row's deletion queued its key, so
+            // it is ours to remove (or to queue again, if that fails).
+            let key = Storage::media_key(&sid);
+            if let Err(e) = state.media.storage.delete(&key).await {
+                tracing::warn!(error = %e, object = %key, "deleting an orphaned upload failed; queued");
+                requeue_deletion(state, key).await;
+            }
+            // Not a server fault and not the client's timing alone: a
+            // conflict with a concurrent delete, answered like other lost
+            // races with a delete (409 20409, see `From<diesel::Error>`).
+            Err(ApiError::conflict(
+                codes::CONFLICT,
+                "The media was deleted while it was uploading (its service was deleted, or the upload \
+                 stalled); upload it again",
+            ))
         }
         Err(e) => {
             discard(state, sid).await;
@@ -346,7 +440,7 @@ pub async fn fetch(
 ) -> ApiResult<HttpResponse> {
     let sid = path.into_inner().media;
     let (_, row) = caller.read(move |conn, scope| find_visible(conn, scope, &sid)).await?;
-    Ok(api::ok(MediaView::new(row, caller.public_url(), &state.media.signer)))
+    Ok(api::ok(MediaView::new(row, caller.public_url(), &state.media.signer())))
 }
 
 #[derive(Deserialize)]
@@ -397,7 +491,7 @@ pub async fn media_set(
         .map(|row| match row {
             Some(row) => serde_json::json!({
                 "code": 200,
-                "media_record": MediaView::new(row, caller.public_url(), &state.media.signer),
+                "media_record": MediaView::new(row, caller.public_url(), &state.media.signer()),
             }),
             None => serde_json::json!({"code": 404, "message": "Media not found", "media_record": null}),
         })

@@ -43,6 +43,30 @@ pub fn load(config: &Config) -> Result<(Keyring, KeySource), String> {
     Ok((keyring, KeySource::File(path)))
 }
 
+/// What a key file looked like when read. A rotation replaces the file
+/// (rename over it), which changes its modification time and inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+/// The stamp of the file at `path` now (blocking: a `stat`).
+pub fn stamp(path: &Path) -> std::io::Result<FileStamp> {
+    let meta = std::fs::metadata(path)?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Ok(FileStamp { modified: meta.modified().ok(), len: meta.len(), inode })
+}
+
+/// The folder of a key file.
+pub fn key_dir(key_file: &Path) -> &Path {
+    key_file.parent().unwrap_or(Path::new("."))
+}
+
 /// Reads `master.key` and `master.key.previous` from `dir`.
 pub fn read_key_files(dir: &Path) -> Result<Keyring, String> {
     let current = read_keys(&dir.join(KEY_FILE))?

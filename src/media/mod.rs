@@ -12,7 +12,8 @@ pub mod signed_url;
 pub mod store;
 pub mod upload;
 
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use diesel::prelude::*;
@@ -36,27 +37,44 @@ use store::Storage;
 /// memory uploads can hold (each buffers at most a few object-store parts).
 const CONCURRENT_UPLOADS: usize = 16;
 
+/// How often, at most, a running server looks at its key file for a
+/// rotation (a `stat` on the blocking pool).
+const KEY_FILE_CHECK: Duration = Duration::from_secs(1);
+
 pub struct MediaState {
     pub storage: Storage,
-    keyring: RwLock<Keyring>,
+    keys: RwLock<Keys>,
     key_source: KeySource,
-    pub signer: UrlSigner,
+    /// The key file as last seen, and when it was last looked at.
+    key_file: Mutex<(Instant, Option<keys::FileStamp>)>,
     pub config: MediaConfig,
     /// Wakes the collector to delete objects right after a commit.
     pub collector: Notify,
     pub uploads: Semaphore,
 }
 
+/// The master keys in use and the URL signer derived from them, replaced
+/// together when the key file changes.
+struct Keys {
+    keyring: Keyring,
+    signer: Arc<UrlSigner>,
+}
+
 impl MediaState {
     pub fn new(config: &Config) -> Result<MediaState, String> {
         let storage = Storage::open(&config.media.storage).map_err(|e| format!("CONFAB_STORAGE_URL: {e}"))?;
         let (keyring, key_source) = keys::load(config).map_err(|e| format!("CONFAB_MASTER_KEY: {e}"))?;
-        let signer = UrlSigner::new(keyring.current(), config.media.url_ttl.as_secs() as i64);
+        let stamp = match &key_source {
+            KeySource::File(path) => keys::stamp(path).ok(),
+            KeySource::Environment => None,
+        };
+        let ttl_secs = config.media.url_ttl.as_secs() as i64;
+        let signer = Arc::new(UrlSigner::for_keyring(&keyring, ttl_secs));
         Ok(MediaState {
             storage,
-            keyring: RwLock::new(keyring),
+            keys: RwLock::new(Keys { keyring, signer }),
             key_source,
-            signer,
+            key_file: Mutex::new((Instant::now(), stamp)),
             config: config.media.clone(),
             collector: Notify::new(),
             uploads: Semaphore::new(CONCURRENT_UPLOADS),
@@ -64,26 +82,105 @@ impl MediaState {
     }
 
     pub fn keyring(&self) -> Keyring {
-        self.keyring.read().expect("keyring lock").clone()
+        self.keys.read().unwrap_or_else(PoisonError::into_inner).keyring.clone()
     }
 
-    /// Opens a media's data key. A key id this process does not know may
-    /// come from a `rotate-master-key` run since start: with a key file,
-    /// re-read it once before giving up.
-    pub fn content_cipher(&self, row: &MediaRow) -> Result<ContentCipher, CryptoError> {
-        let data_key = match self.keyring().unwrap(&row.sid, &row.key_id, &row.wrapped_key) {
-            Err(CryptoError::UnknownKey(id)) => {
-                let KeySource::File(path) = &self.key_source else {
-                    return Err(CryptoError::UnknownKey(id));
-                };
-                let dir = path.parent().unwrap_or(std::path::Path::new("."));
-                let reloaded = keys::read_key_files(dir).map_err(|_| CryptoError::UnknownKey(id))?;
-                let key = reloaded.unwrap(&row.sid, &row.key_id, &row.wrapped_key)?;
-                *self.keyring.write().expect("keyring lock") = reloaded;
-                key
-            }
-            other => other?,
+    /// Signs temporary URLs with the current master key; verifies them with
+    /// any known one.
+    pub fn signer(&self) -> Arc<UrlSigner> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner).signer.clone()
+    }
+
+    fn install(&self, keyring: Keyring, stamp: Option<keys::FileStamp>) {
+        let signer = Arc::new(UrlSigner::for_keyring(&keyring, self.config.url_ttl.as_secs() as i64));
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Keys { keyring, signer };
+        self.key_file.lock().unwrap_or_else(PoisonError::into_inner).1 = stamp;
+    }
+
+    /// Follows `confab admin rotate-master-key` under a running server: with
+    /// a key file, looks at it (at most once per [`KEY_FILE_CHECK`]) and
+    /// reloads the keys if it changed. Uploads call this before wrapping
+    /// their data key, so new media use the new key within about a second.
+    /// URLs signed before a reload still verify: the old key stays known.
+    pub async fn refresh_keys(&self) {
+        let KeySource::File(path) = &self.key_source else {
+            return;
         };
+        let seen = {
+            let mut key_file = self.key_file.lock().unwrap_or_else(PoisonError::into_inner);
+            if key_file.0.elapsed() < KEY_FILE_CHECK {
+                return;
+            }
+            key_file.0 = Instant::now();
+            key_file.1.clone()
+        };
+        let path = path.clone();
+        let read = web::block(move || {
+            let stamp = keys::stamp(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            if seen.as_ref() == Some(&stamp) {
+                return Ok(None);
+            }
+            Ok::<_, String>(Some((keys::read_key_files(keys::key_dir(&path))?, stamp)))
+        })
+        .await;
+        match read {
+            Ok(Ok(None)) => {}
+            Ok(Ok(Some((keyring, stamp)))) => {
+                tracing::info!(key_id = %keyring.current_id(), "the master key file changed; new media use its key");
+                self.install(keyring, Some(stamp));
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "checking the master key file failed; keeping the keys in use")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "checking the master key file failed; keeping the keys in use")
+            }
+        }
+    }
+
+    /// Re-reads the key files now; `false` if the keys come from the
+    /// environment or the files cannot be read.
+    async fn reload_keys(&self) -> bool {
+        let KeySource::File(path) = &self.key_source else {
+            return false;
+        };
+        let path = path.clone();
+        let read = web::block(move || {
+            let stamp = keys::stamp(&path).ok();
+            keys::read_key_files(keys::key_dir(&path)).map(|keyring| (keyring, stamp))
+        })
+        .await;
+        match read {
+            Ok(Ok((keyring, stamp))) => {
+                self.install(keyring, stamp);
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "re-reading the master key files failed");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "re-reading the master key files failed");
+                false
+            }
+        }
+    }
+
+    /// The keyring, for opening something sealed under `key_id`. A key id
+    /// this process does not know may come from a `rotate-master-key` run
+    /// since the last look at the key file (it re-seals media data keys and
+    /// API key secrets alike): re-read the file once before giving up.
+    pub async fn keyring_for(&self, key_id: &str) -> Keyring {
+        let keyring = self.keyring();
+        if keyring.knows(key_id) || !self.reload_keys().await {
+            return keyring;
+        }
+        self.keyring()
+    }
+
+    /// Opens a media's data key.
+    pub async fn content_cipher(&self, row: &MediaRow) -> Result<ContentCipher, CryptoError> {
+        let data_key = self.keyring_for(&row.key_id).await.unwrap(&row.sid, &row.key_id, &row.wrapped_key)?;
         ContentCipher::new(&data_key, &row.nonce_prefix, &row.sid)
     }
 }
@@ -216,7 +313,7 @@ impl MediaView {
         let url = format!("/v1/Services/{}/Media/{}", row.service_sid, row.sid);
         let content = format!("{url}/Content");
         let temporary = row.is_stored().then(|| {
-            let (expires, signature) = signer.sign(&row.sid, time::now());
+            let (expires, signature) = signer.sign(&row.service_sid, &row.sid, time::now());
             format!("{public_url}{content}?Expires={expires}&Signature={signature}")
         });
         MediaView {

@@ -5,8 +5,8 @@
 //! `CONFAB_MASTER_KEY` and the old one in `CONFAB_PREVIOUS_MASTER_KEYS`, run
 //! `confab admin rotate-master-key`, then drop the previous key. With the
 //! embedded key file, the command also generates the new key and keeps the
-//! old one in `master.key.previous` (a running server picks the new key up
-//! when it first meets a row wrapped under it).
+//! old one in `master.key.previous`; a running server notices the changed
+//! file within about a second and seals new data keys under the new key.
 
 use diesel::prelude::*;
 

@@ -64,6 +64,12 @@ impl Storage {
         &self.store
     }
 
+    /// The same storage through another store built around this one's (tests
+    /// wrap it to count or fail requests); keys and local writes are unchanged.
+    pub fn wrap(self, wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>) -> Storage {
+        Storage { store: wrap(self.store), ..self }
+    }
+
     /// The object key of a media's content.
     pub fn media_key(media_sid: &str) -> String {
         format!("media/{media_sid}")
@@ -191,6 +197,12 @@ impl LocalWriter {
             let _ = tx.send(Write::Commit).await;
         }
         (&mut self.task).await.map_err(std::io::Error::other)?
+    }
+
+    /// Gives the object up; returns once its temporary file is gone.
+    pub async fn discard(mut self) {
+        self.tx = None;
+        let _ = (&mut self.task).await;
     }
 
     /// Why the writer stopped early.

@@ -8,13 +8,14 @@
 //! upload is not limited by one core. Sealed batches are handed to the store
 //! without further copies: small objects (under one part) go up in one
 //! `put`, larger ones as a multipart upload of [`PART_BATCHES`] sealed
-//! batches per part, aborted on any failure.
+//! batches per part, aborted on any failure, and also when the upload is
+//! dropped unfinished (the client went away mid-request).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{MultipartUpload, ObjectStoreExt, PutPayload, PutResult, UploadPart, WriteMultipart};
 use sha2::{Digest, Sha256};
 
 use super::crypto::{CHUNK, ContentCipher, CryptoError, SEALED_CHUNK, TAG};
@@ -72,6 +73,64 @@ pub struct Ingest {
     pending: Vec<Bytes>,
     pending_len: usize,
     upload: Option<WriteMultipart>,
+}
+
+/// A multipart upload that aborts itself if dropped before it completed or
+/// was aborted. `WriteMultipart::finish` consumes its upload, so a request
+/// future dropped while completing would otherwise take the open upload
+/// (and its parts, which S3 keeps and bills) with it.
+#[derive(Debug)]
+struct AbortOnDrop {
+    upload: Option<Box<dyn MultipartUpload>>,
+    path: Path,
+}
+
+fn upload_closed() -> object_store::Error {
+    object_store::Error::Generic { store: "multipart", source: "the upload is already closed".into() }
+}
+
+#[async_trait::async_trait]
+impl MultipartUpload for AbortOnDrop {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        match self.upload.as_mut() {
+            Some(upload) => upload.put_part(data),
+            None => Box::pin(async { Err(upload_closed()) }),
+        }
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        let done = self.upload.as_mut().ok_or_else(upload_closed)?.complete().await?;
+        self.upload = None;
+        Ok(done)
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        let Some(upload) = self.upload.as_mut() else {
+            return Ok(());
+        };
+        let aborted = upload.abort().await;
+        self.upload = None;
+        aborted
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        let Some(mut upload) = self.upload.take() else {
+            return;
+        };
+        let path = std::mem::replace(&mut self.path, Path::from(""));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(e) = upload.abort().await {
+                        tracing::warn!(error = %e, %path, "aborting an abandoned multipart upload failed");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(%path, "a multipart upload was abandoned with no runtime to abort it"),
+        }
+    }
 }
 
 /// What a completed ingest stored.
@@ -150,7 +209,7 @@ impl Ingest {
         let first = self.counter;
         self.counter += chunks as u64;
 
-        let to_hasher = self.to_hasher.as_ref().expect("hasher open until finish");
+        let to_hasher = self.to_hasher.as_ref().ok_or_else(|| worker_error("the upload is finished"))?;
         to_hasher.send(batch.clone()).await.map_err(worker_error)?;
         let cipher = self.cipher.clone();
         self.sealing.push_back(actix_web::rt::task::spawn_blocking(move || {
@@ -205,7 +264,8 @@ impl Ingest {
             Some(u) => u,
             None => {
                 let handle = self.storage.store().put_multipart(&self.path).await?;
-                self.upload.insert(WriteMultipart::new_with_chunk_size(handle, PART))
+                let handle = AbortOnDrop { upload: Some(handle), path: self.path.clone() };
+                self.upload.insert(WriteMultipart::new_with_chunk_size(Box::new(handle), PART))
             }
         };
         upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
@@ -216,8 +276,19 @@ impl Ingest {
         Ok(())
     }
 
-    /// Seals the last chunk and completes the object.
+    /// Seals the last chunk and completes the object; on failure, aborts
+    /// (nothing of the object stays behind).
     pub async fn finish(mut self) -> Result<Stored, IngestError> {
+        match self.complete().await {
+            Ok(stored) => Ok(stored),
+            Err(e) => {
+                self.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn complete(&mut self) -> Result<Stored, IngestError> {
         self.dispatch(true).await?;
         while !self.sealing.is_empty() {
             self.collect_oldest().await?;
@@ -239,22 +310,22 @@ impl Ingest {
             }
         }
         drop(self.to_hasher.take());
-        let hashed = self.hashed.take().expect("hashing task present until finish");
+        let hashed = self.hashed.take().ok_or_else(|| worker_error("the upload is finished"))?;
         let sha256 = hashed.await.map_err(worker_error)?;
         Ok(Stored { size: self.size, sha256 })
     }
 
-    /// Gives up: aborts a multipart upload so no part is left behind.
+    /// Gives up: aborts a multipart upload so no part is left behind, and
+    /// removes a local temporary file. (Dropping an `Ingest` does both too,
+    /// in the background.)
     pub async fn abort(mut self) {
         if let Some(upload) = self.upload.take()
             && let Err(e) = upload.abort().await
         {
             tracing::warn!(error = %e, path = %self.path, "aborting a multipart upload failed");
         }
-    }
-
-    /// Takes the multipart upload out, for aborting from a drop guard.
-    pub fn take_upload(&mut self) -> Option<WriteMultipart> {
-        self.upload.take()
+        if let Some(local) = self.local.take() {
+            local.discard().await;
+        }
     }
 }

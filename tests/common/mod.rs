@@ -189,11 +189,18 @@ impl TestApp {
 
     /// A fresh app whose config `tweak` may adjust before start.
     pub async fn with_config(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::with_state(tweak, |_| {}).await
+    }
+
+    /// A fresh app whose config `tweak` adjusts before start, and whose
+    /// state `adjust` may change before the first request (e.g. its storage).
+    pub async fn with_state(tweak: impl FnOnce(&mut Config), adjust: impl FnOnce(&mut AppState)) -> TestApp {
         let db = TestDb::new();
         let mut config = test_config(&db, "http://localhost");
         tweak(&mut config);
-        let state =
+        let mut state =
             web::block(move || AppState::initialize(config).expect("initialize")).await.expect("blocking");
+        adjust(&mut state);
         let state = web::Data::new(state);
         let app = TestApp { account: Account { sid: String::new(), token: String::new() }, state, db };
         let account = app.create_account().await;
@@ -345,22 +352,38 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let config = test_config(&db, &base);
-        Self::start_with(db, listener, base, config).await
+        Self::start_with(db, listener, base, config, |_| {}).await
     }
 
     /// A server whose config `tweak` may adjust before start.
     pub async fn start_with_config(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_with_state(tweak, |_| {}).await
+    }
+
+    /// A server whose config `tweak` adjusts, and whose state `adjust` may
+    /// change before it starts (e.g. its storage).
+    pub async fn start_with_state(
+        tweak: impl FnOnce(&mut Config),
+        adjust: impl FnOnce(&mut AppState),
+    ) -> TestServer {
         let db = TestDb::new();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let mut config = test_config(&db, &base);
         tweak(&mut config);
-        Self::start_with(db, listener, base, config).await
+        Self::start_with(db, listener, base, config, adjust).await
     }
 
-    async fn start_with(db: TestDb, listener: TcpListener, base: String, config: Config) -> TestServer {
-        let state =
+    async fn start_with(
+        db: TestDb,
+        listener: TcpListener,
+        base: String,
+        config: Config,
+        adjust: impl FnOnce(&mut AppState),
+    ) -> TestServer {
+        let mut state =
             web::block(move || AppState::initialize(config).expect("initialize")).await.expect("block");
+        adjust(&mut state);
         let state = web::Data::new(state);
         let creds = state
             .db
