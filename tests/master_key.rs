@@ -149,7 +149,7 @@ async fn the_cli_rotates_the_key_file_under_a_running_server() {
             .state
             .db
             .run(move |conn| {
-                Ok(media::table.filter(media::sid.eq(&sid)).select(media::key_id).first(conn)?)
+                Ok(media::table.filter(media::sid.eq(&sid)).select(media::key_id).get_result(conn)?)
             })
             .await
             .unwrap()
