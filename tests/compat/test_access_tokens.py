@@ -252,6 +252,8 @@ def test_hostile_tokens_are_refused_with_20101(http, setup):
         "HS512": _hand_signed(s, algorithm="HS512"),
         "missing chat grant (helper)": mint(s.account.sid, s.key, "mallory", None),
         "missing identity (helper)": mint(s.account.sid, s.key, None, s.service_sid),
+        # `system` authors what account credentials send and upload.
+        "reserved identity system (helper)": s.token("system"),
         "lifetime 25 h (helper)": s.token("mallory", ttl=25 * 3600),
         "lifetime 25 h, no nbf": _hand_signed(s, exp=now + 25 * 3600, drop=("nbf",)),
         "no exp": _hand_signed(s, drop=("exp",)),
