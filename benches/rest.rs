@@ -247,18 +247,17 @@ async fn default_service(client: &awc::Client, base: &str) -> String {
 /// A sender's conversation, `Authorization` override and form.
 type Sender = (String, Option<String>, Vec<(&'static str, &'static str)>);
 
-/// `clients` concurrent senders, each posting to its own conversation, with
+/// `clients` senders, each with its own conversation, authenticating with
 /// Basic auth (author `bench`) or as a participant with its own token.
-async fn send_load(base: &str, clients: usize, duration: Duration, auth: Auth) -> Stats {
-    let client = client(clients);
-    let service = default_service(&client, base).await;
+async fn prepare_senders(client: &awc::Client, base: &str, clients: usize, auth: Auth) -> Vec<Sender> {
+    let service = default_service(client, base).await;
     let key = match auth {
-        Auth::Token => Some(create_api_key(&client, base).await),
+        Auth::Token => Some(create_api_key(client, base).await),
         Auth::Basic => None,
     };
     let mut senders: Vec<Sender> = Vec::new();
     for i in 0..clients {
-        let conversation = create_conversation(&client, base).await;
+        let conversation = create_conversation(client, base).await;
         match &key {
             Some(key) => {
                 let identity = format!("bench-{i}");
@@ -274,38 +273,66 @@ async fn send_load(base: &str, clients: usize, duration: Duration, auth: Auth) -
             None => senders.push((conversation, None, vec![("Author", "bench"), ("Body", "hello, world")])),
         }
     }
-    let run = |dur: Duration| {
-        let deadline = Instant::now() + dur;
-        join_all(senders.iter().map(|(c, authorization, form)| {
-            let client = client.clone();
-            let url = format!("{base}/v1/Conversations/{c}/Messages");
-            async move {
-                let mut lat = Vec::new();
-                let mut errors = 0;
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    let mut req = client.post(&url);
-                    if let Some(a) = authorization {
-                        req = req.insert_header(("Authorization", a.as_str()));
-                    }
-                    match req.send_form(form).await {
-                        Ok(mut res) if res.status() == 201 => {
-                            let _ = res.body().await;
-                            lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                        }
-                        _ => errors += 1,
-                    }
-                }
-                (lat, errors)
-            }
-        }))
-    };
-    run(Duration::from_secs(1)).await; // warm-up: connections, caches
+    senders
+}
+
+/// A run's latencies (ms), errors and wall time.
+type Run = (Vec<f64>, usize, Duration);
+
+/// All `senders` posting messages concurrently in a loop for `duration`.
+async fn run_senders(client: &awc::Client, base: &str, senders: &[Sender], duration: Duration) -> Run {
     let started = Instant::now();
-    let results = run(duration).await;
-    let elapsed = started.elapsed();
+    let deadline = started + duration;
+    let results = join_all(senders.iter().map(|(c, authorization, form)| {
+        let client = client.clone();
+        let url = format!("{base}/v1/Conversations/{c}/Messages");
+        async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let mut req = client.post(&url);
+                if let Some(a) = authorization {
+                    req = req.insert_header(("Authorization", a.as_str()));
+                }
+                match req.send_form(form).await {
+                    Ok(mut res) if res.status() == 201 => {
+                        let _ = res.body().await;
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }
+    }))
+    .await;
     let errors = results.iter().map(|(_, e)| e).sum();
-    stats(results.into_iter().flat_map(|(l, _)| l).collect(), errors, elapsed)
+    (results.into_iter().flat_map(|(l, _)| l).collect(), errors, started.elapsed())
+}
+
+/// Sends per second with each auth in `auths`, `clients` concurrent
+/// senders. With several, they run in slices in ABBA order (A B B A for
+/// two), so drift over the run (a growing database, a neighbour's load)
+/// falls on each alike; every auth gets `duration` in all.
+async fn send_load(base: &str, clients: usize, duration: Duration, auths: &[Auth]) -> Vec<(Auth, Stats)> {
+    let client = client(clients);
+    let mut sets = Vec::new();
+    for &auth in auths {
+        let senders = prepare_senders(&client, base, clients, auth).await;
+        run_senders(&client, base, &senders, Duration::from_secs(1)).await; // warm-up: connections, caches
+        sets.push((auth, senders, (Vec::new(), 0, Duration::ZERO)));
+    }
+    let slice = duration / 2;
+    let order: Vec<usize> = (0..sets.len()).chain((0..sets.len()).rev()).collect();
+    for i in order {
+        let (_, senders, total) = &mut sets[i];
+        let (lat, errors, elapsed) = run_senders(&client, base, senders, slice).await;
+        total.0.extend(lat);
+        total.1 += errors;
+        total.2 += elapsed;
+    }
+    sets.into_iter().map(|(auth, _, (lat, errors, elapsed))| (auth, stats(lat, errors, elapsed))).collect()
 }
 
 fn fresh_pg_database(admin: &str, name: &str) -> String {
@@ -482,7 +509,7 @@ async fn run(opts: Opts) {
         );
         baselines.insert(c, (a, b));
     }
-    println!("\nmessage sends (POST …/Messages, one conversation per client):\n");
+    println!("\nmessage sends (POST …/Messages, one conversation per client; auths interleaved A B B A):\n");
     println!(
         "| backend | auth | clients | sends/s | p50 ms | p99 ms | errors | ÷ INSERT | ÷ BEGIN/INSERT/END |"
     );
@@ -498,8 +525,7 @@ async fn run(opts: Opts) {
         let server = start_server(&database_url, &opts.wrapper);
         for &c in &opts.clients {
             let mut rates = std::collections::HashMap::new();
-            for &auth in &opts.auth {
-                let s = send_load(&server.base, c, opts.duration, auth).await;
+            for (auth, s) in send_load(&server.base, c, opts.duration, &opts.auth).await {
                 let (a, b) = &baselines[&c];
                 println!(
                     "| {backend} | {} | {c} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {:.2} |",

@@ -32,7 +32,7 @@ impl ServiceScope {
         // An access token acts in its own service only; another service's
         // paths do not exist for it. (Its user row proves the service exists.)
         if let Some(user) = principal.end_user() {
-            let own = user.user.service_sid.clone();
+            let own = user.service_sid.clone();
             if service.is_some_and(|s| s != own) {
                 return Err(ApiError::NotFound);
             }
@@ -56,8 +56,10 @@ impl ServiceScope {
                 })
             }
             None => {
-                let service_sid =
-                    principal.account().default_service_sid.clone().ok_or(ApiError::NotFound)?;
+                let service_sid = principal
+                    .account()
+                    .and_then(|a| a.default_service_sid.clone())
+                    .ok_or(ApiError::NotFound)?;
                 Ok(ServiceScope { prefix: v1.clone(), service_sid, explicit: false, principal, v1 })
             }
         }

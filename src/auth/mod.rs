@@ -17,7 +17,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::api::ServiceScope;
 use crate::app::AppState;
-use crate::conversations::{services, users, users::UserRow};
+use crate::conversations::{services, users};
 use crate::db::{DbConnection, write_tx};
 use crate::error::ApiError;
 use crate::roles;
@@ -40,22 +40,30 @@ pub enum Principal {
 /// change applies to the very next request).
 #[derive(Debug, Clone)]
 pub struct EndUser {
-    pub account: AccountRow,
+    pub account_sid: String,
     pub api_key: String,
-    pub user: UserRow,
+    /// The User (`US…`) of `identity` in `service_sid`.
+    pub user_sid: String,
+    pub identity: String,
+    pub service_sid: String,
     pub service_permissions: Vec<String>,
 }
 
 impl Principal {
-    pub fn account(&self) -> &AccountRow {
+    /// The account row, for account credentials (an access token's request
+    /// carries only what a user may use).
+    pub fn account(&self) -> Option<&AccountRow> {
         match self {
-            Principal::Account { account, .. } => account,
-            Principal::User(u) => &u.account,
+            Principal::Account { account, .. } => Some(account),
+            Principal::User(_) => None,
         }
     }
 
     pub fn account_sid(&self) -> &str {
-        &self.account().sid
+        match self {
+            Principal::Account { account, .. } => &account.sid,
+            Principal::User(u) => &u.account_sid,
+        }
     }
 
     /// The API key the caller authenticated with, if any.
@@ -251,29 +259,29 @@ impl Caller {
                     &verified.service_sid,
                     &verified.identity,
                 )?
-                .filter(|f| f.key.secret_hash == verified.key_hash && f.account.sid == verified.account_sid)
+                .filter(|f| f.key_hash == verified.key_hash && f.account_sid == verified.account_sid)
                 .ok_or_else(refused)?;
-                let end_users::Found { key, account, user } = found;
-                let (user, service_permissions) = match user {
-                    Some(found) => found,
+                let (user_sid, service_permissions) = match found.user {
+                    Some(user) => user,
                     // First request of this identity (or its User was
                     // deleted): the token's service must exist in the account.
                     None => {
-                        let service = services::find(conn, &account.sid, &verified.service_sid).map_err(
-                            |e| match e {
+                        let service = services::find(conn, &found.account_sid, &verified.service_sid)
+                            .map_err(|e| match e {
                                 ApiError::NotFound => refused(),
                                 other => other,
-                            },
-                        )?;
+                            })?;
                         let user = users::ensure(conn, &service, &verified.identity)?;
                         let role = roles::find(conn, &service.sid, &user.role_sid)?;
-                        (user, role.permission_list())
+                        (user.sid, role.permission_list())
                     }
                 };
                 Ok(Principal::User(Box::new(EndUser {
-                    account,
-                    api_key: key.sid,
-                    user,
+                    account_sid: found.account_sid,
+                    api_key: verified.key_sid.clone(),
+                    user_sid,
+                    identity: verified.identity.clone(),
+                    service_sid: verified.service_sid.clone(),
                     service_permissions,
                 })))
             }

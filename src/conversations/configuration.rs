@@ -53,7 +53,14 @@ impl ConfigurationView {
 }
 
 pub async fn fetch(caller: Caller) -> ApiResult<HttpResponse> {
-    let account = caller.read_account(|_, principal| Ok(principal.account().clone())).await?;
+    let account = caller
+        .read_account(|_, principal| {
+            principal
+                .account()
+                .cloned()
+                .ok_or_else(|| ApiError::internal("account credentials without an account"))
+        })
+        .await?;
     Ok(api::ok(ConfigurationView::new(account, &caller.v1())))
 }
 

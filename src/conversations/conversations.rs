@@ -535,7 +535,7 @@ pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
                     conversations::sid.eq_any(
                         participants::table
                             .filter(participants::service_sid.eq(scope.service_sid.clone()))
-                            .filter(participants::identity.eq(user.user.identity.clone()))
+                            .filter(participants::identity.eq(user.identity.clone()))
                             .select(participants::conversation_sid),
                     ),
                 );

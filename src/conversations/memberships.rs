@@ -128,7 +128,7 @@ fn find_own_user(
 ) -> Result<users::UserRow, ApiError> {
     let user = users::find(conn, &scope.service_sid, key)?;
     match scope.end_user() {
-        Some(me) if me.user.sid != user.sid => Err(ApiError::NotFound),
+        Some(me) if me.user_sid != user.sid => Err(ApiError::NotFound),
         _ => Ok(user),
     }
 }
@@ -299,7 +299,7 @@ pub async fn list_participant_conversations(caller: Caller, Query(q): Query) -> 
         .read(move |conn, scope| {
             // A user may look up its own conversations only.
             if let Some(me) = scope.end_user()
-                && (by_address.is_some() || by_identity.as_deref() != Some(me.user.identity.as_str()))
+                && (by_address.is_some() || by_identity.as_deref() != Some(me.identity.as_str()))
             {
                 return Err(ApiError::forbidden(
                     "An access token can list only its own identity's conversations",

@@ -119,7 +119,7 @@ mod sql {
             content_sid: Nullable<Text>,
             subject: Nullable<Text>,
             now: BigInt,
-            service_permissions: Text,
+            service_may_send: Bool,
         ) -> Record<(Nullable<Text>, Nullable<BigInt>, Nullable<Text>, Nullable<Text>)>;
     }
 }
@@ -232,7 +232,7 @@ pub fn append_as_user(
     let DbConnection::Postgresql(pg) = conn else {
         return Err(ApiError::internal("unknown database dialect"));
     };
-    let permissions = serde_json::to_string(&user.service_permissions).map_err(ApiError::internal)?;
+    let service_may_send = user.service_permissions.iter().any(|p| p == "sendMessage");
     let now = time::now();
     let mut row = new_row(scope, spec, now);
     let (conversation, index, participant, refusal) = diesel::select(confab_append_user_message(
@@ -247,7 +247,7 @@ pub fn append_as_user(
         row.content_sid.as_deref(),
         row.subject.as_deref(),
         now,
-        &permissions,
+        service_may_send,
     ))
     .get_result::<(Option<String>, Option<i64>, Option<String>, Option<String>)>(pg)?;
     match (refusal.as_deref(), conversation, index) {

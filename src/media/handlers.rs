@@ -302,7 +302,7 @@ where
                     content_type: &describe.content_type,
                     filename: describe.filename.as_deref(),
                     category: &describe.category,
-                    author: scope.end_user().map_or("system", |u| u.user.identity.as_str()),
+                    author: scope.end_user().map_or("system", |u| u.identity.as_str()),
                     size: 0,
                     object_key: &object_key,
                     key_id: &wrapped.key_id,

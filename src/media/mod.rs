@@ -274,7 +274,7 @@ pub fn find_visible(conn: &mut DbConnection, scope: &ServiceScope, sid: &str) ->
         Some(conversation) => {
             crate::roles::access::in_conversation(conn, scope, conversation)?;
         }
-        None if row.author == user.user.identity => {}
+        None if row.author == user.identity => {}
         None => return Err(ApiError::NotFound),
     }
     Ok(row)
@@ -390,7 +390,7 @@ pub fn attach(
                 .select(media::author)
                 .get_result(conn)
                 .optional()?;
-            if author.as_deref() != Some(user.user.identity.as_str()) {
+            if author.as_deref() != Some(user.identity.as_str()) {
                 return Err(invalid_media(sid, "no media with that SID exists in this service"));
             }
         }

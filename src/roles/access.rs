@@ -97,7 +97,7 @@ impl Standing {
 pub fn in_service(scope: &ServiceScope) -> Standing {
     Standing {
         member: scope.end_user().map(|u| Member {
-            identity: u.user.identity.clone(),
+            identity: u.identity.clone(),
             participant_sid: None,
             permissions: u.service_permissions.clone(),
         }),
@@ -155,7 +155,7 @@ pub fn member_of(
         .inner_join(participants::table.on(participants::conversation_sid.eq(conversations::sid)))
         .inner_join(roles::table.on(roles::sid.eq(participants::role_sid)))
         .filter(conversations::service_sid.eq(&scope.service_sid))
-        .filter(participants::identity.eq(&user.user.identity))
+        .filter(participants::identity.eq(&user.identity))
         .select((conversations::sid, participants::sid, roles::permissions));
     // Two fixed statements (by SID, by unique name), each prepared once.
     let found: Option<(String, String, String)> = if SidKind::Conversation.matches(key) {

@@ -4,10 +4,11 @@
 -- from Rust on SQLite; both run under the same tests.
 --
 -- The user must be a participant of the conversation (else 'not_found', as
--- if the conversation did not exist) whose service role permissions
--- (p_service_permissions, a JSON array) or participant role permissions
--- hold 'sendMessage' (else 'sendMessage'). Roles are read here, at send
--- time, so a role change applies to the next message.
+-- if the conversation did not exist) whose service role or participant
+-- role holds 'sendMessage' (else 'sendMessage'). The service role's verdict
+-- comes in as p_service_may_send (the caller read that role in the same
+-- request); the participant role is read here, at send time, so a role
+-- change applies to the next message.
 CREATE FUNCTION confab_append_user_message(
     p_account_sid TEXT,
     p_service_sid TEXT,
@@ -20,7 +21,7 @@ CREATE FUNCTION confab_append_user_message(
     p_content_sid TEXT,
     p_subject TEXT,
     p_now BIGINT,
-    p_service_permissions TEXT,
+    p_service_may_send BOOLEAN,
     OUT o_conversation_sid TEXT,
     OUT o_index BIGINT,
     OUT o_participant_sid TEXT,
@@ -43,20 +44,19 @@ BEGIN
         o_refusal := 'not_found';
         RETURN;
     END IF;
-    -- FOR KEY SHARE: a concurrent removal of this participant waits for
-    -- the send to commit instead of racing its foreign key (one locker per
-    -- participant row, so no multixact; roles are not locked: sends of
-    -- many users share one role row, and a role change applies to the
-    -- next message).
+    -- No row lock: a removal or role change that commits while this runs
+    -- orders after the send (messages.participant_sid has no foreign key),
+    -- and locking would write the participant's tuple on every message.
     SELECT p.sid, r.permissions INTO o_participant_sid, v_role_permissions
       FROM participants p JOIN roles r ON r.sid = p.role_sid
-     WHERE p.conversation_sid = v_conversation AND p.identity = p_identity
-       FOR KEY SHARE OF p;
+     WHERE p.conversation_sid = v_conversation AND p.identity = p_identity;
     IF o_participant_sid IS NULL THEN
         o_refusal := 'not_found';
         RETURN;
     END IF;
-    IF NOT (p_service_permissions::jsonb ? 'sendMessage' OR v_role_permissions::jsonb ? 'sendMessage') THEN
+    -- Role permissions are JSON arrays of validated names Confab wrote, so
+    -- the quoted name is found by a plain search (no JSON parse per send).
+    IF NOT (p_service_may_send OR strpos(v_role_permissions, '"sendMessage"') > 0) THEN
         o_participant_sid := NULL;
         o_refusal := 'sendMessage';
         RETURN;
