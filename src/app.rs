@@ -35,6 +35,10 @@ impl AppState {
     /// Connects to the database and applies pending migrations. Blocking:
     /// call before the server starts (or from a blocking context).
     pub fn initialize(config: Config) -> Result<AppState, BoxError> {
+        // The embedded defaults keep their files here: say so by name if it
+        // cannot be made, rather than as a database or key-file error later.
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("CONFAB_DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
         let db = Db::connect(&config.database_url, config.db_pool_size)
             .map_err(|e| format!("DATABASE_URL: cannot connect to {:?}: {e}", config.database_url))?;
         let mut conn = db.get().map_err(|e| format!("DATABASE_URL: cannot connect: {e}"))?;

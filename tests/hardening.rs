@@ -169,3 +169,18 @@ async fn default_service_switch_and_delete_do_not_interleave() {
     let results = join_all((0..8).map(|_| app.post("/v1/Conversations", &[]))).await;
     assert!(results.iter().all(|r| r.status == 201));
 }
+
+#[actix_web::test]
+async fn a_data_dir_that_cannot_be_made_is_named_at_start() {
+    let db = common::TestDb::new();
+    let mut config = common::test_config(&db, "http://localhost");
+    // A folder under a regular file cannot exist (and root ignores modes).
+    let file = db.dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    config.data_dir = file.join("data");
+    let err = actix_web::web::block(move || confab::app::AppState::initialize(config).err())
+        .await
+        .unwrap()
+        .expect("start must fail");
+    assert!(err.to_string().starts_with("CONFAB_DATA_DIR: cannot create"), "{err}");
+}

@@ -128,7 +128,7 @@ enum Credential {
 }
 
 /// How a request's database work runs.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Read,
     /// In a write transaction.
@@ -288,26 +288,39 @@ impl Caller {
         }
     }
 
-    async fn run<T, F>(&self, mode: Mode, f: F) -> Result<T, ApiError>
+    /// A request's database work in two phases: `check` (the credential
+    /// re-check, then the caller's reads that decide whether it may act)
+    /// and `work` with what `check` found.
+    async fn run<C, T, K, F>(&self, mode: Mode, check: K, work: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut DbConnection, Principal) -> Result<T, ApiError> + Send + 'static,
+        K: FnOnce(&mut DbConnection, Principal) -> Result<C, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection, C) -> Result<T, ApiError> + Send + 'static,
+        C: Send + 'static,
         T: Send + 'static,
     {
         let me = self.clone();
-        // The credential re-check runs inside the write transaction, so a
-        // rotation that commits first is seen.
-        let checked = move |conn: &mut DbConnection| {
+        let db = &self.state.db;
+        let check = move |conn: &mut DbConnection| {
             let principal = me.principal(conn)?;
-            f(conn, principal)
+            check(conn, principal)
         };
-        let work = move |conn: &mut DbConnection| match mode {
-            Mode::Write => write_tx(conn, checked),
-            Mode::Writer if conn.is_sqlite() => write_tx(conn, checked),
-            Mode::Read | Mode::Writer => checked(conn),
+        if mode != Mode::Read && !db.is_postgres() {
+            // SQLite has one writer at a time: the checks (reads) run on a
+            // reader connection first, in the same blocking hop, so the
+            // write lock is held for the writes alone. A revocation or role
+            // change committing in between orders after this request.
+            return db.read_then_write(check, move |conn, c| write_tx(conn, |conn| work(conn, c))).await;
+        }
+        // On PostgreSQL the credential re-check runs inside the write
+        // transaction, so a rotation that commits first is seen.
+        let all = move |conn: &mut DbConnection| {
+            let checked = check(conn)?;
+            work(conn, checked)
         };
         match mode {
-            Mode::Read => self.state.db.run(work).await,
-            Mode::Write | Mode::Writer => self.state.db.run_writer(work).await,
+            Mode::Read => db.run(all).await,
+            Mode::Write => db.run_writer(move |conn| write_tx(conn, all)).await,
+            Mode::Writer => db.run_writer(all).await,
         }
     }
 
@@ -318,11 +331,7 @@ impl Caller {
         F: FnOnce(&mut DbConnection, &Principal) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(Mode::Read, move |conn, p| {
-            p.require_account_credentials()?;
-            f(conn, &p)
-        })
-        .await
+        self.run(Mode::Read, admin_principal, move |conn, p| f(conn, &p)).await
     }
 
     pub async fn write_account<T, F>(&self, f: F) -> Result<T, ApiError>
@@ -330,25 +339,32 @@ impl Caller {
         F: FnOnce(&mut DbConnection, &Principal) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(Mode::Write, move |conn, p| {
-            p.require_account_credentials()?;
-            f(conn, &p)
-        })
-        .await
+        self.run(Mode::Write, admin_principal, move |conn, p| f(conn, &p)).await
     }
 
-    async fn run_scoped<T, F>(&self, mode: Mode, f: F) -> Result<(ServiceScope, T), ApiError>
+    /// Service-scoped work: the scope (and `check`, given it) is resolved in
+    /// the check phase, `f` runs with both.
+    async fn run_scoped<C, T, K, F>(&self, mode: Mode, check: K, f: F) -> Result<(ServiceScope, T), ApiError>
     where
-        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
+        K: FnOnce(&mut DbConnection, &ServiceScope) -> Result<C, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection, &ServiceScope, C) -> Result<T, ApiError> + Send + 'static,
+        C: Send + 'static,
         T: Send + 'static,
     {
         let service = self.service.clone();
         let v1 = self.v1();
-        self.run(mode, move |conn, principal| {
-            let scope = ServiceScope::resolve(conn, principal, service.as_deref(), v1)?;
-            let out = f(conn, &scope)?;
-            Ok((scope, out))
-        })
+        self.run(
+            mode,
+            move |conn, principal| {
+                let scope = ServiceScope::resolve(conn, principal, service.as_deref(), v1)?;
+                let checked = check(conn, &scope)?;
+                Ok((scope, checked))
+            },
+            move |conn, (scope, checked)| {
+                let out = f(conn, &scope, checked)?;
+                Ok((scope, out))
+            },
+        )
         .await
     }
 
@@ -358,7 +374,7 @@ impl Caller {
         F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run_scoped(Mode::Read, f).await
+        self.run_scoped(Mode::Read, no_check, move |conn, scope, ()| f(conn, scope)).await
     }
 
     /// Service-scoped writes, in one write transaction.
@@ -367,7 +383,7 @@ impl Caller {
         F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run_scoped(Mode::Write, f).await
+        self.run_scoped(Mode::Write, no_check, move |conn, scope, ()| f(conn, scope)).await
     }
 
     /// Service-scoped administration (roles): account credentials only.
@@ -376,11 +392,7 @@ impl Caller {
         F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run_scoped(Mode::Read, move |conn, scope| {
-            scope.principal.require_account_credentials()?;
-            f(conn, scope)
-        })
-        .await
+        self.run_scoped(Mode::Read, admin_scope, move |conn, scope, ()| f(conn, scope)).await
     }
 
     pub async fn write_admin<T, F>(&self, f: F) -> Result<(ServiceScope, T), ApiError>
@@ -388,11 +400,7 @@ impl Caller {
         F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run_scoped(Mode::Write, move |conn, scope| {
-            scope.principal.require_account_credentials()?;
-            f(conn, scope)
-        })
-        .await
+        self.run_scoped(Mode::Write, admin_scope, move |conn, scope, ()| f(conn, scope)).await
     }
 
     /// Service-scoped writes that are one statement on PostgreSQL and run
@@ -402,6 +410,35 @@ impl Caller {
         F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run_scoped(Mode::Writer, f).await
+        self.run_scoped(Mode::Writer, no_check, move |conn, scope, ()| f(conn, scope)).await
     }
+
+    /// [`Caller::write_atomic`] whose permission reads (`check`) run before
+    /// the write: on SQLite outside the one writer's lock.
+    pub async fn write_atomic_checked<C, T, K, F>(
+        &self,
+        check: K,
+        f: F,
+    ) -> Result<(ServiceScope, T), ApiError>
+    where
+        K: FnOnce(&mut DbConnection, &ServiceScope) -> Result<C, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection, &ServiceScope, C) -> Result<T, ApiError> + Send + 'static,
+        C: Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_scoped(Mode::Writer, check, f).await
+    }
+}
+
+fn no_check(_: &mut DbConnection, _: &ServiceScope) -> Result<(), ApiError> {
+    Ok(())
+}
+
+fn admin_scope(_: &mut DbConnection, scope: &ServiceScope) -> Result<(), ApiError> {
+    scope.principal.require_account_credentials()
+}
+
+fn admin_principal(_: &mut DbConnection, principal: Principal) -> Result<Principal, ApiError> {
+    principal.require_account_credentials()?;
+    Ok(principal)
 }

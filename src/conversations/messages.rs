@@ -201,27 +201,52 @@ fn new_row(scope: &ServiceScope, spec: MessageSpec, now: i64) -> MessageRow {
     }
 }
 
+/// Where a user may send, as [`check_user_send`] found it on SQLite: the
+/// conversation and the user's participant in it.
+pub struct SendCheck {
+    conversation_sid: String,
+    participant_sid: Option<String>,
+}
+
+/// The reads before a user's send: it must be a participant of the
+/// conversation `key` (else 404) holding `sendMessage`. On SQLite they run
+/// here, before the write lock is taken; on PostgreSQL
+/// `confab_append_user_message` makes the same checks in its one statement,
+/// so this returns `None` without a query.
+pub fn check_user_send(
+    conn: &mut DbConnection,
+    scope: &ServiceScope,
+    key: &str,
+) -> Result<Option<SendCheck>, ApiError> {
+    if !conn.is_sqlite() {
+        return Ok(None);
+    }
+    let (conversation_sid, standing) = access::member_of(conn, scope, key)?;
+    standing.require("sendMessage")?;
+    Ok(Some(SendCheck { conversation_sid, participant_sid: standing.participant_sid().map(str::to_owned) }))
+}
+
 /// A text message from an access token's user, as that user (`spec.author`
-/// is its identity): it must be a participant (else 404) holding
-/// `sendMessage`. On PostgreSQL the check and the append are one call of
-/// `confab_append_user_message`; on SQLite the same steps run here, inside
-/// the caller's write transaction.
+/// is its identity), after [`check_user_send`]. On PostgreSQL the checks
+/// and the append are one call of `confab_append_user_message`; on SQLite
+/// the append runs here, inside the caller's write transaction.
 pub fn append_as_user(
     conn: &mut DbConnection,
     scope: &ServiceScope,
     key: &str,
     spec: MessageSpec,
+    checked: Option<SendCheck>,
 ) -> Result<MessageRow, ApiError> {
     let user = scope.end_user().ok_or_else(|| ApiError::internal("append_as_user without a user"))?;
-    if conn.is_sqlite() {
-        let (conversation_sid, standing) = access::member_of(conn, scope, key)?;
-        standing.require("sendMessage")?;
+    if let Some(SendCheck { conversation_sid, participant_sid }) = checked {
         let now = time::now();
         let mut row = new_row(scope, spec, now);
-        let author = Author::Participant(standing.participant_sid().map(str::to_owned));
+        let author = Author::Participant(participant_sid);
         let Some((conversation_sid, index, participant_sid)) =
             append_steps(conn, &scope.service_sid, &conversation_sid, true, &row, author, now)?
         else {
+            // Deleted since the check (404), or closed.
+            conversation_queries::find(conn, &scope.service_sid, &conversation_sid)?;
             return Err(conversation_queries::closed_error());
         };
         row.conversation_sid = conversation_sid;
@@ -439,7 +464,13 @@ pub async fn create(
         }
         let spec = MessageSpec { author: Some(identity.to_owned()), ..spec };
         if media_sids.is_empty() {
-            caller.write_atomic(move |conn, scope| append_as_user(conn, scope, &key, spec)).await?
+            let check_key = key.clone();
+            caller
+                .write_atomic_checked(
+                    move |conn, scope| check_user_send(conn, scope, &check_key),
+                    move |conn, scope, checked| append_as_user(conn, scope, &key, spec, checked),
+                )
+                .await?
         } else {
             caller
                 .write(move |conn, scope| {

@@ -165,6 +165,23 @@ impl Db {
         Self::block(self.write_pool.clone(), f).await
     }
 
+    /// Runs `read` on a reader connection, then `write` with its result on
+    /// the writers' connection, in one hop to the blocking pool. For SQLite,
+    /// where the checks before a write need not queue for the one writer.
+    pub async fn read_then_write<R, W, A, T>(&self, read: R, write: W) -> Result<T, ApiError>
+    where
+        R: FnOnce(&mut DbConnection) -> Result<A, ApiError> + Send + 'static,
+        W: FnOnce(&mut DbConnection, A) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (pool, write_pool) = (self.pool.clone(), self.write_pool.clone());
+        actix_web::web::block(move || {
+            let checked = read(&mut *pool.get()?)?;
+            write(&mut *write_pool.get()?, checked)
+        })
+        .await?
+    }
+
     async fn block<F, T>(pool: Pool, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
