@@ -1,16 +1,15 @@
 //! Messages (`IM…`): ordered by a per-conversation `index` that only grows.
 
 use actix_web::{HttpResponse, web};
-use diesel::dsl::case_when;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Text};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::{self, Form, ListPage, PageRequest, Query, ServiceScope, limits, time};
 use crate::auth::Caller;
 use crate::db::DbConnection;
-use crate::db::schema::{conversations, messages};
+use crate::db::schema::messages;
 use crate::error::{ApiError, ApiResult};
 use crate::keyset;
 use crate::media;
@@ -124,6 +123,57 @@ mod sql {
     }
 }
 use sql::{confab_append_message, confab_append_user_message};
+
+/// The SQLite step of [`append`] that takes the next index: finds the
+/// conversation, refuses it if closed, bumps `last_message_index`, revives
+/// it if inactive and restarts its timers, in one UPDATE (SET expressions
+/// read the row as it was).
+///
+/// Written out rather than built with `diesel::update`: diesel marks every
+/// UPDATE unsafe to cache, so the built one was parsed and planned by
+/// SQLite on every send; this one is prepared once per connection (its
+/// cache key is the SQL text, one per lookup kind).
+struct Bump<'a> {
+    service_sid: &'a str,
+    key: &'a str,
+    by_sid: bool,
+    now: i64,
+}
+
+impl diesel::query_builder::QueryId for Bump<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for Bump<'_> {
+    type SqlType = (Text, BigInt);
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for Bump<'_>
+where
+    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
+    str: diesel::serialize::ToSql<Text, DB>,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(
+            "UPDATE conversations SET last_message_index = last_message_index + 1, \
+             state = CASE WHEN state = 'inactive' THEN 'active' ELSE state END, \
+             date_inactive = CASE WHEN state = 'active' OR state = 'inactive' THEN timer_inactive_secs + ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" END, date_closed = timer_closed_secs + ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" WHERE service_sid = ");
+        out.push_bind_param::<Text, str>(self.service_sid)?;
+        out.push_sql(if self.by_sid { " AND sid = " } else { " AND unique_name = " });
+        out.push_bind_param::<Text, str>(self.key)?;
+        out.push_sql(" AND state <> 'closed' RETURNING sid, last_message_index");
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for Bump<'_> {}
 
 /// Appends a message to the conversation `key` (SID or unique name) of the
 /// service and returns it.
@@ -308,31 +358,7 @@ fn append_steps(
     author: Author,
     now: i64,
 ) -> Result<Option<(String, i64, Option<String>)>, ApiError> {
-    use conversations::dsl as c;
-    // Fixed SQL per lookup kind: diesel prepares it once per connection.
-    macro_rules! bump {
-        ($lookup:expr) => {
-            diesel::update(
-                c::conversations
-                    .filter(c::service_sid.eq(service_sid))
-                    .filter($lookup)
-                    .filter(c::state.ne("closed")),
-            )
-            .set((
-                c::last_message_index.eq(c::last_message_index + 1),
-                c::state.eq(case_when::<_, _, Text>(c::state.eq("inactive"), "active").otherwise(c::state)),
-                c::date_inactive.eq(case_when::<_, _, Nullable<BigInt>>(
-                    c::state.eq("active").or(c::state.eq("inactive")),
-                    c::timer_inactive_secs + now,
-                )),
-                c::date_closed.eq(c::timer_closed_secs + now),
-            ))
-            .returning((c::sid, c::last_message_index))
-            .get_result::<(String, i64)>(conn)
-            .optional()?
-        };
-    }
-    let bumped = if by_sid { bump!(c::sid.eq(key)) } else { bump!(c::unique_name.eq(key)) };
+    let bumped = Bump { service_sid, key, by_sid, now }.get_result::<(String, i64)>(conn).optional()?;
     let Some((conversation_sid, index)) = bumped else {
         return Ok(None);
     };
