@@ -98,8 +98,9 @@ impl Principal {
 /// Extracting it costs no I/O when the credentials were verified recently
 /// (the common case): the credential's current hash is then re-read as the
 /// first step of the request's own database work, in the same blocking
-/// round (and transaction), so a request costs one hop to the blocking pool,
-/// not two. Credentials not verified recently are checked in full before
+/// round (on PostgreSQL in the same transaction; on SQLite writes, on a
+/// reader connection just before the write lock is taken), so a request
+/// costs one hop to the blocking pool, not two. Credentials not verified recently are checked in full before
 /// the handler runs, so they answer 401 before any parameter is looked at.
 /// (A token rotated while a success is still remembered is refused by the
 /// re-read instead, after the handler's parameter checks.)

@@ -151,7 +151,9 @@ impl diesel::query_builder::Query for Bump<'_> {
 
 impl<DB> diesel::query_builder::QueryFragment<DB> for Bump<'_>
 where
-    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<BigInt>,
     str: diesel::serialize::ToSql<Text, DB>,
     i64: diesel::serialize::ToSql<BigInt, DB>,
 {

@@ -1,0 +1,1 @@
+-- SQLite only (covering indexes for token checks); PostgreSQL keeps its pages cached across commits.
