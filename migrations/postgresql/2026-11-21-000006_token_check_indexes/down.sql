@@ -1,1 +1,2 @@
 -- SQLite only.
+SELECT 1;
