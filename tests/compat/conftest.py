@@ -31,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -263,3 +264,12 @@ def spec() -> Spec:
 def pytest_report_header(config):
     db = "PostgreSQL (fresh database)" if os.environ.get("CONFAB_COMPAT_DATABASE_URL") else "SQLite"
     return f"confab compat suite: database={db}, bin={os.environ.get('CONFAB_BIN') or 'target/debug/confab'}"
+
+
+@pytest.fixture(scope="session")
+def http():
+    """A requests session that never goes through a proxy for 127.0.0.1."""
+    session = requests.Session()
+    session.trust_env = False
+    yield session
+    session.close()

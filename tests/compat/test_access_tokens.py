@@ -33,15 +33,6 @@ FORBIDDEN = 20403
 PERMISSION_DENIED = 50107
 
 
-@pytest.fixture(scope="module")
-def http():
-    """A requests session that never goes through a proxy for 127.0.0.1."""
-    session = requests.Session()
-    session.trust_env = False
-    yield session
-    session.close()
-
-
 def mint(account_sid: str, key, identity: str | None, service_sid: str | None, **kwargs) -> str:
     """A token exactly as twilio-python's helper makes it."""
     token = AccessToken(account_sid, key.sid, kwargs.pop("secret", key.secret), identity=identity, **kwargs)

@@ -13,7 +13,6 @@ import os
 import re
 
 import pytest
-import requests
 
 from support import expect_rest_error, is_sid, uniq
 
@@ -24,15 +23,6 @@ PNG_1X1 = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
 )
-
-
-@pytest.fixture(scope="module")
-def http():
-    """A requests session that never goes through a proxy for 127.0.0.1."""
-    session = requests.Session()
-    session.trust_env = False
-    yield session
-    session.close()
 
 
 @pytest.fixture(scope="module")
