@@ -138,7 +138,7 @@ diesel::table! {
         category -> Text,
         author -> Text,
         size -> BigInt,
-        sha256 -> Nullable<Text>,
+        digest -> Nullable<Text>,
         object_key -> Text,
         key_id -> Text,
         wrapped_key -> Binary,

@@ -392,7 +392,7 @@ where
             .set((
                 media::state.eq(STATE_READY),
                 media::size.eq(stored.size as i64),
-                media::sha256.eq(&stored.sha256),
+                media::digest.eq(&stored.digest),
                 media::date_upload_updated.eq(now),
                 media::date_updated.eq(now),
             ))

@@ -201,7 +201,9 @@ pub struct MediaRow {
     pub category: String,
     pub author: String,
     pub size: i64,
-    pub sha256: Option<String>,
+    /// What the ETag derives from, set when the upload completes (see
+    /// [`upload::DIGEST_PREFIX`]).
+    pub digest: Option<String>,
     pub object_key: String,
     pub key_id: String,
     pub wrapped_key: Vec<u8>,
@@ -220,8 +222,11 @@ impl MediaRow {
         self.state == STATE_READY || self.state == STATE_ATTACHED
     }
 
+    /// A strong validator: the stored object's digest. Rows stored before
+    /// digests covered the tags have none; their SID serves, as content
+    /// never changes under a SID.
     pub fn etag(&self) -> String {
-        format!("\"{}\"", self.sha256.as_deref().unwrap_or(""))
+        format!("\"{}\"", self.digest.as_deref().unwrap_or(&self.sid))
     }
 }
 
