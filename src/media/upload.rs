@@ -16,10 +16,10 @@
 //! order, not over the plaintext. GHASH already hashed every byte under the
 //! media's own key, so the tags pin down the stored content, and hashing 16
 //! bytes per 64 KiB costs nothing; a second pass over the plaintext (SHA-256,
-//! then BLAKE3 was tried) cost a sixth of an upload's CPU.
-//! And a plaintext digest in the database would let anyone holding a copy of
-//! it, but not the master key, confirm that a known file had been uploaded;
-//! the tags reveal nothing without the data key. The digest can also be
+//! then BLAKE3 was tried) cost a sixth of an upload's CPU. And a plaintext
+//! digest in the database would let anyone holding a copy of it, but not the
+//! master key, confirm that a known file had been uploaded; the tags reveal
+//! nothing without the data key. The digest can also be
 //! recomputed from a stored object alone, with no key, to audit storage.
 
 use std::sync::Arc;
@@ -59,8 +59,7 @@ pub enum IngestError {
 /// Batches being sealed at once (each on the blocking pool).
 const SEALING: usize = 3;
 
-/// A sealed batch and its chunks' tags, in order.
-type Sealing = actix_web::rt::task::JoinHandle<Result<(Bytes, Vec<u8>), CryptoError>>;
+type Sealing = actix_web::rt::task::JoinHandle<Result<Bytes, CryptoError>>;
 
 /// One media's content on its way into storage.
 pub struct Ingest {
@@ -202,8 +201,8 @@ impl Ingest {
         Ok(())
     }
 
-    /// Hands the gathered plaintext to a task that hashes and seals it (after
-    /// writing out the oldest sealed batch if enough are busy).
+    /// Hands the gathered plaintext to a sealing task (after writing out the
+    /// oldest sealed batch if enough are busy).
     async fn dispatch(&mut self, last: bool) -> Result<(), IngestError> {
         if self.sealing.len() >= SEALING {
             self.collect_oldest().await?;
@@ -219,7 +218,6 @@ impl Ingest {
             // The plaintext is copied once, from the received pieces into its
             // place in the sealed batch, and each chunk sealed there.
             let mut out = Vec::with_capacity(len + chunks * TAG);
-            let mut tags = Vec::with_capacity(chunks * TAG);
             let mut pieces = batch.iter().flat_map(|piece| piece.chunks(CHUNK));
             let mut carry: &[u8] = &[];
             let mut tag = [0u8; TAG];
@@ -239,9 +237,8 @@ impl Ingest {
                 }
                 cipher.seal_into(first + i as u64, last && i + 1 == chunks, &mut out[at..], &mut tag)?;
                 out.extend_from_slice(&tag);
-                tags.extend_from_slice(&tag);
             }
-            Ok((Bytes::from(out), tags))
+            Ok(Bytes::from(out))
         }));
         Ok(())
     }
@@ -251,8 +248,12 @@ impl Ingest {
         let Some(sealing) = self.sealing.pop_front() else {
             return Ok(());
         };
-        let (sealed, tags) = sealing.await.map_err(worker_error)??;
-        self.digest.update(&tags);
+        let sealed = sealing.await.map_err(worker_error)??;
+        // Every chunk of a batch is full but the media's last, so the tags
+        // sit at the end of each SEALED_CHUNK step.
+        for chunk in sealed.chunks(SEALED_CHUNK) {
+            self.digest.update(&chunk[chunk.len() - TAG..]);
+        }
         self.write(sealed).await
     }
 
