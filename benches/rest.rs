@@ -416,7 +416,7 @@ fn pgbench(admin: &str, clients: usize, duration: Duration, dir: &Path, baseline
 /// path is what the send benchmark measures).
 fn fill_messages(database_url: &str, service_sid: &str, conversation: &str, n: usize) {
     let url = confab::config::DatabaseUrl::parse(database_url).unwrap();
-    let mut conn = confab::db::establish(&url).unwrap();
+    let mut conn = confab::testing::establish(&url).unwrap();
     let insert = |sid: &str, series: &str| {
         format!(
             "INSERT INTO messages (sid, account_sid, service_sid, conversation_sid, msg_index, author, body, \
@@ -426,10 +426,10 @@ fn fill_messages(database_url: &str, service_sid: &str, conversation: &str, n: u
         )
     };
     let sql = match &mut conn {
-        confab::db::DbConnection::Postgresql(_) => {
+        confab::testing::DbConnection::Postgresql(_) => {
             insert("'IM' || lpad(i::text, 32, '0')", &format!("generate_series(0, {}) AS g(i)", n - 1))
         }
-        confab::db::DbConnection::Sqlite(_) => format!(
+        confab::testing::DbConnection::Sqlite(_) => format!(
             "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {}) {}",
             n - 1,
             insert("'IM' || substr('00000000000000000000000000000000' || i, -32, 32)", "s")

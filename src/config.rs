@@ -192,6 +192,9 @@ pub struct Config {
     pub auth_cache_ttl: Duration,
     /// How often conversation state timers are applied.
     pub timers_interval: Duration,
+    /// `CONFAB_BACKGROUND=off`: this instance only serves requests (the
+    /// collector and timers run on others).
+    pub background: bool,
     pub media: MediaConfig,
 }
 
@@ -260,6 +263,14 @@ impl Config {
             Duration::from_secs(parse_num(&var, "CONFAB_AUTH_CACHE_TTL_SECS", 300u64, 0, 86_400)?);
         let timers_interval =
             Duration::from_secs(parse_num(&var, "CONFAB_TIMERS_INTERVAL_SECS", 30u64, 1, 86_400)?);
+
+        let background = match var("CONFAB_BACKGROUND").as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(bad("CONFAB_BACKGROUND", format!("expected on or off, got {other:?}")));
+            }
+        };
 
         let storage = match var("CONFAB_STORAGE_URL") {
             Some(v) => StorageUrl::parse(&v).map_err(|m| bad("CONFAB_STORAGE_URL", m))?,
@@ -333,6 +344,7 @@ impl Config {
             hash_cost: HashCost::DEFAULT,
             auth_cache_ttl,
             timers_interval,
+            background,
             media,
         })
     }
@@ -351,6 +363,7 @@ impl Config {
             hash_cost: HashCost::TESTING,
             auth_cache_ttl: Duration::from_secs(300),
             timers_interval: Duration::from_secs(30),
+            background: true,
             media: MediaConfig {
                 storage: StorageUrl::Memory,
                 master_key: Some([7u8; 32]),
@@ -430,6 +443,8 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.public_url, "http://127.0.0.1:8080");
         assert_eq!(c.database_url, DatabaseUrl::Sqlite(PathBuf::from("./data/confab.db")));
+        assert!(c.background);
+        assert!(!from(&[("CONFAB_BACKGROUND", "off")]).unwrap().background);
     }
 
     #[test]
@@ -446,6 +461,8 @@ mod tests {
         assert_eq!(e.var, "CONFAB_PUBLIC_URL");
         let e = from(&[("CONFAB_LOG_FORMAT", "xml")]).unwrap_err();
         assert_eq!(e.var, "CONFAB_LOG_FORMAT");
+        let e = from(&[("CONFAB_BACKGROUND", "maybe")]).unwrap_err();
+        assert_eq!(e.var, "CONFAB_BACKGROUND");
         let e = from(&[("CONFAB_STORAGE_URL", "file://relative/path")]).unwrap_err();
         assert_eq!(e.var, "CONFAB_STORAGE_URL");
         let e = from(&[("CONFAB_MASTER_KEY", "c2hvcnQ=")]).unwrap_err();

@@ -1,49 +1,111 @@
 //! The one error type handlers return, and its mapping to Twilio's error body.
 //!
-//! Client errors carry a stable Twilio code and a message meant for the caller.
-//! Everything else is `Internal`: the caller gets a generic 500 and the cause
-//! goes to the log only (never SQL or paths in a response body).
+//! Client errors carry a Twilio [`Code`] (which fixes the HTTP status) and a
+//! message meant for the caller. Everything else is `Internal`: the caller
+//! gets a generic 500 and the cause goes to the log only (never SQL or
+//! paths in a response body). Store and database errors become HTTP errors
+//! here and nowhere else.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-/// Twilio error codes Confab emits.
-pub mod codes {
-    pub const INVALID_PARAMETER: u32 = 20001;
-    pub const AUTHENTICATE: u32 = 20003;
-    pub const METHOD_NOT_ALLOWED: u32 = 20004;
-    pub const NOT_FOUND: u32 = 20404;
-    pub const INTERNAL: u32 = 20500;
-    pub const SERVICE_UNAVAILABLE: u32 = 20503;
-    pub const PAYLOAD_TOO_LARGE: u32 = 20413;
-    pub const CONFLICT: u32 = 20409;
-    pub const CONVERSATION_UNIQUE_NAME_EXISTS: u32 = 50353;
-    pub const UNIQUE_NAME_LOOKS_LIKE_SID: u32 = 50390;
-    pub const CONVERSATION_CLOSED: u32 = 50377;
-    pub const INITIAL_STATE_CLOSED: u32 = 50384;
-    pub const PARTICIPANT_EXISTS: u32 = 50433;
-    pub const PARTICIPANT_ADDRESS_EXISTS: u32 = 50416;
-    pub const USER_EXISTS: u32 = 50201;
-    pub const TOO_MANY_PARTICIPANTS: u32 = 50427;
-    pub const MEDIA_SID_MISSING: u32 = 50506;
-    pub const MEDIA_SID_INVALID: u32 = 50510;
-    pub const MEDIA_TOO_LARGE: u32 = 50512;
-    pub const FORBIDDEN: u32 = 20403;
-    pub const INVALID_ACCESS_TOKEN: u32 = 20101;
-    pub const PERMISSION_DENIED: u32 = 50107;
-    pub const REQUEST_TIMEOUT: u32 = 20408;
-    pub const RANGE_NOT_SATISFIABLE: u32 = 20416;
+use crate::db::DbError;
+use crate::domain::Permission;
+use crate::store::StoreError;
+
+/// The Twilio error codes Confab answers with, each with its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidParameter,
+    Authenticate,
+    MethodNotAllowed,
+    NotFound,
+    Internal,
+    ServiceUnavailable,
+    PayloadTooLarge,
+    Conflict,
+    Forbidden,
+    InvalidAccessToken,
+    RequestTimeout,
+    RangeNotSatisfiable,
+    PermissionDenied,
+    UserExists,
+    ConversationUniqueNameExists,
+    ConversationClosed,
+    InitialStateClosed,
+    UniqueNameLooksLikeSid,
+    ParticipantAddressExists,
+    ParticipantExists,
+    MediaSidMissing,
+    MediaSidInvalid,
+    MediaTooLarge,
+}
+
+impl Code {
+    pub const fn number(self) -> u32 {
+        match self {
+            Code::InvalidParameter => 20001,
+            Code::Authenticate => 20003,
+            Code::MethodNotAllowed => 20004,
+            Code::NotFound => 20404,
+            Code::Internal => 20500,
+            Code::ServiceUnavailable => 20503,
+            Code::PayloadTooLarge => 20413,
+            Code::Conflict => 20409,
+            Code::Forbidden => 20403,
+            Code::InvalidAccessToken => 20101,
+            Code::RequestTimeout => 20408,
+            Code::RangeNotSatisfiable => 20416,
+            Code::PermissionDenied => 50107,
+            Code::UserExists => 50201,
+            Code::ConversationUniqueNameExists => 50353,
+            Code::ConversationClosed => 50377,
+            Code::InitialStateClosed => 50384,
+            Code::UniqueNameLooksLikeSid => 50390,
+            Code::ParticipantAddressExists => 50416,
+            Code::ParticipantExists => 50433,
+            Code::MediaSidMissing => 50506,
+            Code::MediaSidInvalid => 50510,
+            Code::MediaTooLarge => 50512,
+        }
+    }
+
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Code::Authenticate | Code::InvalidAccessToken => StatusCode::UNAUTHORIZED,
+            Code::Forbidden | Code::PermissionDenied => StatusCode::FORBIDDEN,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Code::Conflict
+            | Code::UserExists
+            | Code::ConversationUniqueNameExists
+            | Code::ParticipantAddressExists
+            | Code::ParticipantExists => StatusCode::CONFLICT,
+            Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::InvalidParameter
+            | Code::ConversationClosed
+            | Code::InitialStateClosed
+            | Code::UniqueNameLooksLikeSid
+            | Code::MediaSidMissing
+            | Code::MediaSidInvalid
+            | Code::MediaTooLarge => StatusCode::BAD_REQUEST,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A client error with its Twilio code; the message is shown to the caller.
     #[error("{message}")]
-    Client { status: StatusCode, code: u32, message: String },
+    Client { code: Code, message: String },
     /// 404 with Twilio's canonical body; the requested path is filled in by
-    /// [`crate::app::twilio_error_bodies`], which sees the request.
+    /// `app::twilio_error_bodies`, which sees the request.
     #[error("not found")]
     NotFound,
     #[error("authentication failed")]
@@ -63,52 +125,44 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn bad_request(code: u32, message: impl Into<String>) -> Self {
-        ApiError::Client { status: StatusCode::BAD_REQUEST, code, message: message.into() }
+    pub fn client(code: Code, message: impl Into<String>) -> Self {
+        ApiError::Client { code, message: message.into() }
     }
 
     /// 400 code 20001 for a parameter whose value is unusable.
     pub fn invalid_param(name: &str, why: impl std::fmt::Display) -> Self {
-        Self::bad_request(codes::INVALID_PARAMETER, format!("Invalid parameter {name}: {why}"))
+        Self::client(Code::InvalidParameter, format!("Invalid parameter {name}: {why}"))
     }
 
     pub fn missing_param(name: &str) -> Self {
-        Self::bad_request(
-            codes::INVALID_PARAMETER,
-            format!("Missing required parameter {name} in the post body"),
-        )
+        Self::client(Code::InvalidParameter, format!("Missing required parameter {name} in the post body"))
     }
 
     /// 403 for an action the caller's credentials can never take.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        ApiError::Client { status: StatusCode::FORBIDDEN, code: codes::FORBIDDEN, message: message.into() }
+        Self::client(Code::Forbidden, message)
     }
 
     /// 403 code 50107: the user's roles lack `permission`.
-    pub fn permission_denied(permission: &str) -> Self {
-        ApiError::Client {
-            status: StatusCode::FORBIDDEN,
-            code: codes::PERMISSION_DENIED,
-            message: format!("User not authorized to perform this action: missing permission {permission}"),
-        }
-    }
-
-    pub fn conflict(code: u32, message: impl Into<String>) -> Self {
-        ApiError::Client { status: StatusCode::CONFLICT, code, message: message.into() }
+    pub fn permission_denied(permission: Permission) -> Self {
+        Self::client(
+            Code::PermissionDenied,
+            format!("User not authorized to perform this action: missing permission {permission}"),
+        )
     }
 
     pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         ApiError::Internal(e.into())
     }
 
-    pub fn code(&self) -> u32 {
+    pub fn code(&self) -> Code {
         match self {
             ApiError::Client { code, .. } => *code,
-            ApiError::NotFound => codes::NOT_FOUND,
-            ApiError::Unauthenticated => codes::AUTHENTICATE,
-            ApiError::InvalidToken => codes::INVALID_ACCESS_TOKEN,
-            ApiError::Unavailable(_) | ApiError::Busy { .. } => codes::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => codes::INTERNAL,
+            ApiError::NotFound => Code::NotFound,
+            ApiError::Unauthenticated => Code::Authenticate,
+            ApiError::InvalidToken => Code::InvalidAccessToken,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => Code::ServiceUnavailable,
+            ApiError::Internal(_) => Code::Internal,
         }
     }
 
@@ -136,7 +190,8 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
-    pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
+        let code = code.number();
         ErrorBody {
             code,
             message: message.into(),
@@ -161,11 +216,9 @@ impl ErrorBody {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Client { status, .. } => *status,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthenticated | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
-            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            other => other.code().status(),
         }
     }
 
@@ -184,34 +237,13 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<diesel::result::Error> for ApiError {
-    fn from(e: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
         match e {
-            Error::NotFound => ApiError::NotFound,
-            // Handlers check every reference they write, so a foreign key can
-            // only fail when a concurrent request removed the referenced row
-            // (e.g. a role deleted while a user was being given it).
-            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
-                tracing::info!(detail = info.message(), "write lost a race with a delete");
-                ApiError::conflict(
-                    codes::CONFLICT,
-                    "A resource this request refers to was changed or deleted at the same time; retry the request",
-                )
-            }
-            // The database went away under a pooled connection (restart,
-            // failover): the pool drops it; the client may retry.
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                ApiError::Unavailable(format!("database connection closed: {}", info.message()))
-            }
+            DbError::Unavailable(cause) => ApiError::Unavailable(cause),
+            DbError::Query(diesel::result::Error::NotFound) => ApiError::NotFound,
             other => ApiError::internal(other),
         }
-    }
-}
-
-impl From<diesel::r2d2::PoolError> for ApiError {
-    fn from(e: diesel::r2d2::PoolError) -> Self {
-        ApiError::Unavailable(format!("database pool: {e}"))
     }
 }
 
@@ -221,9 +253,64 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
-/// Is this diesel error a unique-constraint violation?
-pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
-    matches!(e, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::ConversationClosed => ApiError::client(
+                Code::ConversationClosed,
+                "Can't update conversation as it's in final closed state",
+            ),
+            StoreError::UniqueNameTaken(name) => ApiError::client(
+                Code::ConversationUniqueNameExists,
+                format!("A Conversation with the UniqueName {name:?} already exists"),
+            ),
+            StoreError::ParticipantExists(id) => ApiError::client(
+                Code::ParticipantExists,
+                format!("A participant with identity {id:?} already exists in this conversation"),
+            ),
+            StoreError::ParticipantAddressExists(address) => ApiError::client(
+                Code::ParticipantAddressExists,
+                format!("A participant with address {address:?} already exists in this conversation"),
+            ),
+            StoreError::UserExists(identity) => ApiError::client(
+                Code::UserExists,
+                format!("A User with identity {identity:?} already exists"),
+            ),
+            StoreError::RoleInUse { role, default } => ApiError::client(
+                Code::InvalidParameter,
+                format!(
+                    "Role {role} is in use ({}) and cannot be deleted",
+                    if default {
+                        "it is a default role of the service"
+                    } else {
+                        "users or participants hold it"
+                    }
+                ),
+            ),
+            StoreError::MediaUnattachable { sid, why } => {
+                ApiError::client(Code::MediaSidInvalid, format!("Media {sid} cannot be attached: {why}"))
+            }
+            StoreError::MediaTooLarge { max, total } => ApiError::client(
+                Code::MediaTooLarge,
+                format!("The media of a message may total at most {max} bytes; these total {total}"),
+            ),
+            StoreError::RaceLost(detail) => {
+                tracing::info!(%detail, "write lost a race with a delete");
+                ApiError::client(
+                    Code::Conflict,
+                    "A resource this request refers to was changed or deleted at the same time; retry the request",
+                )
+            }
+            StoreError::Db(e) => e.into(),
+        }
+    }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,13 +1,25 @@
-//! Confab: a self-hosted server for the Twilio Conversations v1 REST API.
+//! Confab: a self-hosted server for the Twilio Conversations v1 REST API and
+//! its Media Content Service. `ARCHITECTURE.md` maps the modules.
 
-pub mod api;
+pub mod admin;
 pub mod app;
-pub mod auth;
 pub mod config;
-pub mod conversations;
-pub mod db;
-pub mod error;
-pub mod media;
-pub mod roles;
-pub mod sid;
 pub mod telemetry;
+#[doc(hidden)]
+pub mod testing;
+
+mod api;
+mod auth;
+mod background;
+mod db;
+mod domain;
+mod error;
+mod handlers;
+mod keys;
+mod routes;
+mod sid;
+mod state;
+mod storage;
+mod store;
+mod time;
+mod views;

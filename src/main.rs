@@ -6,10 +6,8 @@ use std::process::ExitCode;
 use base64::Engine;
 use clap::{Parser, Subcommand};
 
-use confab::app::{self, AppState};
-use confab::auth::accounts;
 use confab::config::Config;
-use confab::telemetry;
+use confab::{admin, app, telemetry};
 
 #[derive(Parser)]
 #[command(name = "confab", version, about = "Self-hosted Twilio Conversations v1 server")]
@@ -78,18 +76,13 @@ fn main() -> ExitCode {
 }
 
 fn run_admin(config: Config, admin: Admin) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let cost = config.hash_cost;
-    let state = AppState::initialize(config)?;
-    let mut conn = state.db.get()?;
     match admin {
         Admin::CreateAccount { friendly_name } => {
-            let creds = accounts::create(&mut conn, &friendly_name, None, None, cost)?;
+            let creds = admin::create_account(config, &friendly_name)?;
             println!("{}", serde_json::to_string(&creds)?);
         }
         Admin::RotateAuthToken { account_sid } => {
-            let token = accounts::rotate_auth_token(&mut conn, &account_sid, cost)
-                .map_err(|e| format!("{account_sid}: {e}"))?;
-            println!("{token}");
+            println!("{}", admin::rotate_auth_token(config, &account_sid)?);
         }
         Admin::RotateMasterKey { new_key } => {
             let new_key = new_key
@@ -100,7 +93,7 @@ fn run_admin(config: Config, admin: Admin) -> Result<(), Box<dyn std::error::Err
                     <[u8; 32]>::try_from(bytes).map_err(|_| "--new-key: must decode to 32 bytes".to_string())
                 })
                 .transpose()?;
-            let rotation = confab::media::rotate::run(&state.config, &mut conn, new_key)?;
+            let rotation = admin::rotate_master_key(config, new_key)?;
             println!("{}", serde_json::to_string(&rotation)?);
         }
     }

@@ -1,9 +1,8 @@
-//! Twilio paging with keyset pagination underneath.
+//! Twilio paging over keyset pagination (`crate::store::page`).
 //!
-//! Every list is ordered by one integer key (a row id, or a message index).
-//! `PageToken` is an opaque encoding of "rows after key K" or "rows before key
-//! K" in display order, so the 1,000th page costs the same index range scan
-//! as the first: never OFFSET. `Page` is client state and only echoed.
+//! `PageToken` is an opaque encoding of "rows after key K" or "rows before
+//! key K" in display order, so the 1,000th page costs the same index range
+//! scan as the first: never OFFSET. `Page` is client state and only echoed.
 
 use actix_web::HttpResponse;
 use base64::Engine;
@@ -13,19 +12,9 @@ use serde::ser::SerializeMap;
 
 use crate::api::params::Params;
 use crate::error::ApiError;
+use crate::store::page::{Key, KeyBound, PageQuery};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
-
-/// A row's position in its list: one integer column, or two for lists
-/// ordered by a non-unique column with the row id as tie-breaker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Key(pub i64, pub i64);
-
-impl From<i64> for Key {
-    fn from(k: i64) -> Key {
-        Key(k, 0)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cursor {
@@ -122,9 +111,7 @@ impl PageRequest {
             Cursor::Before(k) => (KeyBound::Below(k), true),
         };
         Seek {
-            bound,
-            ascending: descending == backwards,
-            limit: self.page_size + 1,
+            query: PageQuery { bound, ascending: descending == backwards, limit: self.page_size + 1 },
             backwards,
             page_size: self.page_size,
             cursor: self.cursor,
@@ -132,65 +119,14 @@ impl PageRequest {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyBound {
-    None,
-    Above(Key),
-    Below(Key),
-}
-
-/// The key-column condition, order and limit of one page query. Apply it with
-/// [`keyset!`], then turn the rows into a [`Window`] with [`Seek::finish`].
+/// One page's query (for the store) and how to turn its rows into a
+/// [`Window`] ([`Seek::finish`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Seek {
-    pub bound: KeyBound,
-    pub ascending: bool,
-    /// One more than the page size, to learn whether more rows follow.
-    pub limit: i64,
+    pub query: PageQuery,
     backwards: bool,
     page_size: i64,
     cursor: Cursor,
-}
-
-/// Applies a [`Seek`] to a boxed diesel query on an integer key column.
-#[macro_export]
-macro_rules! keyset {
-    ($query:expr, $column:expr, $seek:expr) => {{
-        use diesel::prelude::*;
-        let seek: &$crate::api::paging::Seek = &$seek;
-        let q = match seek.bound {
-            $crate::api::paging::KeyBound::None => $query,
-            $crate::api::paging::KeyBound::Above(k) => $query.filter($column.gt(k.0)),
-            $crate::api::paging::KeyBound::Below(k) => $query.filter($column.lt(k.0)),
-        };
-        let q = if seek.ascending { q.order($column.asc()) } else { q.order($column.desc()) };
-        q.limit(seek.limit)
-    }};
-}
-
-/// [`keyset!`] for lists ordered by `($first, $second)`, e.g. a date with
-/// the row id breaking ties.
-#[macro_export]
-macro_rules! keyset2 {
-    ($query:expr, $first:expr, $second:expr, $seek:expr) => {{
-        use diesel::prelude::*;
-        let seek: &$crate::api::paging::Seek = &$seek;
-        let q = match seek.bound {
-            $crate::api::paging::KeyBound::None => $query,
-            $crate::api::paging::KeyBound::Above(k) => {
-                $query.filter($first.gt(k.0).or($first.eq(k.0).and($second.gt(k.1))))
-            }
-            $crate::api::paging::KeyBound::Below(k) => {
-                $query.filter($first.lt(k.0).or($first.eq(k.0).and($second.lt(k.1))))
-            }
-        };
-        let q = if seek.ascending {
-            q.order(($first.asc(), $second.asc()))
-        } else {
-            q.order(($first.desc(), $second.desc()))
-        };
-        q.limit(seek.limit)
-    }};
 }
 
 impl Seek {
@@ -325,8 +261,8 @@ mod tests {
     #[test]
     fn forward_page_reports_next_and_previous() {
         let seek = req(Cursor::After(10.into())).seek(false);
-        assert_eq!(seek.bound, KeyBound::Above(10.into()));
-        assert!(seek.ascending);
+        assert_eq!(seek.query.bound, KeyBound::Above(10.into()));
+        assert!(seek.query.ascending);
         let w = seek.finish(vec![11, 12, 13], |k| *k);
         assert_eq!(w.items, vec![11, 12]);
         assert_eq!(w.next, Some(Cursor::After(12.into())));
@@ -336,8 +272,8 @@ mod tests {
     #[test]
     fn backward_page_is_returned_in_display_order() {
         let seek = req(Cursor::Before(20.into())).seek(false);
-        assert_eq!(seek.bound, KeyBound::Below(20.into()));
-        assert!(!seek.ascending);
+        assert_eq!(seek.query.bound, KeyBound::Below(20.into()));
+        assert!(!seek.query.ascending);
         let w = seek.finish(vec![19, 18, 17], |k| *k);
         assert_eq!(w.items, vec![18, 19]);
         assert_eq!(w.prev, Some(Cursor::Before(18.into())));
@@ -351,11 +287,11 @@ mod tests {
     #[test]
     fn descending_lists_flip_the_bounds() {
         let seek = req(Cursor::After(10.into())).seek(true);
-        assert_eq!(seek.bound, KeyBound::Below(10.into()));
-        assert!(!seek.ascending);
+        assert_eq!(seek.query.bound, KeyBound::Below(10.into()));
+        assert!(!seek.query.ascending);
         let seek = req(Cursor::Before(10.into())).seek(true);
-        assert_eq!(seek.bound, KeyBound::Above(10.into()));
-        assert!(seek.ascending);
+        assert_eq!(seek.query.bound, KeyBound::Above(10.into()));
+        assert!(seek.query.ascending);
     }
 
     #[test]

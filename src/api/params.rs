@@ -8,13 +8,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 
-use crate::api::time;
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, Code};
 use crate::sid::SidKind;
+use crate::time;
 
 /// Largest form body accepted. Attributes are capped at 16 KiB and bodies at
 /// 32 KiB, so this leaves room for ConversationWithParticipants batches.
@@ -59,13 +58,6 @@ impl Params {
 
     pub fn string(&self, name: &str) -> Option<String> {
         self.str(name).map(str::to_owned)
-    }
-
-    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
-        match self.str(name) {
-            Some(v) if !v.is_empty() => Ok(v),
-            _ => Err(ApiError::missing_param(name)),
-        }
     }
 
     /// A string capped at `max` characters.
@@ -185,17 +177,16 @@ impl FromRequest for Form {
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|e| ApiError::invalid_param("body", e))?;
                 if body.len() + chunk.len() > MAX_FORM_BYTES {
-                    return Err(ApiError::Client {
-                        status: StatusCode::PAYLOAD_TOO_LARGE,
-                        code: codes::PAYLOAD_TOO_LARGE,
-                        message: format!("Request body exceeds {MAX_FORM_BYTES} bytes"),
-                    });
+                    return Err(ApiError::client(
+                        Code::PayloadTooLarge,
+                        format!("Request body exceeds {MAX_FORM_BYTES} bytes"),
+                    ));
                 }
                 body.extend_from_slice(&chunk);
             }
             if !body.is_empty() && content_type != "application/x-www-form-urlencoded" {
-                return Err(ApiError::bad_request(
-                    codes::INVALID_PARAMETER,
+                return Err(ApiError::client(
+                    Code::InvalidParameter,
                     "Request body must be application/x-www-form-urlencoded",
                 ));
             }

@@ -18,13 +18,12 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::api::time;
-use crate::db::DbConnection;
+use crate::api::limits;
 use crate::error::ApiError;
-use crate::media::crypto::Keyring;
+use crate::keys::keyring::{Keyring, Purpose};
 use crate::sid::SidKind;
-
-use super::api_keys;
+use crate::store::api_keys::ApiKeyRow;
+use crate::time;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: i64 = 60;
@@ -145,16 +144,18 @@ impl TokenVerifier {
         Ok(claims.iss)
     }
 
-    /// Verifies a token in full against its key (loaded by the caller with
-    /// [`api_keys::find_with_account`]), and remembers the success.
+    /// Verifies a token in full against its key (as the caller loaded it),
+    /// and remembers the success.
     pub fn verify(
         &self,
         token: &str,
-        key: Option<&api_keys::ApiKeyRow>,
+        key: Option<&ApiKeyRow>,
         keyring: &Keyring,
     ) -> Result<Verified, ApiError> {
         let key = key.ok_or_else(|| invalid("unknown API key"))?;
-        let secret = api_keys::secret(keyring, key).ok_or_else(|| invalid("key secret cannot be opened"))?;
+        let secret = keyring
+            .open(Purpose::ApiKeySecret, &key.sid, &key.key_id, &key.secret_sealed)
+            .map_err(|_| invalid("key secret cannot be opened"))?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS as u64;
         validation.validate_nbf = true;
@@ -180,7 +181,7 @@ impl TokenVerifier {
         if identity == RESERVED_IDENTITY {
             return Err(invalid("reserved identity"));
         }
-        if identity.chars().count() > crate::api::limits::IDENTITY_CHARS {
+        if identity.chars().count() > limits::IDENTITY_CHARS {
             return Err(invalid("identity too long"));
         }
         let service_sid = claims.grants.chat.and_then(|c| c.service_sid);
@@ -198,9 +199,4 @@ impl TokenVerifier {
         self.remember(Self::cache_key(token), &verified);
         Ok(verified)
     }
-}
-
-/// Loads the key a token names (with its account): one indexed query.
-pub fn load_key(conn: &mut DbConnection, key_sid: &str) -> Result<Option<api_keys::ApiKeyRow>, ApiError> {
-    Ok(api_keys::find_with_account(conn, key_sid)?.map(|(key, _)| key))
 }

@@ -20,9 +20,9 @@ use crate::config::HashCost;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::sid::SidKind;
+use crate::store;
+use crate::store::accounts::AccountRow;
 
-use super::accounts::{self, AccountRow};
-use super::api_keys;
 use super::password;
 
 /// Most entries the cache holds before it is pruned.
@@ -57,6 +57,22 @@ pub fn parse_basic(header: &str) -> Option<(String, String)> {
     let decoded = String::from_utf8(decoded).ok()?;
     let (user, pass) = decoded.split_once(':')?;
     Some((user.to_owned(), pass.to_owned()))
+}
+
+/// Loads what the username names: an account (`AC…`, checked against its
+/// Auth Token) or an API key (`SK…`, checked against its secret), with the
+/// stored hash to verify. Other usernames need no query.
+pub fn lookup(conn: &mut DbConnection, user: &str) -> Result<Option<(AccountRow, String)>, ApiError> {
+    if SidKind::Account.matches(user) {
+        Ok(store::accounts::find(conn, user)?.map(|a| {
+            let phc = a.auth_token_hash.clone();
+            (a, phc)
+        }))
+    } else if SidKind::ApiKey.matches(user) {
+        Ok(store::api_keys::find_with_account(conn, user)?.map(|(key, account)| (account, key.secret_hash)))
+    } else {
+        Ok(None)
+    }
 }
 
 impl Authenticator {
@@ -104,26 +120,6 @@ impl Authenticator {
 
     pub fn forget(&self, key: &[u8; 32]) {
         self.cache.lock().expect("auth cache poisoned").remove(key);
-    }
-
-    /// Loads what the username names: an account (`AC…`, checked against its
-    /// Auth Token) or an API key (`SK…`, checked against its secret), with the
-    /// stored hash to verify. Other usernames need no query.
-    pub fn lookup(
-        &self,
-        conn: &mut DbConnection,
-        user: &str,
-    ) -> Result<Option<(AccountRow, String)>, ApiError> {
-        if SidKind::Account.matches(user) {
-            Ok(accounts::find(conn, user)?.map(|a| {
-                let phc = a.auth_token_hash.clone();
-                (a, phc)
-            }))
-        } else if SidKind::ApiKey.matches(user) {
-            Ok(api_keys::find_with_account(conn, user)?.map(|(key, account)| (account, key.secret_hash)))
-        } else {
-            Ok(None)
-        }
     }
 
     /// Checks the secret against the account's stored hash; unknown SID and

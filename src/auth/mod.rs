@@ -1,31 +1,73 @@
-//! Who is calling: credentials in, a [`Principal`] out, and the one place a
-//! request's database work starts ([`Caller`]).
+//! Who is calling. Credentials come in (Basic auth with an account's Auth
+//! Token or an API key, or an access token); a [`Caller`] comes out: the
+//! identity, plus what must be re-checked on each request.
+//!
+//! Extracting a `Caller` costs no I/O when the credentials were verified
+//! recently (the common case): the credential's current hash is then
+//! re-read as the first step of the request's own database work, in the
+//! same hop to the blocking pool ([`Caller::read`], [`Caller::write`]), so
+//! a rotated token, a revoked key or a changed role applies to the next
+//! request on every instance. Credentials not verified recently are checked
+//! in full before the handler runs, so they answer 401 before any parameter
+//! is looked at.
 
 pub mod access_token;
 pub mod accounts;
-pub mod api_keys;
 pub mod basic;
-pub mod end_users;
 pub mod password;
+pub mod scope;
+pub mod standing;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 
-use crate::api::ServiceScope;
-use crate::app::AppState;
-use crate::conversations::{services, users};
-use crate::db::{DbConnection, write_tx};
-use crate::error::ApiError;
-use crate::roles;
+use crate::config::HashCost;
+use crate::db::{Db, DbConnection, Tx};
+use crate::domain::Permissions;
+use crate::error::{ApiError, Code};
+use crate::keys::MasterKeys;
 use crate::sid::SidKind;
+use crate::store;
+use crate::store::accounts::AccountRow;
+use crate::time;
 
-pub use accounts::AccountRow;
+use access_token::TokenVerifier;
+use basic::Authenticator;
+pub use scope::ServiceScope;
 
-/// The authenticated caller of a request.
+/// What authentication needs, shared by every worker.
+pub struct Auth {
+    db: Db,
+    keys: Arc<MasterKeys>,
+    basic: Authenticator,
+    tokens: TokenVerifier,
+    public_url: String,
+}
+
+impl Auth {
+    pub fn new(
+        db: Db,
+        keys: Arc<MasterKeys>,
+        cache_ttl: std::time::Duration,
+        cost: HashCost,
+        public_url: String,
+    ) -> Auth {
+        Auth {
+            db,
+            keys,
+            basic: Authenticator::new(cache_ttl, cost),
+            tokens: TokenVerifier::new(cache_ttl),
+            public_url,
+        }
+    }
+}
+
+/// The authenticated caller of a request, as its credential reads now.
 #[derive(Debug, Clone)]
 pub enum Principal {
     /// Basic auth with the account's Auth Token or one of its API keys:
@@ -36,8 +78,7 @@ pub enum Principal {
 }
 
 /// The user an access token acts as, with its service role's permissions
-/// as they are now (read in the request's own database work, so a role
-/// change applies to the very next request).
+/// as they are now.
 #[derive(Debug, Clone)]
 pub struct EndUser {
     pub account_sid: String,
@@ -46,7 +87,7 @@ pub struct EndUser {
     pub user_sid: String,
     pub identity: String,
     pub service_sid: String,
-    pub service_permissions: Vec<String>,
+    pub permissions: Permissions,
 }
 
 impl Principal {
@@ -86,27 +127,21 @@ impl Principal {
     pub fn require_account_credentials(&self) -> Result<(), ApiError> {
         match self {
             Principal::Account { .. } => Ok(()),
-            Principal::User(_) => Err(ApiError::forbidden(
-                "This resource requires account credentials (Account SID or API key with Basic auth); access tokens cannot use it",
-            )),
+            Principal::User(_) => Err(account_credentials_only()),
         }
     }
 }
 
+fn account_credentials_only() -> ApiError {
+    ApiError::forbidden(
+        "This resource requires account credentials (Account SID or API key with Basic auth); access tokens cannot use it",
+    )
+}
+
 /// An authenticated request, ready to do its database work.
-///
-/// Extracting it costs no I/O when the credentials were verified recently
-/// (the common case): the credential's current hash is then re-read as the
-/// first step of the request's own database work, in the same blocking
-/// round (on PostgreSQL in the same transaction; on SQLite writes, on a
-/// reader connection just before the write lock is taken), so a request
-/// costs one hop to the blocking pool, not two. Credentials not verified recently are checked in full before
-/// the handler runs, so they answer 401 before any parameter is looked at.
-/// (A token rotated while a success is still remembered is refused by the
-/// re-read instead, after the handler's parameter checks.)
 #[derive(Clone)]
 pub struct Caller {
-    state: web::Data<AppState>,
+    auth: web::Data<Auth>,
     credential: Credential,
     /// `{service}` from `/v1/Services/{service}/…`, if the route has one.
     service: Option<String>,
@@ -128,23 +163,12 @@ enum Credential {
     },
 }
 
-/// How a request's database work runs.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Read,
-    /// In a write transaction.
-    Write,
-    /// Work that is a single statement on PostgreSQL (so it needs no
-    /// transaction there) and a write transaction on SQLite.
-    Writer,
-}
-
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let auth = req.app_data::<web::Data<Auth>>().cloned();
         let token = access_token::from_headers(req.headers());
         let credentials =
             req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(basic::parse_basic);
@@ -152,67 +176,67 @@ impl FromRequest for Caller {
         // Path segments (aliases) never hold NUL: such a path names nothing.
         let nul_in_path = req.match_info().iter().any(|(_, v)| v.contains('\0'));
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("AppState missing"))?;
+            let auth = auth.ok_or_else(|| ApiError::internal("Auth missing from the app data"))?;
             let credential = match token {
-                Some(token) => verify_token(&state, token).await?,
-                None => verify_basic(&state, credentials).await?,
+                Some(token) => verify_token(&auth, token).await?,
+                None => verify_basic(&auth, credentials).await?,
             };
             if nul_in_path {
                 return Err(ApiError::NotFound);
             }
-            Ok(Caller { state, credential, service })
+            Ok(Caller { auth, credential, service })
         })
     }
 }
 
-async fn verify_basic(
-    state: &web::Data<AppState>,
-    credentials: Option<(String, String)>,
-) -> Result<Credential, ApiError> {
+async fn verify_basic(auth: &Auth, credentials: Option<(String, String)>) -> Result<Credential, ApiError> {
     let (user, secret) = credentials.ok_or(ApiError::Unauthenticated)?;
-    let cache_key = basic::Authenticator::cache_key(&user, &secret);
-    let (account_sid, phc) = match state.auth.remembered(&cache_key) {
+    let cache_key = Authenticator::cache_key(&user, &secret);
+    let (account_sid, phc) = match auth.basic.remembered(&cache_key) {
         Some(hit) => hit,
         None => {
             let name = user.clone();
-            let lookup = state.clone();
-            let found = state.db.run(move |conn| lookup.auth.lookup(conn, &name)).await?;
-            let (account, phc) = state.auth.check(&user, &secret, found).await?;
+            let found = auth.db.read(move |conn| basic::lookup(conn, &name)).await?;
+            let (account, phc) = auth.basic.check(&user, &secret, found).await?;
             (account.sid, phc)
         }
     };
     Ok(Credential::Basic { cache_key, user, account_sid, phc })
 }
 
-async fn verify_token(state: &web::Data<AppState>, token: String) -> Result<Credential, ApiError> {
-    let cache_key = access_token::TokenVerifier::cache_key(&token);
-    let verified = match state.tokens.remembered(&cache_key) {
+async fn verify_token(auth: &Auth, token: String) -> Result<Credential, ApiError> {
+    let cache_key = TokenVerifier::cache_key(&token);
+    let verified = match auth.tokens.remembered(&cache_key) {
         Some(hit) => hit,
         None => {
-            let issuer = access_token::TokenVerifier::issuer(&token)?;
-            let key = state.db.run(move |conn| access_token::load_key(conn, &issuer)).await?;
+            let issuer = TokenVerifier::issuer(&token)?;
+            let key = auth
+                .db
+                .read(move |conn| Ok::<_, ApiError>(store::api_keys::find_with_account(conn, &issuer)?))
+                .await?
+                .map(|(key, _)| key);
             let keyring = match &key {
-                Some(key) => state.media.keyring_for(&key.key_id).await,
-                None => state.media.keyring(),
+                Some(key) => auth.keys.keyring_for(&key.key_id).await,
+                None => auth.keys.keyring(),
             };
-            state.tokens.verify(&token, key.as_ref(), &keyring)?
+            auth.tokens.verify(&token, key.as_ref(), &keyring)?
         }
     };
     Ok(Credential::Token { cache_key, verified })
 }
 
-impl Caller {
-    pub fn app(&self) -> &web::Data<AppState> {
-        &self.state
-    }
+/// A request's check phase found the token's user missing: it must be
+/// created (a write) before the request runs.
+struct NeedsUser;
 
+impl Caller {
     pub fn public_url(&self) -> &str {
-        &self.state.config.public_url
+        &self.auth.public_url
     }
 
     /// `{public}/v1`
     pub fn v1(&self) -> String {
-        format!("{}/v1", self.state.config.public_url)
+        format!("{}/v1", self.auth.public_url)
     }
 
     pub fn account_sid(&self) -> &str {
@@ -232,97 +256,169 @@ impl Caller {
 
     /// The principal, re-read with its credential: 401 if the token was
     /// rotated or the API key revoked since verification.
-    fn principal(&self, conn: &mut DbConnection) -> Result<Principal, ApiError> {
+    fn principal(&self, conn: &mut DbConnection) -> Result<Result<Principal, NeedsUser>, ApiError> {
         match &self.credential {
             Credential::Basic { cache_key, user, account_sid, phc } => {
                 let current = if SidKind::ApiKey.matches(user) {
-                    api_keys::find_with_account(conn, user)?
+                    store::api_keys::find_with_account(conn, user)?
                         .filter(|(key, account)| key.secret_hash == *phc && account.sid == *account_sid)
                         .map(|(key, account)| Principal::Account { account, api_key: Some(key.sid) })
                 } else {
-                    accounts::find(conn, account_sid)?
+                    store::accounts::find(conn, account_sid)?
                         .filter(|account| account.auth_token_hash == *phc)
                         .map(|account| Principal::Account { account, api_key: None })
                 };
-                current.ok_or_else(|| {
-                    self.state.auth.forget(cache_key);
+                current.map(Ok).ok_or_else(|| {
+                    self.auth.basic.forget(cache_key);
                     ApiError::Unauthenticated
                 })
             }
             Credential::Token { cache_key, verified } => {
-                let refused = || {
-                    self.state.tokens.forget(cache_key);
-                    ApiError::InvalidToken
-                };
-                let found = end_users::find_with_key(
+                let found = store::credentials::token_key(
                     conn,
                     &verified.key_sid,
                     &verified.service_sid,
                     &verified.identity,
                 )?
-                .filter(|f| f.key_hash == verified.key_hash && f.account_sid == verified.account_sid)
-                .ok_or_else(refused)?;
-                let (user_sid, service_permissions) = match found.user {
-                    Some(user) => user,
-                    // First request of this identity (or its User was
-                    // deleted): the token's service must exist in the account.
-                    None => {
-                        let service = services::find(conn, &found.account_sid, &verified.service_sid)
-                            .map_err(|e| match e {
-                                ApiError::NotFound => refused(),
-                                other => other,
-                            })?;
-                        let user = users::ensure(conn, &service, &verified.identity)?;
-                        let role = roles::find(conn, &service.sid, &user.role_sid)?;
-                        (user.sid, role.permission_list())
-                    }
+                .filter(|f| f.key_hash == verified.key_hash && f.account_sid == verified.account_sid);
+                let Some(found) = found else {
+                    self.auth.tokens.forget(cache_key);
+                    return Err(ApiError::InvalidToken);
                 };
-                Ok(Principal::User(Box::new(EndUser {
+                let Some((user_sid, permissions)) = found.user else {
+                    return Ok(Err(NeedsUser));
+                };
+                Ok(Ok(Principal::User(Box::new(EndUser {
                     account_sid: found.account_sid,
                     api_key: verified.key_sid.clone(),
                     user_sid,
                     identity: verified.identity.clone(),
                     service_sid: verified.service_sid.clone(),
-                    service_permissions,
-                })))
+                    permissions,
+                }))))
             }
         }
     }
 
-    /// A request's database work in two phases: `check` (the credential
-    /// re-check, then the caller's reads that decide whether it may act)
-    /// and `work` with what `check` found.
-    async fn run<C, T, K, F>(&self, mode: Mode, check: K, work: F) -> Result<T, ApiError>
+    /// The first request of a token's identity (or the first since its User
+    /// was deleted) creates the User with the service's default role. The
+    /// token's service must exist in the account.
+    async fn create_user(&self) -> Result<(), ApiError> {
+        let Credential::Token { cache_key, verified } = &self.credential else {
+            return Err(ApiError::internal("create_user without a token"));
+        };
+        let (account, service, identity) =
+            (verified.account_sid.clone(), verified.service_sid.clone(), verified.identity.clone());
+        let created = self
+            .auth
+            .db
+            .write(
+                |_| Ok::<_, ApiError>(()),
+                move |tx, ()| {
+                    let conn = tx.conn()?;
+                    let service = store::services::find(conn, &account, &service)?;
+                    store::users::ensure(conn, &service, &identity, time::now())?;
+                    Ok(())
+                },
+            )
+            .await;
+        match created {
+            Err(ApiError::NotFound) => {
+                self.auth.tokens.forget(cache_key);
+                Err(ApiError::InvalidToken)
+            }
+            other => other,
+        }
+    }
+
+    fn scope(&self, conn: &mut DbConnection, principal: Principal) -> Result<ServiceScope, ApiError> {
+        ServiceScope::resolve(conn, principal, self.service.as_deref(), self.v1())
+    }
+
+    /// Service-scoped reads (both path families): `f` runs with the scope
+    /// after the credential re-check, on a reader connection.
+    pub async fn read<T, F>(&self, f: F) -> Result<(ServiceScope, T), ApiError>
     where
-        K: FnOnce(&mut DbConnection, Principal) -> Result<C, ApiError> + Send + 'static,
-        F: FnOnce(&mut DbConnection, C) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut f = f;
+        for _ in 0..2 {
+            let me = self.clone();
+            let outcome = self
+                .auth
+                .db
+                .read(move |conn| match me.principal(conn)? {
+                    Ok(principal) => {
+                        let scope = me.scope(conn, principal)?;
+                        let out = f(conn, &scope)?;
+                        Ok::<_, ApiError>(Ok((scope, out)))
+                    }
+                    Err(NeedsUser) => Ok(Err(f)),
+                })
+                .await?;
+            match outcome {
+                Ok(done) => return Ok(done),
+                Err(back) => f = back,
+            }
+            self.create_user().await?;
+        }
+        Err(user_vanished())
+    }
+
+    /// Service-scoped writes: `work` runs in one write transaction with the
+    /// scope, after the credential re-check.
+    pub async fn write<T, W>(&self, work: W) -> Result<(ServiceScope, T), ApiError>
+    where
+        W: FnOnce(&mut Tx<'_>, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write_checked(|_, _| Ok(()), move |tx, scope, ()| work(tx, scope)).await
+    }
+
+    /// [`Caller::write`] with the reads that decide whether the caller may
+    /// act (`check`) apart from the writes: the database runs them first
+    /// (on SQLite outside the one writer's lock, see `crate::db`), and
+    /// `work` gets what they found.
+    pub async fn write_checked<C, T, K, W>(&self, check: K, work: W) -> Result<(ServiceScope, T), ApiError>
+    where
+        K: FnOnce(&mut DbConnection, &ServiceScope) -> Result<C, ApiError> + Send + 'static,
+        W: FnOnce(&mut Tx<'_>, &ServiceScope, C) -> Result<T, ApiError> + Send + 'static,
         C: Send + 'static,
         T: Send + 'static,
     {
-        let me = self.clone();
-        let db = &self.state.db;
-        let check = move |conn: &mut DbConnection| {
-            let principal = me.principal(conn)?;
-            check(conn, principal)
-        };
-        if mode != Mode::Read && !db.is_postgres() {
-            // SQLite has one writer at a time: the checks (reads) run on a
-            // reader connection first, in the same blocking hop, so the
-            // write lock is held for the writes alone. A revocation or role
-            // change committing in between orders after this request.
-            return db.read_then_write(check, move |conn, c| write_tx(conn, |conn| work(conn, c))).await;
+        let mut pending = (check, work);
+        for _ in 0..2 {
+            let me = self.clone();
+            let (check, work) = pending;
+            let outcome = self
+                .auth
+                .db
+                .write(
+                    move |conn| match me.principal(conn)? {
+                        Ok(principal) => {
+                            let scope = me.scope(conn, principal)?;
+                            let checked = check(conn, &scope)?;
+                            Ok::<_, ApiError>(Ok((scope, checked, work)))
+                        }
+                        Err(NeedsUser) => Ok(Err((check, work))),
+                    },
+                    |tx, found| match found {
+                        Ok((scope, checked, work)) => {
+                            let out = work(tx, &scope, checked)?;
+                            Ok(Ok((scope, out)))
+                        }
+                        Err(back) => Ok(Err(back)),
+                    },
+                )
+                .await?;
+            match outcome {
+                Ok(done) => return Ok(done),
+                Err(back) => pending = back,
+            }
+            self.create_user().await?;
         }
-        // On PostgreSQL the credential re-check runs inside the write
-        // transaction, so a rotation that commits first is seen.
-        let all = move |conn: &mut DbConnection| {
-            let checked = check(conn)?;
-            work(conn, checked)
-        };
-        match mode {
-            Mode::Read => db.run(all).await,
-            Mode::Write => db.run_writer(move |conn| write_tx(conn, all)).await,
-            Mode::Writer => db.run_writer(all).await,
-        }
+        Err(user_vanished())
     }
 
     /// Account administration (`/v1/Services`, `/v1/Configuration`, API
@@ -332,114 +428,37 @@ impl Caller {
         F: FnOnce(&mut DbConnection, &Principal) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(Mode::Read, admin_principal, move |conn, p| f(conn, &p)).await
+        let me = self.clone();
+        self.auth
+            .db
+            .read(move |conn| {
+                let principal = me.account_principal(conn)?;
+                f(conn, &principal)
+            })
+            .await
     }
 
-    pub async fn write_account<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn write_account<T, W>(&self, work: W) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut DbConnection, &Principal) -> Result<T, ApiError> + Send + 'static,
+        W: FnOnce(&mut Tx<'_>, &Principal) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(Mode::Write, admin_principal, move |conn, p| f(conn, &p)).await
+        let me = self.clone();
+        self.auth
+            .db
+            .write(move |conn| me.account_principal(conn), move |tx, principal| work(tx, &principal))
+            .await
     }
 
-    /// Service-scoped work: the scope (and `check`, given it) is resolved in
-    /// the check phase, `f` runs with both.
-    async fn run_scoped<C, T, K, F>(&self, mode: Mode, check: K, f: F) -> Result<(ServiceScope, T), ApiError>
-    where
-        K: FnOnce(&mut DbConnection, &ServiceScope) -> Result<C, ApiError> + Send + 'static,
-        F: FnOnce(&mut DbConnection, &ServiceScope, C) -> Result<T, ApiError> + Send + 'static,
-        C: Send + 'static,
-        T: Send + 'static,
-    {
-        let service = self.service.clone();
-        let v1 = self.v1();
-        self.run(
-            mode,
-            move |conn, principal| {
-                let scope = ServiceScope::resolve(conn, principal, service.as_deref(), v1)?;
-                let checked = check(conn, &scope)?;
-                Ok((scope, checked))
-            },
-            move |conn, (scope, checked)| {
-                let out = f(conn, &scope, checked)?;
-                Ok((scope, out))
-            },
-        )
-        .await
-    }
-
-    /// Service-scoped reads (both path families).
-    pub async fn read<T, F>(&self, f: F) -> Result<(ServiceScope, T), ApiError>
-    where
-        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.run_scoped(Mode::Read, no_check, move |conn, scope, ()| f(conn, scope)).await
-    }
-
-    /// Service-scoped writes, in one write transaction.
-    pub async fn write<T, F>(&self, f: F) -> Result<(ServiceScope, T), ApiError>
-    where
-        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.run_scoped(Mode::Write, no_check, move |conn, scope, ()| f(conn, scope)).await
-    }
-
-    /// Service-scoped administration (roles): account credentials only.
-    pub async fn read_admin<T, F>(&self, f: F) -> Result<(ServiceScope, T), ApiError>
-    where
-        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.run_scoped(Mode::Read, admin_scope, move |conn, scope, ()| f(conn, scope)).await
-    }
-
-    pub async fn write_admin<T, F>(&self, f: F) -> Result<(ServiceScope, T), ApiError>
-    where
-        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.run_scoped(Mode::Write, admin_scope, move |conn, scope, ()| f(conn, scope)).await
-    }
-
-    /// Service-scoped writes that are one statement on PostgreSQL and run
-    /// in a write transaction on SQLite (see [`Mode::Writer`]).
-    pub async fn write_atomic<T, F>(&self, f: F) -> Result<(ServiceScope, T), ApiError>
-    where
-        F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.run_scoped(Mode::Writer, no_check, move |conn, scope, ()| f(conn, scope)).await
-    }
-
-    /// [`Caller::write_atomic`] whose permission reads (`check`) run before
-    /// the write: on SQLite outside the one writer's lock.
-    pub async fn write_atomic_checked<C, T, K, F>(
-        &self,
-        check: K,
-        f: F,
-    ) -> Result<(ServiceScope, T), ApiError>
-    where
-        K: FnOnce(&mut DbConnection, &ServiceScope) -> Result<C, ApiError> + Send + 'static,
-        F: FnOnce(&mut DbConnection, &ServiceScope, C) -> Result<T, ApiError> + Send + 'static,
-        C: Send + 'static,
-        T: Send + 'static,
-    {
-        self.run_scoped(Mode::Writer, check, f).await
+    fn account_principal(&self, conn: &mut DbConnection) -> Result<Principal, ApiError> {
+        let principal = self.principal(conn)?.map_err(|NeedsUser| account_credentials_only())?;
+        principal.require_account_credentials()?;
+        Ok(principal)
     }
 }
 
-fn no_check(_: &mut DbConnection, _: &ServiceScope) -> Result<(), ApiError> {
-    Ok(())
-}
-
-fn admin_scope(_: &mut DbConnection, scope: &ServiceScope) -> Result<(), ApiError> {
-    scope.principal.require_account_credentials()
-}
-
-fn admin_principal(_: &mut DbConnection, principal: Principal) -> Result<Principal, ApiError> {
-    principal.require_account_credentials()?;
-    Ok(principal)
+/// The User created for this request's first use was deleted again before
+/// the request could run.
+fn user_vanished() -> ApiError {
+    ApiError::client(Code::Conflict, "The user was deleted while this request started; retry the request")
 }

@@ -1,9 +1,24 @@
 //! The database: one connection type over SQLite or PostgreSQL, chosen by the
-//! `DATABASE_URL` scheme, an r2d2 pool, and the only place that knows which
-//! dialect it is talking to.
+//! `DATABASE_URL` scheme, the pools, and how a request's work runs on them.
 //!
-//! diesel is synchronous: every query runs inside [`Db::run`], which moves the
-//! work to actix's blocking thread pool so async workers never wait on I/O.
+//! It offers two things: [`Db::read`] and [`Db::write`]. diesel is
+//! synchronous, so both move their work to actix's blocking thread pool,
+//! in one hop, and async workers never wait on I/O. A write is two phases,
+//! `check` (the reads that decide whether the caller may act) and `work`
+//! (in a transaction, [`Tx`]). How the two run is this module's business:
+//!
+//! - SQLite allows one writer at a time. Writers queue in FIFO order on a
+//!   pool of one connection (instead of sleeping in SQLite's busy handler);
+//!   `check` runs on a reader connection first, so the write lock is held
+//!   for the writes alone. A change committing in between orders after the
+//!   request.
+//! - PostgreSQL runs both on one pooled connection: `check` in autocommit
+//!   (under READ COMMITTED each statement reads the latest commits either
+//!   way), then `work`.
+//!
+//! The transaction begins at the work's first statement; an operation that
+//! is one statement on its dialect may run alone without BEGIN/COMMIT
+//! ([`Tx::statement`]): that keeps a PostgreSQL send at one round trip.
 //!
 //! Lookups by a unique key use `get_result`, never `first` (clippy.toml
 //! forbids it): `first` adds `LIMIT ?`, and SQLite re-prepares a statement
@@ -11,6 +26,7 @@
 //! and plan on every request that was a third of a SQLite send's CPU.
 
 pub mod migrations;
+pub mod replaceable;
 pub mod schema;
 
 use std::time::Duration;
@@ -22,7 +38,6 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
 
 use crate::config::DatabaseUrl;
-use crate::error::ApiError;
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -33,6 +48,48 @@ pub enum DbConnection {
 impl DbConnection {
     pub fn is_sqlite(&self) -> bool {
         matches!(self, DbConnection::Sqlite(_))
+    }
+}
+
+/// Why the database could not do what was asked, before any store logic.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection (pool exhausted, database down, connection closed):
+    /// the client may retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Query(diesel::result::Error),
+    /// A bug in how work was composed (see [`Tx::statement`]).
+    #[error("transaction misuse: {0}")]
+    Misuse(&'static str),
+    #[error("blocking task failed: {0}")]
+    Worker(String),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            // The database went away under a pooled connection (restart,
+            // failover): the pool drops it; the client may retry.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                DbError::Unavailable(format!("connection closed: {}", info.message()))
+            }
+            other => DbError::Query(other),
+        }
+    }
+}
+
+impl From<r2d2::PoolError> for DbError {
+    fn from(e: r2d2::PoolError) -> Self {
+        DbError::Unavailable(format!("pool: {e}"))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for DbError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        DbError::Worker(e.to_string())
     }
 }
 
@@ -47,20 +104,9 @@ PRAGMA synchronous = NORMAL;
 PRAGMA foreign_keys = ON;
 PRAGMA busy_timeout = 10000;";
 
-/// Opens connections of the dialect the URL names. (diesel's own
+/// Opens a connection of the dialect the URL names. (diesel's own
 /// `MultiConnection::establish` tries each backend in turn, and SQLite
 /// accepts any string as a file name, so the choice is made here.)
-#[derive(Debug, Clone)]
-pub struct Manager {
-    url: DatabaseUrl,
-}
-
-impl Manager {
-    pub fn new(url: DatabaseUrl) -> Self {
-        Manager { url }
-    }
-}
-
 pub fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectionError> {
     match url {
         DatabaseUrl::Sqlite(path) => {
@@ -73,6 +119,11 @@ pub fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectionError> {
         }
         DatabaseUrl::Postgres(url) => Ok(DbConnection::Postgresql(PgConnection::establish(url)?)),
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DatabaseUrl,
 }
 
 impl ManageConnection for Manager {
@@ -92,16 +143,17 @@ impl ManageConnection for Manager {
     }
 }
 
-pub type Pool = r2d2::Pool<Manager>;
+type Pool = r2d2::Pool<Manager>;
+
+/// A pooled connection, for synchronous callers (the CLI, start-up).
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
 
 /// The shared handle to the database.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
-    /// Where write transactions run. SQLite allows one writer at a time: a
-    /// pool of one connection makes writers queue in FIFO order on the pool
-    /// instead of sleeping in SQLite's busy handler (1 ms, 2 ms, 5 ms, …).
-    /// On PostgreSQL this is the same pool.
+    /// Where write work runs: on SQLite a pool of one connection (see the
+    /// module doc), on PostgreSQL the same pool.
     write_pool: Pool,
     postgres: bool,
 }
@@ -114,7 +166,7 @@ impl Db {
                 .min_idle(Some(1))
                 .connection_timeout(Duration::from_secs(10))
                 .test_on_check_out(false)
-                .build(Manager::new(url.clone()))
+                .build(Manager { url: url.clone() })
         };
         match url {
             DatabaseUrl::Sqlite(path) => {
@@ -137,103 +189,198 @@ impl Db {
         self.postgres
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
-    pub async fn run<F, T>(&self, f: F) -> Result<T, ApiError>
+    /// Runs `f` on a reader connection.
+    pub async fn read<F, T, E>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<DbError> + Send + 'static,
     {
-        Self::block(self.pool.clone(), f).await
+        let pool = self.pool.clone();
+        actix_web::web::block(move || f(&mut *pool.get().map_err(DbError::from)?))
+            .await
+            .map_err(|e| E::from(e.into()))?
     }
 
-    /// Runs `f` in a write transaction on the blocking thread pool.
-    pub async fn write<F, T>(&self, f: F) -> Result<T, ApiError>
+    /// Runs `check`, then `work` with what it found in a transaction (see
+    /// the module doc for how each dialect does it). Either failing rolls
+    /// everything back.
+    pub async fn write<K, W, C, T, E>(&self, check: K, work: W) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        K: FnOnce(&mut DbConnection) -> Result<C, E> + Send + 'static,
+        W: FnOnce(&mut Tx<'_>, C) -> Result<T, E> + Send + 'static,
+        C: Send + 'static,
         T: Send + 'static,
+        E: From<DbError> + Send + 'static,
     {
-        Self::block(self.write_pool.clone(), |conn| write_tx(conn, f)).await
-    }
-
-    /// Like [`Db::run`] on the connection writers use: for work that is one
-    /// statement on PostgreSQL but a write transaction on SQLite.
-    pub async fn run_writer<F, T>(&self, f: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        Self::block(self.write_pool.clone(), f).await
-    }
-
-    /// Runs `read` on a reader connection, then `write` with its result on
-    /// the writers' connection, in one hop to the blocking pool. For SQLite,
-    /// where the checks before a write need not queue for the one writer.
-    pub async fn read_then_write<R, W, A, T>(&self, read: R, write: W) -> Result<T, ApiError>
-    where
-        R: FnOnce(&mut DbConnection) -> Result<A, ApiError> + Send + 'static,
-        W: FnOnce(&mut DbConnection, A) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (pool, write_pool) = (self.pool.clone(), self.write_pool.clone());
+        let (pool, write_pool, postgres) = (self.pool.clone(), self.write_pool.clone(), self.postgres);
         actix_web::web::block(move || {
-            let checked = read(&mut *pool.get()?)?;
-            write(&mut *write_pool.get()?, checked)
+            if postgres {
+                let mut conn = write_pool.get().map_err(DbError::from)?;
+                let checked = check(&mut conn)?;
+                transaction(&mut conn, |tx| work(tx, checked))
+            } else {
+                let checked = check(&mut *pool.get().map_err(DbError::from)?)?;
+                transaction(&mut *write_pool.get().map_err(DbError::from)?, |tx| work(tx, checked))
+            }
         })
-        .await?
+        .await
+        .map_err(|e| E::from(e.into()))?
     }
 
-    async fn block<F, T>(pool: Pool, f: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        actix_web::web::block(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await?
+    /// A connection for synchronous callers (CLI, start-up): the writers'.
+    pub fn get(&self) -> Result<PooledConnection, DbError> {
+        Ok(self.write_pool.get()?)
     }
 
-    /// A connection for synchronous callers (CLI, migrations).
-    pub fn get(&self) -> Result<r2d2::PooledConnection<Manager>, r2d2::PoolError> {
-        self.write_pool.get()
-    }
-
-    /// Is the database answering? (`/healthz`) Any failure is 503, and it
-    /// is known within [`HEALTH_TIMEOUT`]: a load balancer's probe must not
-    /// hang for the pool's full connection timeout while the database is down.
-    pub async fn ping(&self) -> Result<(), ApiError> {
+    /// Is the database answering? (`/healthz`) Known within
+    /// [`HEALTH_TIMEOUT`]: a load balancer's probe must not hang for the
+    /// pool's full connection timeout while the database is down.
+    pub async fn ping(&self) -> Result<(), DbError> {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
             let mut conn = pool.get_timeout(HEALTH_TIMEOUT)?;
-            conn.ping().map_err(|e| ApiError::Unavailable(format!("database ping: {e}")))
+            conn.ping().map_err(|e| DbError::Unavailable(format!("ping: {e}")))
         })
         .await?
     }
 }
 
-/// Runs `f` in a write transaction. On SQLite the transaction starts with
-/// `BEGIN IMMEDIATE`, taking the write lock up front: a plain `BEGIN` that
-/// later upgrades to a write fails with "database is locked" under
-/// concurrent writers instead of waiting for `busy_timeout`.
-pub fn write_tx<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+/// Write work in progress on one connection: the transaction begins at the
+/// first statement that asks for it.
+pub struct Tx<'c> {
+    conn: &'c mut DbConnection,
+    state: TxState,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TxState {
+    /// Nothing has run yet.
+    Idle,
+    Open,
+    /// One self-contained statement ran in autocommit: nothing may follow.
+    Single,
+}
+
+impl<'c> Tx<'c> {
+    pub fn is_sqlite(&self) -> bool {
+        self.conn.is_sqlite()
+    }
+
+    /// The connection, inside the transaction (begun now if need be). On
+    /// SQLite it begins with `BEGIN IMMEDIATE`, taking the write lock up
+    /// front: a plain `BEGIN` that later upgrades to a write fails with
+    /// "database is locked" under concurrent writers instead of waiting.
+    pub fn conn(&mut self) -> Result<&mut DbConnection, DbError> {
+        match self.state {
+            TxState::Open => {}
+            TxState::Idle => {
+                match &mut *self.conn {
+                    DbConnection::Sqlite(c) => {
+                        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+                    }
+                    DbConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
+                }
+                self.state = TxState::Open;
+            }
+            TxState::Single => {
+                return Err(DbError::Misuse("work continued after a self-contained statement"));
+            }
+        }
+        Ok(self.conn)
+    }
+
+    /// The connection for one statement that is atomic on its own (a
+    /// PostgreSQL function call, say): inside the transaction if one is
+    /// open, else in autocommit, after which nothing else may run here.
+    /// This is how a PostgreSQL send stays one round trip without a
+    /// handler knowing it.
+    pub fn statement(&mut self) -> Result<&mut DbConnection, DbError> {
+        match self.state {
+            TxState::Open => {}
+            TxState::Idle => self.state = TxState::Single,
+            TxState::Single => return Err(DbError::Misuse("two self-contained statements in one write")),
+        }
+        Ok(self.conn)
+    }
+}
+
+/// Runs `work` as one transaction on `conn` (committed if it began and
+/// `work` succeeded, else rolled back). For synchronous callers; requests
+/// go through [`Db::write`].
+pub fn transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
-    E: From<diesel::result::Error>,
+    F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    E: From<DbError>,
 {
     type Multi = <DbConnection as Connection>::TransactionManager;
-    match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
+    let mut tx = Tx { conn, state: TxState::Idle };
+    let result = work(&mut tx);
+    if tx.state != TxState::Open {
+        return result;
     }
-    match f(conn) {
+    let conn = tx.conn;
+    match result {
         Ok(value) => {
-            Multi::commit_transaction(conn)?;
+            Multi::commit_transaction(conn).map_err(DbError::from)?;
             Ok(value)
         }
         Err(e) => match Multi::rollback_transaction(conn) {
             Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
-            Err(rollback) => Err(rollback.into()),
+            Err(rollback) => Err(DbError::from(rollback).into()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::RunQueryDsl;
+
+    fn memory() -> DbConnection {
+        establish(&DatabaseUrl::Sqlite(":memory:".into())).unwrap()
+    }
+
+    #[test]
+    fn nothing_asked_begins_nothing_and_work_commits_or_rolls_back() {
+        let mut conn = memory();
+        diesel::sql_query("CREATE TABLE t (x INTEGER)").execute(&mut conn).unwrap();
+        let count = |conn: &mut DbConnection| {
+            #[derive(diesel::QueryableByName)]
+            struct N {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            diesel::sql_query("SELECT COUNT(*) AS n FROM t").get_result::<N>(conn).unwrap().n
+        };
+        transaction(&mut conn, |_| Ok::<_, DbError>(())).unwrap();
+        transaction(&mut conn, |tx| {
+            diesel::sql_query("INSERT INTO t VALUES (1)").execute(tx.conn()?)?;
+            Ok::<_, DbError>(())
+        })
+        .unwrap();
+        assert_eq!(count(&mut conn), 1);
+        let failed = transaction(&mut conn, |tx| {
+            diesel::sql_query("INSERT INTO t VALUES (2)").execute(tx.conn()?)?;
+            Err::<(), _>(DbError::Misuse("test"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(count(&mut conn), 1, "rolled back");
+    }
+
+    #[test]
+    fn nothing_runs_after_a_self_contained_statement() {
+        let mut conn = memory();
+        let outcome = transaction(&mut conn, |tx| {
+            tx.statement()?;
+            tx.conn().map(drop)
+        });
+        assert!(matches!(outcome, Err(DbError::Misuse(_))));
+        // Inside an open transaction a statement is just one more.
+        transaction(&mut conn, |tx| {
+            tx.conn()?;
+            tx.statement().map(drop)
+        })
+        .unwrap();
     }
 }

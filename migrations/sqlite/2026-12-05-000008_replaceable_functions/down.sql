@@ -1,0 +1,1 @@
+-- PostgreSQL only: nothing to undo on SQLite.

@@ -1,0 +1,1 @@
+-- PostgreSQL only (its functions moved to src/db/sql/); SQLite runs the same steps from Rust.

@@ -1,0 +1,31 @@
+//! `confab admin …`: account and key administration from the command line,
+//! on the configured database.
+
+use crate::app::AppState;
+use crate::auth::accounts::{self, NewCredentials};
+use crate::config::Config;
+use crate::keys::rotate::{self, Rotation};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Creates an account (with its default service); its token is shown once.
+pub fn create_account(config: Config, friendly_name: &str) -> Result<NewCredentials, BoxError> {
+    let cost = config.hash_cost;
+    let state = AppState::initialize(config)?;
+    Ok(accounts::create(&mut *state.db.get()?, friendly_name, None, None, cost)?)
+}
+
+/// Replaces an account's Auth Token; returns the new one.
+pub fn rotate_auth_token(config: Config, account_sid: &str) -> Result<String, BoxError> {
+    let cost = config.hash_cost;
+    let state = AppState::initialize(config)?;
+    accounts::rotate_auth_token(&mut *state.db.get()?, account_sid, cost)
+        .map_err(|e| format!("{account_sid}: {e}").into())
+}
+
+/// Re-wraps every data key and API key secret under the current master key
+/// (see `keys::rotate`).
+pub fn rotate_master_key(config: Config, new_key: Option<[u8; 32]>) -> Result<Rotation, BoxError> {
+    let state = AppState::initialize(config)?;
+    Ok(rotate::run(&state.config, &mut *state.db.get()?, new_key)?)
+}

@@ -1,0 +1,239 @@
+//! Conversations (`CH…`): create, fetch, update, list, delete.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use crate::api::{self, Form, ListPage, PageRequest, Params, Query, limits};
+use crate::auth::standing::{self, Standing};
+use crate::auth::{Caller, ServiceScope};
+use crate::db::DbConnection;
+use crate::domain::{ConversationState, Permission};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::handlers::{conversation_in_scope, ensure_open};
+use crate::sid::SidKind;
+use crate::state::AppState;
+use crate::store::conversations::{ConversationRow, ConversationSpec, ConversationUpdate, ListFilter};
+use crate::store::page::Key;
+use crate::store::participants::ParticipantSpec;
+use crate::store::{self};
+use crate::time;
+use crate::views::conversations::Conversation;
+
+use super::configuration::{MIN_CLOSED_SECS, MIN_INACTIVE_SECS};
+
+#[derive(Deserialize)]
+pub struct ConversationPath {
+    pub conversation: String,
+}
+
+fn unique_name_param(p: &Params) -> Result<Option<Option<String>>, ApiError> {
+    match p.text("UniqueName", limits::NAME_CHARS)? {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(Some(None)),
+        Some(v) if SidKind::Conversation.matches(&v) => Err(ApiError::client(
+            Code::UniqueNameLooksLikeSid,
+            "UniqueName cannot have the format of a Conversation SID",
+        )),
+        Some(v) => Ok(Some(Some(v))),
+    }
+}
+
+fn state_param(p: &Params) -> Result<Option<ConversationState>, ApiError> {
+    Ok(p.choice("State", &ConversationState::NAMES)?.and_then(ConversationState::parse))
+}
+
+/// What a create request asks for; shared with ConversationWithParticipants.
+pub fn spec_from_params(p: &Params) -> Result<ConversationSpec, ApiError> {
+    if p.str("State") == Some(ConversationState::Closed.as_str()) {
+        return Err(ApiError::client(Code::InitialStateClosed, "Initial state can't be 'closed'"));
+    }
+    Ok(ConversationSpec {
+        unique_name: unique_name_param(p)?.flatten(),
+        friendly_name: p.text("FriendlyName", limits::NAME_CHARS)?,
+        attributes: p.json_text("Attributes", limits::CONVERSATION_ATTRIBUTES)?,
+        messaging_service_sid: p.sid("MessagingServiceSid", SidKind::MessagingService)?,
+        state: state_param(p)?,
+        timer_inactive: p.duration("Timers.Inactive", MIN_INACTIVE_SECS)?,
+        timer_closed: p.duration("Timers.Closed", MIN_CLOSED_SECS)?,
+        email_address: p.text("Bindings.Email.Address", limits::NAME_CHARS)?,
+        email_name: p.text("Bindings.Email.Name", limits::NAME_CHARS)?,
+        date_created: p.date("DateCreated")?,
+        date_updated: p.date("DateUpdated")?,
+    })
+}
+
+/// 403 for the first parameter a user's create sets that only account
+/// credentials may (an end user names, describes and joins; delivery,
+/// lifecycle and history belong to the backend).
+pub fn refuse_admin_only(standing: &Standing, spec: &ConversationSpec) -> Result<(), ApiError> {
+    standing.refuse_admin_only([
+        ("MessagingServiceSid", spec.messaging_service_sid.is_some()),
+        ("State", spec.state.is_some()),
+        ("Timers", spec.timer_inactive.is_some() || spec.timer_closed.is_some()),
+        ("Bindings", spec.email_address.is_some() || spec.email_name.is_some()),
+        ("DateCreated", spec.date_created.is_some()),
+        ("DateUpdated", spec.date_updated.is_some()),
+    ])
+}
+
+/// Creates a conversation as the caller: account credentials as `system`;
+/// a user (holding `createConversation`) as itself, joining it with the
+/// service's conversation-creator role.
+pub fn create_as(
+    conn: &mut DbConnection,
+    scope: &ServiceScope,
+    standing: &Standing,
+    spec: ConversationSpec,
+) -> Result<ConversationRow, ApiError> {
+    let now = time::now();
+    let Some(identity) = standing.identity() else {
+        return Ok(store::conversations::insert(
+            conn,
+            scope.account_sid(),
+            &scope.service_sid,
+            spec,
+            "system",
+            now,
+        )?);
+    };
+    standing.require(Permission::CreateConversation)?;
+    refuse_admin_only(standing, &spec)?;
+    let row =
+        store::conversations::insert(conn, scope.account_sid(), &scope.service_sid, spec, identity, now)?;
+    let service = store::services::find(conn, &row.account_sid, &row.service_sid)?;
+    let creator = ParticipantSpec {
+        identity: Some(identity.to_owned()),
+        role_sid: service.default_conversation_creator_role_sid.clone(),
+        ..Default::default()
+    };
+    store::participants::insert(conn, &row, &creator, now)?;
+    Ok(row)
+}
+
+pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
+    let spec = spec_from_params(&p)?;
+    let (scope, row) = caller
+        .write(move |tx, scope| create_as(tx.conn()?, scope, &standing::in_service(scope), spec))
+        .await?;
+    Ok(api::created(Conversation::new(row, &scope.urls.prefix)))
+}
+
+pub async fn fetch(caller: Caller, path: web::Path<ConversationPath>) -> ApiResult<HttpResponse> {
+    let key = path.into_inner().conversation;
+    let (scope, (row, _)) = caller.read(move |conn, scope| conversation_in_scope(conn, scope, &key)).await?;
+    Ok(api::ok(Conversation::new(row, &scope.urls.prefix)))
+}
+
+pub async fn update(
+    caller: Caller,
+    path: web::Path<ConversationPath>,
+    Form(p): Form,
+) -> ApiResult<HttpResponse> {
+    let update = ConversationUpdate {
+        unique_name: unique_name_param(&p)?,
+        friendly_name: p.text("FriendlyName", limits::NAME_CHARS)?,
+        attributes: p.json_text("Attributes", limits::CONVERSATION_ATTRIBUTES)?,
+        messaging_service_sid: p.sid("MessagingServiceSid", SidKind::MessagingService)?,
+        state: state_param(&p)?,
+        timer_inactive: p.duration("Timers.Inactive", MIN_INACTIVE_SECS)?,
+        timer_closed: p.duration("Timers.Closed", MIN_CLOSED_SECS)?,
+        email_address: p.text("Bindings.Email.Address", limits::NAME_CHARS)?,
+        email_name: p.text("Bindings.Email.Name", limits::NAME_CHARS)?,
+        date_created: p.date("DateCreated")?,
+        date_updated: p.date("DateUpdated")?,
+    };
+    let key = path.into_inner().conversation;
+    let (scope, row) = caller
+        .write(move |tx, scope| {
+            let conn = tx.conn()?;
+            let (current, standing) = conversation_in_scope(conn, scope, &key)?;
+            let names = update.unique_name.is_some() || update.friendly_name.is_some();
+            if !standing.is_admin() {
+                if names {
+                    standing.require(Permission::EditConversationName)?;
+                }
+                if update.attributes.is_some() {
+                    standing.require(Permission::EditConversationAttributes)?;
+                }
+                standing.refuse_admin_only([
+                    ("MessagingServiceSid", update.messaging_service_sid.is_some()),
+                    ("State", update.state.is_some()),
+                    ("Timers", update.timer_inactive.is_some() || update.timer_closed.is_some()),
+                    ("Bindings", update.email_address.is_some() || update.email_name.is_some()),
+                    ("DateCreated", update.date_created.is_some()),
+                    ("DateUpdated", update.date_updated.is_some()),
+                ])?;
+            }
+            ensure_open(&current)?;
+            // A user's request that changes nothing writes nothing (not
+            // even date_updated, which no permission would cover).
+            if !standing.is_admin() && !names && update.attributes.is_none() {
+                return Ok(current);
+            }
+            Ok(store::conversations::update(conn, &current, update, time::now())?)
+        })
+        .await?;
+    Ok(api::ok(Conversation::new(row, &scope.urls.prefix)))
+}
+
+/// Deletes the conversation; its participants, messages and media go with it.
+pub async fn delete(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<ConversationPath>,
+) -> ApiResult<HttpResponse> {
+    let key = path.into_inner().conversation;
+    caller
+        .write(move |tx, scope| {
+            let conn = tx.conn()?;
+            let (row, standing) = conversation_in_scope(conn, scope, &key)?;
+            standing.require(Permission::DeleteConversation)?;
+            Ok(store::conversations::delete(conn, &row.sid)?)
+        })
+        .await?;
+    // Objects of media deleted with it go now, not at the next collector pass.
+    state.collector.notify_one();
+    Ok(api::no_content())
+}
+
+pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
+    let created_from = q.date("StartDate")?;
+    // A bare date as EndDate includes that whole day.
+    let created_to = match q.str("EndDate") {
+        Some(v) if v.len() == 10 => q.date("EndDate")?.map(|t| t + 86_399),
+        _ => q.date("EndDate")?,
+    };
+    // With a date filter Twilio lists newest first; otherwise in creation order.
+    let by_date = created_from.is_some() || created_to.is_some();
+    let mut filter = ListFilter { state: state_param(&q)?, created_from, created_to, member: None, by_date };
+    let page = PageRequest::from_params(
+        &q,
+        100,
+        if by_date { "conversations by date desc" } else { "conversations" },
+    )?;
+    let seek = page.seek(by_date);
+    let (scope, rows) = caller
+        .read(move |conn, scope| {
+            // A user lists the conversations it is in.
+            filter.member = scope.end_user().map(|u| u.identity.clone());
+            Ok(store::conversations::list(conn, &scope.service_sid, &filter, &seek.query)?)
+        })
+        .await?;
+    let mut filters: Vec<(&str, &str)> = Vec::new();
+    for name in ["StartDate", "EndDate", "State"] {
+        if let Some(v) = q.str(name) {
+            filters.push((name, v));
+        }
+    }
+    let window = seek
+        .finish(rows, |r| if by_date { Key(r.date_created, r.id) } else { Key::from(r.id) })
+        .map(|r| Conversation::new(r, &scope.urls.prefix));
+    Ok(ListPage::new(
+        "conversations",
+        &format!("{}/Conversations", scope.urls.prefix),
+        &filters,
+        &page,
+        window,
+    )
+    .respond())
+}

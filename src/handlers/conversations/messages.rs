@@ -1,0 +1,256 @@
+//! Messages (`IM…`): send (with media attached by `MediaSid`), fetch, edit,
+//! delete, list. A send is one store call, `store::messages::append`,
+//! whatever the caller and the dialect.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use crate::api::{self, Form, ListPage, PageRequest, Query, limits};
+use crate::auth::{Caller, ServiceScope, standing};
+use crate::domain::Permission;
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::media::media_sids_param;
+use crate::handlers::{conversation_in_scope, ensure_open};
+use crate::sid::SidKind;
+use crate::state::AppState;
+use crate::store::messages::{Attachments, Author, MessageChanges, NewMessage};
+use crate::store::{self};
+use crate::time;
+use crate::views::messages::Message;
+
+use super::conversations::ConversationPath;
+
+#[derive(Deserialize)]
+pub struct MessagePath {
+    conversation: String,
+    message: String,
+}
+
+/// Where a send goes, as its check phase found it.
+struct Target {
+    conversation_sid: String,
+    author: Author,
+}
+
+/// A send's parameters, checked before any database work.
+struct Draft {
+    author: Option<String>,
+    body: Option<String>,
+    attributes: Option<String>,
+    content_sid: Option<String>,
+    subject: Option<String>,
+    date_created: Option<i64>,
+    date_updated: Option<i64>,
+}
+
+impl Draft {
+    fn from_params(p: &api::Params) -> Result<Draft, ApiError> {
+        Ok(Draft {
+            author: p.text("Author", limits::IDENTITY_CHARS)?,
+            body: p.text("Body", limits::MESSAGE_BODY_CHARS)?,
+            attributes: p.json_text("Attributes", limits::MESSAGE_ATTRIBUTES)?,
+            content_sid: p.sid("ContentSid", SidKind::Content)?,
+            subject: p.text("Subject", limits::NAME_CHARS)?,
+            date_created: p.date("DateCreated")?,
+            date_updated: p.date("DateUpdated")?,
+        })
+    }
+
+    /// The message to append: account credentials write as `Author` (or
+    /// `system`), a user as its identity.
+    fn into_message(self, scope: &ServiceScope, now: i64) -> NewMessage {
+        let author = match scope.end_user() {
+            Some(user) => user.identity.clone(),
+            None => self.author.filter(|a| !a.is_empty()).unwrap_or_else(|| "system".into()),
+        };
+        let date_created = self.date_created.unwrap_or(now);
+        NewMessage {
+            sid: SidKind::Message.generate(),
+            account_sid: scope.account_sid().to_owned(),
+            service_sid: scope.service_sid.clone(),
+            author,
+            body: self.body,
+            attributes: self.attributes.unwrap_or_else(|| "{}".to_owned()),
+            content_sid: self.content_sid,
+            subject: self.subject,
+            date_created,
+            date_updated: self.date_updated.unwrap_or(date_created),
+        }
+    }
+}
+
+pub async fn create(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<ConversationPath>,
+    Form(p): Form,
+) -> ApiResult<HttpResponse> {
+    let media_config = &state.config.media;
+    let media_sids = media_sids_param(p.all("MediaSid"), media_config.max_per_message)?;
+    let max_total = media_config.max_bytes;
+    let draft = Draft::from_params(&p)?;
+    if draft.body.is_none() && draft.content_sid.is_none() && media_sids.is_empty() {
+        return Err(ApiError::missing_param("Body (or MediaSid, or ContentSid)"));
+    }
+    if caller.identity().is_some() && (draft.date_created.is_some() || draft.date_updated.is_some()) {
+        return Err(ApiError::forbidden(
+            "DateCreated and DateUpdated can only be set with account credentials",
+        ));
+    }
+    let key = path.into_inner().conversation;
+    let with_media = !media_sids.is_empty();
+    let (scope, row) = caller
+        .write_checked(
+            move |conn, scope| {
+                let Some(_) = scope.end_user() else {
+                    let conversation_sid = store::conversations::sid_for_key(conn, &scope.service_sid, &key)?;
+                    return Ok(Target { conversation_sid, author: Author::Resolve });
+                };
+                // An access token's user sends as itself, within its roles,
+                // to a conversation it is in.
+                let (conversation_sid, standing) = standing::member_of(conn, scope, &key)?;
+                standing.require(Permission::SendMessage)?;
+                if with_media {
+                    standing.require(Permission::SendMediaMessage)?;
+                }
+                let participant = standing.participant_sid().unwrap_or_default().to_owned();
+                Ok(Target { conversation_sid, author: Author::Participant(participant) })
+            },
+            move |tx, scope, target| {
+                let now = time::now();
+                let message = draft.into_message(scope, now);
+                let (sid, author) = (&target.conversation_sid, target.author);
+                if media_sids.is_empty() {
+                    return Ok(store::messages::append(tx, sid, message, author, now)?);
+                }
+                let media = Attachments {
+                    sids: &media_sids,
+                    uploaded_by: scope.end_user().map(|u| u.identity.as_str()),
+                    max_total,
+                };
+                Ok(store::messages::append_with_media(tx, sid, message, author, media, now)?)
+            },
+        )
+        .await?;
+    Ok(api::created(Message::new(row, &scope.urls)))
+}
+
+pub async fn fetch(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<HttpResponse> {
+    let path = path.into_inner();
+    let (scope, row) = caller
+        .read(move |conn, scope| {
+            let (conversation, _) = conversation_in_scope(conn, scope, &path.conversation)?;
+            Ok(store::messages::find(conn, &conversation.sid, &path.message)?)
+        })
+        .await?;
+    Ok(api::ok(Message::new(row, &scope.urls)))
+}
+
+/// Body, author, attributes, subject and dates can change; media cannot.
+pub async fn update(caller: Caller, path: web::Path<MessagePath>, Form(p): Form) -> ApiResult<HttpResponse> {
+    let author_param = p.text("Author", limits::IDENTITY_CHARS)?;
+    let body = p.text("Body", limits::MESSAGE_BODY_CHARS)?;
+    let attributes = p.json_text("Attributes", limits::MESSAGE_ATTRIBUTES)?;
+    let subject = p.text("Subject", limits::NAME_CHARS)?;
+    let date_created = p.date("DateCreated")?;
+    let date_updated = p.date("DateUpdated")?;
+    let path = path.into_inner();
+    let (scope, row) = caller
+        .write(move |tx, scope| {
+            let conn = tx.conn()?;
+            let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
+            ensure_open(&conversation)?;
+            let current = store::messages::find(conn, &conversation.sid, &path.message)?;
+            let author = Some(current.author.as_str());
+            if body.is_some() || subject.is_some() {
+                standing.require_own_or_any(
+                    author,
+                    Permission::EditOwnMessage,
+                    Permission::EditAnyMessage,
+                )?;
+            }
+            if attributes.is_some() {
+                standing.require_own_or_any(
+                    author,
+                    Permission::EditOwnMessageAttributes,
+                    Permission::EditAnyMessageAttributes,
+                )?;
+            }
+            for (name, set) in [
+                ("Author", author_param.is_some()),
+                ("DateCreated", date_created.is_some()),
+                ("DateUpdated", date_updated.is_some()),
+            ] {
+                if set {
+                    standing.require_admin_for(name)?;
+                }
+            }
+            // A user's request that changes nothing writes nothing (not
+            // even date_updated, which no permission would cover).
+            if !standing.is_admin() && body.is_none() && subject.is_none() && attributes.is_none() {
+                return Ok(current);
+            }
+            let mut changes = MessageChanges {
+                body: body.map(Some),
+                attributes,
+                subject: subject.map(Some),
+                date_created,
+                date_updated: Some(date_updated.unwrap_or_else(time::now)),
+                ..Default::default()
+            };
+            if let Some(author) = author_param.filter(|a| !a.is_empty()) {
+                changes.participant_sid =
+                    Some(store::participants::sid_for_identity(conn, &conversation.sid, &author)?);
+                changes.author = Some(author);
+            }
+            Ok(store::messages::update(conn, &conversation.sid, &current.sid, &changes)?)
+        })
+        .await?;
+    Ok(api::ok(Message::new(row, &scope.urls)))
+}
+
+pub async fn delete(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<MessagePath>,
+) -> ApiResult<HttpResponse> {
+    let path = path.into_inner();
+    caller
+        .write(move |tx, scope| {
+            let conn = tx.conn()?;
+            let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
+            let row = store::messages::find(conn, &conversation.sid, &path.message)?;
+            standing.require_own_or_any(
+                Some(&row.author),
+                Permission::DeleteOwnMessage,
+                Permission::DeleteAnyMessage,
+            )?;
+            Ok(store::messages::delete(conn, &row.sid)?)
+        })
+        .await?;
+    // Objects of media deleted with it go now, not at the next collector pass.
+    state.collector.notify_one();
+    Ok(api::no_content())
+}
+
+pub async fn list(
+    caller: Caller,
+    path: web::Path<ConversationPath>,
+    Query(q): Query,
+) -> ApiResult<HttpResponse> {
+    let order = q.choice("Order", &["asc", "desc"])?.unwrap_or("asc").to_owned();
+    let page = PageRequest::from_params(&q, 100, &format!("messages {order}"))?;
+    let seek = page.seek(order == "desc");
+    let key = path.into_inner().conversation;
+    let (scope, (conversation, rows)) = caller
+        .read(move |conn, scope| {
+            let (conversation, _) = conversation_in_scope(conn, scope, &key)?;
+            let rows = store::messages::list(conn, &conversation.sid, &seek.query)?;
+            Ok((conversation, rows))
+        })
+        .await?;
+    let window = seek.finish(rows, |r| r.msg_index).map(|r| Message::new(r, &scope.urls));
+    let url = format!("{}/Conversations/{}/Messages", scope.urls.prefix, conversation.sid);
+    let filters: Vec<(&str, &str)> = q.str("Order").map(|o| ("Order", o)).into_iter().collect();
+    Ok(ListPage::new("messages", &url, &filters, &page, window).respond())
+}

@@ -1,0 +1,309 @@
+//! Participants (`MB…`) of a conversation: chat participants by identity,
+//! and messaging-binding participants by address.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use crate::api::{self, Form, ListPage, PageRequest, Params, Query, limits};
+use crate::auth::Caller;
+use crate::auth::standing;
+use crate::domain::{Permission, RoleType};
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::{conversation_in_scope, ensure_open, role_param};
+use crate::sid::SidKind;
+use crate::store::participants::{ParticipantChanges, ParticipantSpec};
+use crate::store::{self};
+use crate::time;
+use crate::views::participants::Participant;
+
+use super::conversations::ConversationPath;
+
+#[derive(Deserialize)]
+pub struct ParticipantPath {
+    conversation: String,
+    participant: String,
+}
+
+/// What a request asks for, from form parameters or from one JSON
+/// `Participant` entry of ConversationWithParticipants.
+#[derive(Debug, Default, Deserialize)]
+pub struct ParticipantParams {
+    pub identity: Option<String>,
+    #[serde(default)]
+    pub messaging_binding: BindingParams,
+    pub attributes: Option<String>,
+    pub role_sid: Option<String>,
+    #[serde(skip)]
+    pub date_created: Option<i64>,
+    #[serde(skip)]
+    pub date_updated: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BindingParams {
+    pub address: Option<String>,
+    pub proxy_address: Option<String>,
+    pub projected_address: Option<String>,
+}
+
+impl ParticipantParams {
+    pub fn from_params(p: &Params) -> Result<Self, ApiError> {
+        Ok(ParticipantParams {
+            identity: p.text("Identity", limits::IDENTITY_CHARS)?,
+            messaging_binding: BindingParams {
+                address: p.text("MessagingBinding.Address", limits::NAME_CHARS)?,
+                proxy_address: p.text("MessagingBinding.ProxyAddress", limits::NAME_CHARS)?,
+                projected_address: p.text("MessagingBinding.ProjectedAddress", limits::NAME_CHARS)?,
+            },
+            attributes: p.json_text("Attributes", limits::PARTICIPANT_ATTRIBUTES)?,
+            role_sid: p.sid("RoleSid", SidKind::Role)?,
+            date_created: p.date("DateCreated")?,
+            date_updated: p.date("DateUpdated")?,
+        })
+    }
+
+    /// Checks the combination and field formats; `param` names the source in errors.
+    pub fn validate(&self, param: &str) -> Result<(), ApiError> {
+        let b = &self.messaging_binding;
+        let non_empty = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+        if non_empty(&self.identity) && non_empty(&b.address) {
+            return Err(ApiError::invalid_param(
+                param,
+                "a participant has either an Identity (chat) or a MessagingBinding.Address, not both",
+            ));
+        }
+        if !non_empty(&self.identity) && !non_empty(&b.address) {
+            return Err(ApiError::invalid_param(
+                param,
+                "either Identity or MessagingBinding.Address is required",
+            ));
+        }
+        if let Some(id) = &self.identity
+            && id.chars().count() > limits::IDENTITY_CHARS
+        {
+            return Err(ApiError::invalid_param(param, "Identity is longer than 256 characters"));
+        }
+        if let Some(a) = &self.attributes {
+            serde_json::from_str::<serde::de::IgnoredAny>(a)
+                .map_err(|_| ApiError::invalid_param(param, "Attributes must be valid JSON"))?;
+            if a.len() > limits::PARTICIPANT_ATTRIBUTES {
+                return Err(ApiError::invalid_param(param, "Attributes is larger than 4 KiB"));
+            }
+        }
+        if let Some(r) = &self.role_sid
+            && !SidKind::Role.matches(r)
+        {
+            return Err(ApiError::invalid_param(param, format!("RoleSid {r:?} is not a role SID")));
+        }
+        Ok(())
+    }
+
+    pub fn into_spec(self) -> ParticipantSpec {
+        ParticipantSpec {
+            identity: self.identity,
+            binding_address: self.messaging_binding.address,
+            binding_proxy_address: self.messaging_binding.proxy_address,
+            binding_projected_address: self.messaging_binding.projected_address,
+            attributes: self.attributes,
+            role_sid: self.role_sid,
+            date_created: self.date_created,
+            date_updated: self.date_updated,
+        }
+    }
+}
+
+/// Adds a participant after checking its role parameter, if any.
+pub fn add(
+    conn: &mut crate::db::DbConnection,
+    conversation: &store::conversations::ConversationRow,
+    spec: &ParticipantSpec,
+) -> Result<store::participants::ParticipantRow, ApiError> {
+    if let Some(role) = &spec.role_sid {
+        ensure_open(conversation)?;
+        role_param(conn, &conversation.service_sid, "RoleSid", role, RoleType::Conversation)?;
+    }
+    Ok(store::participants::insert(conn, conversation, spec, time::now())?)
+}
+
+pub async fn create(
+    caller: Caller,
+    path: web::Path<ConversationPath>,
+    Form(p): Form,
+) -> ApiResult<HttpResponse> {
+    let params = ParticipantParams::from_params(&p)?;
+    params.validate("Identity")?;
+    let spec = params.into_spec();
+    let key = path.into_inner().conversation;
+    let (scope, row) = caller
+        .write(move |tx, scope| {
+            let conn = tx.conn()?;
+            let conversation = store::conversations::find(conn, &scope.service_sid, &key)?;
+            let standing = standing::towards_conversation(conn, scope, &conversation.sid)?;
+            if !standing.is_admin() {
+                if spec.role_sid.is_some() {
+                    standing.require_admin_for("RoleSid")?;
+                }
+                if spec.date_created.is_some() || spec.date_updated.is_some() {
+                    standing.require_admin_for("DateCreated and DateUpdated")?;
+                }
+                let joining = spec.identity.as_deref() == standing.identity() && !standing.is_participant();
+                if joining {
+                    standing.require(Permission::JoinConversation)?;
+                } else if !standing.is_participant() {
+                    return Err(ApiError::NotFound);
+                } else {
+                    standing.require(Permission::AddParticipant)?;
+                }
+            }
+            add(conn, &conversation, &spec)
+        })
+        .await?;
+    Ok(api::created(Participant::new(row, &scope.urls)))
+}
+
+pub async fn fetch(caller: Caller, path: web::Path<ParticipantPath>) -> ApiResult<HttpResponse> {
+    let path = path.into_inner();
+    let (scope, row) = caller
+        .read(move |conn, scope| {
+            let (conversation, _) = conversation_in_scope(conn, scope, &path.conversation)?;
+            Ok(store::participants::find(conn, &conversation.sid, &path.participant)?)
+        })
+        .await?;
+    Ok(api::ok(Participant::new(row, &scope.urls)))
+}
+
+pub async fn update(
+    caller: Caller,
+    path: web::Path<ParticipantPath>,
+    Form(p): Form,
+) -> ApiResult<HttpResponse> {
+    let identity = p.text("Identity", limits::IDENTITY_CHARS)?;
+    let attributes = p.json_text("Attributes", limits::PARTICIPANT_ATTRIBUTES)?;
+    let role = p.sid("RoleSid", SidKind::Role)?;
+    let proxy = p.text("MessagingBinding.ProxyAddress", limits::NAME_CHARS)?;
+    let projected = p.text("MessagingBinding.ProjectedAddress", limits::NAME_CHARS)?;
+    let last_read_index = p.int("LastReadMessageIndex", 0, i64::MAX)?;
+    let last_read_at = p.date("LastReadTimestamp")?;
+    let date_created = p.date("DateCreated")?;
+    let date_updated = p.date("DateUpdated")?;
+    let path = path.into_inner();
+    let (scope, row) = caller
+        .write(move |tx, scope| {
+            let conn = tx.conn()?;
+            let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
+            ensure_open(&conversation)?;
+            let current = store::participants::find(conn, &conversation.sid, &path.participant)?;
+            if !standing.is_admin() {
+                // A user keeps its own read horizon and attributes; roles,
+                // identities, bindings and other participants are the admin's.
+                if standing.participant_sid() != Some(current.sid.as_str()) {
+                    return Err(ApiError::forbidden(
+                        "Only account credentials can update another participant",
+                    ));
+                }
+                standing.refuse_admin_only([
+                    ("RoleSid", role.is_some()),
+                    ("Identity", identity.is_some()),
+                    ("MessagingBinding", proxy.is_some() || projected.is_some()),
+                    ("DateCreated", date_created.is_some()),
+                    ("DateUpdated", date_updated.is_some()),
+                ])?;
+            }
+            let mut changes = ParticipantChanges {
+                attributes,
+                binding_proxy_address: proxy.map(|v| Some(v).filter(|s| !s.is_empty())),
+                binding_projected_address: projected.map(|v| Some(v).filter(|s| !s.is_empty())),
+                last_read_message_index: last_read_index.map(Some),
+                last_read_timestamp: last_read_at.map(Some),
+                date_created,
+                date_updated: Some(date_updated.unwrap_or_else(time::now)),
+                ..Default::default()
+            };
+            if let Some(r) = &role {
+                changes.role_sid =
+                    Some(role_param(conn, &scope.service_sid, "RoleSid", r, RoleType::Conversation)?.sid);
+            }
+            if let Some(id) = identity.filter(|id| current.identity.as_deref() != Some(id.as_str())) {
+                if current.binding_address.is_some() && !id.is_empty() {
+                    return Err(ApiError::invalid_param(
+                        "Identity",
+                        "a participant with a MessagingBinding.Address cannot also have an Identity",
+                    ));
+                }
+                if id.is_empty() && current.binding_address.is_none() {
+                    return Err(ApiError::invalid_param(
+                        "Identity",
+                        "a chat participant keeps its Identity (remove the participant instead)",
+                    ));
+                }
+                if id.is_empty() {
+                    changes.identity = Some(None);
+                    changes.user_sid = Some(None);
+                } else {
+                    let service = store::services::find(conn, &conversation.account_sid, &scope.service_sid)?;
+                    changes.user_sid =
+                        Some(Some(store::users::ensure(conn, &service, &id, time::now())?.sid));
+                    changes.identity = Some(Some(id));
+                }
+            }
+            Ok(store::participants::update(conn, &current.sid, &changes)?)
+        })
+        .await?;
+    Ok(api::ok(Participant::new(row, &scope.urls)))
+}
+
+pub async fn delete(caller: Caller, path: web::Path<ParticipantPath>) -> ApiResult<HttpResponse> {
+    let path = path.into_inner();
+    caller
+        .write(move |tx, scope| {
+            let conn = tx.conn()?;
+            let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
+            let row = store::participants::find(conn, &conversation.sid, &path.participant)?;
+            if standing.participant_sid() == Some(row.sid.as_str()) {
+                standing.require(Permission::LeaveConversation)?;
+            } else {
+                standing.require(Permission::RemoveParticipant)?;
+            }
+            Ok(store::participants::delete(conn, &row.sid)?)
+        })
+        .await?;
+    Ok(api::no_content())
+}
+
+pub async fn list(
+    caller: Caller,
+    path: web::Path<ConversationPath>,
+    Query(q): Query,
+) -> ApiResult<HttpResponse> {
+    let page = PageRequest::from_params(&q, 100, "participants")?;
+    let seek = page.seek(false);
+    let key = path.into_inner().conversation;
+    let (scope, (conversation, rows)) = caller
+        .read(move |conn, scope| {
+            let (conversation, _) = conversation_in_scope(conn, scope, &key)?;
+            let rows = store::participants::list(conn, &conversation.sid, &seek.query)?;
+            Ok((conversation, rows))
+        })
+        .await?;
+    let window = seek.finish(rows, |r| r.id).map(|r| Participant::new(r, &scope.urls));
+    let url = format!("{}/Conversations/{}/Participants", scope.urls.prefix, conversation.sid);
+    Ok(ListPage::new("participants", &url, &[], &page, window).respond())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_need_exactly_one_of_identity_and_address() {
+        let both = ParticipantParams {
+            identity: Some("alice".into()),
+            messaging_binding: BindingParams { address: Some("+1555".into()), ..Default::default() },
+            ..Default::default()
+        };
+        assert!(both.validate("Identity").is_err());
+        assert!(ParticipantParams::default().validate("Identity").is_err());
+        let chat = ParticipantParams { identity: Some("alice".into()), ..Default::default() };
+        assert!(chat.validate("Identity").is_ok());
+    }
+}

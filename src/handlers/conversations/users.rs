@@ -1,0 +1,129 @@
+//! Users (`US…`): a chat identity within a service, with its service role.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use crate::api::{self, Form, ListPage, PageRequest, Query, limits};
+use crate::auth::{Caller, ServiceScope, standing};
+use crate::domain::{Permission, RoleType};
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::role_param;
+use crate::sid::SidKind;
+use crate::store::users::{NewUser, UserChanges};
+use crate::store::{self};
+use crate::time;
+use crate::views::users::User;
+
+#[derive(Deserialize)]
+pub struct UserPath {
+    pub user: String,
+}
+
+/// Actions on users that only account credentials take.
+fn admin_only(scope: &ServiceScope, what: &str) -> Result<(), ApiError> {
+    match scope.end_user() {
+        None => Ok(()),
+        Some(_) => Err(ApiError::forbidden(format!("{what} requires account credentials"))),
+    }
+}
+
+pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
+    let identity = p.text("Identity", limits::IDENTITY_CHARS)?.filter(|s| !s.is_empty());
+    let identity = identity.ok_or_else(|| ApiError::missing_param("Identity"))?;
+    let friendly_name = p.text("FriendlyName", limits::NAME_CHARS)?;
+    let attributes = p.json_text("Attributes", limits::USER_ATTRIBUTES)?;
+    let role = p.sid("RoleSid", SidKind::Role)?;
+    let (scope, row) = caller
+        .write(move |tx, scope| {
+            admin_only(scope, "Creating users")?;
+            let conn = tx.conn()?;
+            let service = store::services::find(conn, scope.account_sid(), &scope.service_sid)?;
+            let role_sid = match &role {
+                Some(r) => role_param(conn, &service.sid, "RoleSid", r, RoleType::Service)?.sid,
+                None => service
+                    .default_chat_service_role_sid
+                    .clone()
+                    .ok_or_else(|| ApiError::internal("service has no default service role"))?,
+            };
+            let now = time::now();
+            let user = NewUser {
+                sid: &SidKind::User.generate(),
+                account_sid: scope.account_sid(),
+                service_sid: &service.sid,
+                identity: &identity,
+                friendly_name: friendly_name.as_deref(),
+                attributes: attributes.as_deref().unwrap_or("{}"),
+                role_sid: &role_sid,
+                date_created: now,
+                date_updated: now,
+            };
+            Ok(store::users::insert(conn, &user)?)
+        })
+        .await?;
+    Ok(api::created(User::new(row, &scope.urls)))
+}
+
+pub async fn fetch(caller: Caller, path: web::Path<UserPath>) -> ApiResult<HttpResponse> {
+    let key = path.into_inner().user;
+    let (scope, row) =
+        caller.read(move |conn, scope| Ok(store::users::find(conn, &scope.service_sid, &key)?)).await?;
+    Ok(api::ok(User::new(row, &scope.urls)))
+}
+
+pub async fn update(caller: Caller, path: web::Path<UserPath>, Form(p): Form) -> ApiResult<HttpResponse> {
+    let friendly_name = p.text("FriendlyName", limits::NAME_CHARS)?;
+    let attributes = p.json_text("Attributes", limits::USER_ATTRIBUTES)?;
+    let role = p.sid("RoleSid", SidKind::Role)?;
+    let key = path.into_inner().user;
+    let (scope, row) = caller
+        .write(move |tx, scope| {
+            let conn = tx.conn()?;
+            let user = store::users::find(conn, &scope.service_sid, &key)?;
+            let standing = standing::in_service(scope);
+            standing.require_own_or_any(
+                Some(&user.identity),
+                Permission::EditOwnUserInfo,
+                Permission::EditAnyUserInfo,
+            )?;
+            if role.is_some() {
+                standing.require_admin_for("RoleSid")?;
+            }
+            let role_sid = match &role {
+                Some(r) => Some(role_param(conn, &scope.service_sid, "RoleSid", r, RoleType::Service)?.sid),
+                None => None,
+            };
+            let changes = UserChanges {
+                friendly_name: friendly_name.map(Some),
+                attributes,
+                role_sid,
+                date_updated: Some(time::now()),
+            };
+            Ok(store::users::update(conn, &user.sid, &changes)?)
+        })
+        .await?;
+    Ok(api::ok(User::new(row, &scope.urls)))
+}
+
+/// Deletes the user; they leave every conversation.
+pub async fn delete(caller: Caller, path: web::Path<UserPath>) -> ApiResult<HttpResponse> {
+    let key = path.into_inner().user;
+    caller
+        .write(move |tx, scope| {
+            admin_only(scope, "Deleting users")?;
+            let conn = tx.conn()?;
+            let user = store::users::find(conn, &scope.service_sid, &key)?;
+            Ok(store::users::delete(conn, &user.sid)?)
+        })
+        .await?;
+    Ok(api::no_content())
+}
+
+pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
+    let page = PageRequest::from_params(&q, 50, "users")?;
+    let seek = page.seek(false);
+    let (scope, rows) = caller
+        .read(move |conn, scope| Ok(store::users::list(conn, &scope.service_sid, &seek.query)?))
+        .await?;
+    let window = seek.finish(rows, |r| r.id).map(|r| User::new(r, &scope.urls));
+    Ok(ListPage::new("users", &format!("{}/Users", scope.urls.prefix), &[], &page, window).respond())
+}

@@ -1,0 +1,59 @@
+//! HTTP handlers, one module per API family. A handler parses its
+//! parameters, authorises, runs its store calls in one transaction through
+//! the [`Caller`](crate::auth::Caller), and renders a view. The route table
+//! is src/routes.rs.
+
+pub mod api_keys;
+pub mod conversations;
+pub mod health;
+pub mod media;
+
+use crate::auth::ServiceScope;
+use crate::auth::standing::{self, Standing};
+use crate::db::DbConnection;
+use crate::domain::RoleType;
+use crate::error::ApiError;
+use crate::store::conversations::ConversationRow;
+use crate::store::roles::RoleRow;
+use crate::store::{self, StoreError};
+
+/// A role named by a request parameter (`RoleSid`, …): it must exist in the
+/// service and be of the expected type, else 400 naming the parameter.
+fn role_param(
+    conn: &mut DbConnection,
+    service_sid: &str,
+    param: &str,
+    sid: &str,
+    expected: RoleType,
+) -> Result<RoleRow, ApiError> {
+    let role = store::roles::get(conn, service_sid, sid)?
+        .ok_or_else(|| ApiError::invalid_param(param, format!("no role {sid} in this service")))?;
+    if role.role_type != expected {
+        return Err(ApiError::invalid_param(
+            param,
+            format!(
+                "role {sid} is a {} role; a {} role is required",
+                role.role_type.as_str(),
+                expected.as_str()
+            ),
+        ));
+    }
+    Ok(role)
+}
+
+/// The conversation `key` (SID or unique name) of the scope's service with
+/// the caller's standing in it: a user who is not in it gets 404.
+fn conversation_in_scope(
+    conn: &mut DbConnection,
+    scope: &ServiceScope,
+    key: &str,
+) -> Result<(ConversationRow, Standing), ApiError> {
+    let conversation = store::conversations::find(conn, &scope.service_sid, key)?;
+    let standing = standing::in_conversation(conn, scope, &conversation.sid)?;
+    Ok((conversation, standing))
+}
+
+/// A closed conversation takes no change.
+fn ensure_open(conversation: &ConversationRow) -> Result<(), ApiError> {
+    if conversation.is_closed() { Err(StoreError::ConversationClosed.into()) } else { Ok(()) }
+}

@@ -1,0 +1,94 @@
+//! The route table of the whole API.
+
+use actix_web::web;
+
+use crate::handlers::conversations::{
+    configuration, conversations, memberships, messages, participants, roles, services, users,
+};
+use crate::handlers::{api_keys, health, media};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").get(health::healthz))
+        .service(web::resource("/").get(health::index))
+        .service(
+            web::resource("/2010-04-01/Accounts/{account}/Keys.json")
+                .get(api_keys::list)
+                .post(api_keys::create),
+        )
+        .service(
+            web::resource("/2010-04-01/Accounts/{account}/Keys/{key}.json")
+                .get(api_keys::fetch)
+                .post(api_keys::update)
+                .delete(api_keys::delete),
+        )
+        .service(
+            web::scope("/v1")
+                .service(
+                    web::resource("/Configuration").get(configuration::fetch).post(configuration::update),
+                )
+                .service(web::resource("/Services").get(services::list).post(services::create))
+                .service(web::resource("/Services/{service}").get(services::fetch).delete(services::delete))
+                .service(
+                    web::resource("/Services/{service}/Configuration")
+                        .get(configuration::fetch_service)
+                        .post(configuration::update_service),
+                )
+                .service(web::scope("/Services/{service}").configure(media_routes).configure(service_routes))
+                .configure(service_routes),
+        );
+}
+
+/// The Media Content Service, under `/v1/Services/{service}`.
+fn media_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/Media").post(media::upload::create))
+        .service(web::resource("/MediaSet").post(media::metadata::media_set))
+        .service(web::resource("/Media/{media}").get(media::metadata::fetch))
+        .service(web::resource("/Media/{media}/Content").get(media::download::content));
+}
+
+/// Resources that exist once per service. Mounted twice: under `/v1`
+/// (the account's default service) and under `/v1/Services/{service}`.
+fn service_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/Conversations").get(conversations::list).post(conversations::create))
+        .service(
+            web::resource("/Conversations/{conversation}")
+                .get(conversations::fetch)
+                .post(conversations::update)
+                .delete(conversations::delete),
+        )
+        .service(
+            web::resource("/Conversations/{conversation}/Participants")
+                .get(participants::list)
+                .post(participants::create),
+        )
+        .service(
+            web::resource("/Conversations/{conversation}/Participants/{participant}")
+                .get(participants::fetch)
+                .post(participants::update)
+                .delete(participants::delete),
+        )
+        .service(
+            web::resource("/Conversations/{conversation}/Messages")
+                .get(messages::list)
+                .post(messages::create),
+        )
+        .service(
+            web::resource("/Conversations/{conversation}/Messages/{message}")
+                .get(messages::fetch)
+                .post(messages::update)
+                .delete(messages::delete),
+        )
+        .service(web::resource("/ConversationWithParticipants").post(memberships::create_with_participants))
+        .service(web::resource("/ParticipantConversations").get(memberships::list_participant_conversations))
+        .service(web::resource("/Users").get(users::list).post(users::create))
+        .service(web::resource("/Users/{user}").get(users::fetch).post(users::update).delete(users::delete))
+        .service(web::resource("/Users/{user}/Conversations").get(memberships::list_user_conversations))
+        .service(
+            web::resource("/Users/{user}/Conversations/{conversation}")
+                .get(memberships::fetch_user_conversation)
+                .post(memberships::update_user_conversation)
+                .delete(memberships::delete_user_conversation),
+        )
+        .service(web::resource("/Roles").get(roles::list).post(roles::create))
+        .service(web::resource("/Roles/{role}").get(roles::fetch).post(roles::update).delete(roles::delete));
+}

@@ -1,0 +1,107 @@
+//! What every request and background task shares: the database, the
+//! configuration, the master keys, the media storage and authentication.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::auth::{self, Auth};
+use crate::config::Config;
+use crate::db::{Db, migrations};
+use crate::keys::MasterKeys;
+use crate::storage::Storage;
+use crate::store;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Uploads that may stream at once; more wait their turn, which bounds the
+/// memory uploads can hold (each buffers at most a few object-store parts).
+const CONCURRENT_UPLOADS: usize = 16;
+
+/// Shared by every worker; cheap to clone behind `web::Data`.
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub keys: Arc<MasterKeys>,
+    pub storage: Storage,
+    pub(crate) auth: web::Data<Auth>,
+    /// Wakes the collector to delete objects right after a commit.
+    pub(crate) collector: Arc<Notify>,
+    pub uploads: Semaphore,
+}
+
+impl AppState {
+    /// Connects to the database and applies pending migrations. Blocking:
+    /// call before the server starts (or from a blocking context).
+    pub fn initialize(config: Config) -> Result<AppState, BoxError> {
+        // The embedded defaults keep their files here: say so by name if it
+        // cannot be made, rather than as a database or key-file error later.
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("CONFAB_DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
+        let db = Db::connect(&config.database_url, config.db_pool_size)
+            .map_err(|e| format!("DATABASE_URL: cannot connect to {:?}: {e}", config.database_url))?;
+        let mut conn = db.get().map_err(|e| format!("DATABASE_URL: cannot connect: {e}"))?;
+        let applied = migrations::run_pending(&mut conn).map_err(|e| format!("migrations failed: {e}"))?;
+        drop(conn);
+        for name in &applied {
+            tracing::info!(migration = %name, "migration applied");
+        }
+        let storage = Storage::open(&config.media.storage).map_err(|e| format!("CONFAB_STORAGE_URL: {e}"))?;
+        let keys = Arc::new(MasterKeys::load(&config).map_err(|e| format!("CONFAB_MASTER_KEY: {e}"))?);
+        let auth = Auth::new(
+            db.clone(),
+            keys.clone(),
+            config.auth_cache_ttl,
+            config.hash_cost,
+            config.public_url.clone(),
+        );
+        Ok(AppState {
+            auth: web::Data::new(auth),
+            collector: Arc::new(Notify::new()),
+            uploads: Semaphore::new(CONCURRENT_UPLOADS),
+            config: Arc::new(config),
+            keys,
+            storage,
+            db,
+        })
+    }
+
+    /// Replaces the storage (tests wrap it to count or fail requests).
+    pub fn set_storage(&mut self, storage: Storage) {
+        self.storage = storage;
+    }
+
+    /// `CONFAB_ACCOUNT_SID`/`CONFAB_AUTH_TOKEN` create that account if it is
+    /// missing; with neither set and no account at all, one is created and
+    /// its credentials printed once to stderr.
+    pub fn bootstrap_accounts(&self) -> Result<(), BoxError> {
+        let mut conn = self.db.get()?;
+        let cost = self.config.hash_cost;
+        let bootstrap = self.config.bootstrap_account.clone();
+        // Under the start-up lock: instances starting together create the
+        // account once between them.
+        migrations::exclusive(&mut conn, |conn| {
+            match &bootstrap {
+                Some((sid, token)) => {
+                    if store::accounts::find(conn, sid)?.is_none() {
+                        auth::accounts::create(conn, "Confab account", Some(sid), Some(token), cost)
+                            .map_err(|e| format!("creating CONFAB_ACCOUNT_SID account: {e}"))?;
+                        tracing::info!(account_sid = %sid, "account created from CONFAB_ACCOUNT_SID");
+                    }
+                }
+                None => {
+                    if store::accounts::count(conn)? == 0 {
+                        let creds = auth::accounts::create(conn, "Confab account", None, None, cost)
+                            .map_err(|e| format!("creating the first account: {e}"))?;
+                        eprintln!(
+                            "\nConfab created an account (shown once; keep the token):\n  Account SID: {}\n  Auth Token:  {}\n",
+                            creds.account_sid, creds.auth_token
+                        );
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}

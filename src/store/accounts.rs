@@ -1,0 +1,93 @@
+//! Accounts (`AC…`): the tenant every resource belongs to, its Auth Token
+//! hash and its Conversations defaults.
+
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::accounts;
+
+use super::{OptionalRow, StoreResult};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = accounts)]
+pub struct AccountRow {
+    pub sid: String,
+    pub auth_token_hash: String,
+    pub default_service_sid: Option<String>,
+    pub default_messaging_service_sid: Option<String>,
+    pub default_inactive_timer: Option<String>,
+    pub default_closed_timer: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = accounts, treat_none_as_default_value = false)]
+pub struct NewAccount<'a> {
+    pub sid: &'a str,
+    pub friendly_name: &'a str,
+    pub auth_token_hash: &'a str,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+/// The account's Conversations defaults (`/v1/Configuration`): `None`
+/// leaves a field alone, `Some(None)` clears it.
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = accounts)]
+pub struct DefaultsChanges {
+    pub default_messaging_service_sid: Option<Option<String>>,
+    pub default_inactive_timer: Option<Option<String>>,
+    pub default_closed_timer: Option<Option<String>>,
+    pub date_updated: Option<i64>,
+}
+
+pub fn find(conn: &mut DbConnection, sid: &str) -> StoreResult<Option<AccountRow>> {
+    accounts::table.filter(accounts::sid.eq(sid)).select(AccountRow::as_select()).get_result(conn).found()
+}
+
+pub fn count(conn: &mut DbConnection) -> StoreResult<i64> {
+    Ok(accounts::table.count().get_result(conn)?)
+}
+
+pub fn insert(conn: &mut DbConnection, account: &NewAccount<'_>) -> StoreResult<()> {
+    diesel::insert_into(accounts::table).values(account).execute(conn)?;
+    Ok(())
+}
+
+/// Takes the account row's lock for the rest of the transaction and returns
+/// its current default service. Changing the default and deleting a service
+/// both take it first, so neither can act on what the other just changed.
+pub fn lock_default_service(conn: &mut DbConnection, account_sid: &str) -> StoreResult<Option<String>> {
+    Ok(diesel::update(accounts::table.filter(accounts::sid.eq(account_sid)))
+        .set(accounts::date_updated.eq(accounts::date_updated))
+        .returning(accounts::default_service_sid)
+        .get_result(conn)?)
+}
+
+pub fn set_default_service(
+    conn: &mut DbConnection,
+    account_sid: &str,
+    service_sid: &str,
+    now: i64,
+) -> StoreResult<()> {
+    diesel::update(accounts::table.filter(accounts::sid.eq(account_sid)))
+        .set((accounts::default_service_sid.eq(service_sid), accounts::date_updated.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn update_defaults(
+    conn: &mut DbConnection,
+    account_sid: &str,
+    changes: &DefaultsChanges,
+) -> StoreResult<()> {
+    diesel::update(accounts::table.filter(accounts::sid.eq(account_sid))).set(changes).execute(conn)?;
+    Ok(())
+}
+
+/// Replaces the Auth Token's hash; `false` when there is no such account.
+pub fn set_auth_token_hash(conn: &mut DbConnection, sid: &str, hash: &str, now: i64) -> StoreResult<bool> {
+    let updated = diesel::update(accounts::table.filter(accounts::sid.eq(sid)))
+        .set((accounts::auth_token_hash.eq(hash), accounts::date_updated.eq(now)))
+        .execute(conn)?;
+    Ok(updated > 0)
+}

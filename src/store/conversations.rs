@@ -1,0 +1,329 @@
+//! Conversations (`CH…`), their state and state timers.
+
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{conversations, participants};
+use crate::domain::ConversationState;
+use crate::sid::SidKind;
+use crate::time;
+use crate::{keyset, keyset2};
+
+use super::page::PageQuery;
+use super::{StoreError, StoreResult, accounts, is_unique_violation};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = conversations)]
+pub struct ConversationRow {
+    pub id: i64,
+    pub sid: String,
+    pub account_sid: String,
+    pub service_sid: String,
+    pub unique_name: Option<String>,
+    pub friendly_name: Option<String>,
+    pub attributes: String,
+    pub messaging_service_sid: Option<String>,
+    #[diesel(deserialize_as = String)]
+    pub state: ConversationState,
+    pub created_by: String,
+    pub timer_inactive_secs: Option<i64>,
+    pub timer_closed_secs: Option<i64>,
+    pub date_inactive: Option<i64>,
+    pub date_closed: Option<i64>,
+    pub email_address: Option<String>,
+    pub email_name: Option<String>,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+impl ConversationRow {
+    pub fn is_closed(&self) -> bool {
+        self.state == ConversationState::Closed
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = conversations, treat_none_as_default_value = false)]
+struct NewConversation<'a> {
+    sid: &'a str,
+    account_sid: &'a str,
+    service_sid: &'a str,
+    unique_name: Option<&'a str>,
+    friendly_name: Option<&'a str>,
+    attributes: &'a str,
+    messaging_service_sid: Option<&'a str>,
+    state: &'a str,
+    created_by: &'a str,
+    timer_inactive_secs: Option<i64>,
+    timer_closed_secs: Option<i64>,
+    date_inactive: Option<i64>,
+    date_closed: Option<i64>,
+    email_address: Option<&'a str>,
+    email_name: Option<&'a str>,
+    date_created: i64,
+    date_updated: i64,
+}
+
+/// What a new conversation is given; the account's defaults fill in the
+/// messaging service and timers left out.
+#[derive(Debug, Default)]
+pub struct ConversationSpec {
+    pub unique_name: Option<String>,
+    pub friendly_name: Option<String>,
+    pub attributes: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    pub state: Option<ConversationState>,
+    pub timer_inactive: Option<i64>,
+    pub timer_closed: Option<i64>,
+    pub email_address: Option<String>,
+    pub email_name: Option<String>,
+    pub date_created: Option<i64>,
+    pub date_updated: Option<i64>,
+}
+
+/// An update: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct ConversationUpdate {
+    pub unique_name: Option<Option<String>>,
+    pub friendly_name: Option<String>,
+    pub attributes: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    pub state: Option<ConversationState>,
+    pub timer_inactive: Option<i64>,
+    pub timer_closed: Option<i64>,
+    pub email_address: Option<String>,
+    pub email_name: Option<String>,
+    pub date_created: Option<i64>,
+    pub date_updated: Option<i64>,
+}
+
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = conversations)]
+struct ConversationChanges {
+    unique_name: Option<Option<String>>,
+    friendly_name: Option<Option<String>>,
+    attributes: Option<String>,
+    messaging_service_sid: Option<Option<String>>,
+    state: Option<&'static str>,
+    timer_inactive_secs: Option<Option<i64>>,
+    timer_closed_secs: Option<Option<i64>>,
+    date_inactive: Option<Option<i64>>,
+    date_closed: Option<Option<i64>>,
+    email_address: Option<Option<String>>,
+    email_name: Option<Option<String>>,
+    date_created: Option<i64>,
+    date_updated: Option<i64>,
+}
+
+/// A conversation of the service by SID or `unique_name`. (Two fixed
+/// queries rather than one boxed query: fixed SQL is prepared once per
+/// connection and reused.)
+pub fn find(conn: &mut DbConnection, service_sid: &str, key: &str) -> StoreResult<ConversationRow> {
+    let in_service = conversations::table.filter(conversations::service_sid.eq(service_sid));
+    let row = if SidKind::Conversation.matches(key) {
+        in_service.filter(conversations::sid.eq(key)).select(ConversationRow::as_select()).get_result(conn)
+    } else {
+        in_service
+            .filter(conversations::unique_name.eq(key))
+            .select(ConversationRow::as_select())
+            .get_result(conn)
+    };
+    Ok(row?)
+}
+
+pub fn find_by_sid(conn: &mut DbConnection, sid: &str) -> StoreResult<ConversationRow> {
+    Ok(conversations::table
+        .filter(conversations::sid.eq(sid))
+        .select(ConversationRow::as_select())
+        .get_result(conn)?)
+}
+
+/// The SID a key names: a SID as it is (no query), a unique name looked up.
+pub fn sid_for_key(conn: &mut DbConnection, service_sid: &str, key: &str) -> StoreResult<String> {
+    if SidKind::Conversation.matches(key) {
+        return Ok(key.to_owned());
+    }
+    Ok(conversations::table
+        .filter(conversations::service_sid.eq(service_sid))
+        .filter(conversations::unique_name.eq(key))
+        .select(conversations::sid)
+        .get_result(conn)?)
+}
+
+fn unique_name_taken(name: Option<&str>, e: diesel::result::Error) -> StoreError {
+    match name {
+        Some(name) if is_unique_violation(&e) => StoreError::UniqueNameTaken(name.to_owned()),
+        _ => e.into(),
+    }
+}
+
+/// Inserts a conversation. Call inside a transaction.
+pub fn insert(
+    conn: &mut DbConnection,
+    account_sid: &str,
+    service_sid: &str,
+    spec: ConversationSpec,
+    created_by: &str,
+    now: i64,
+) -> StoreResult<ConversationRow> {
+    let account = accounts::find(conn, account_sid)?.ok_or(StoreError::NotFound)?;
+    let default_timer = |t: &Option<String>| t.as_deref().and_then(time::parse_duration);
+    let timer_inactive = spec.timer_inactive.or_else(|| default_timer(&account.default_inactive_timer));
+    let timer_closed = spec.timer_closed.or_else(|| default_timer(&account.default_closed_timer));
+    let messaging_service_sid = spec.messaging_service_sid.or(account.default_messaging_service_sid);
+    let state = spec.state.unwrap_or(ConversationState::Active);
+    let date_created = spec.date_created.unwrap_or(now);
+    let date_updated = spec.date_updated.unwrap_or(date_created);
+    let (date_inactive, date_closed) = state.due_dates(timer_inactive, timer_closed, date_updated);
+    let sid = SidKind::Conversation.generate();
+    diesel::insert_into(conversations::table)
+        .values(NewConversation {
+            sid: &sid,
+            account_sid,
+            service_sid,
+            unique_name: spec.unique_name.as_deref(),
+            friendly_name: spec.friendly_name.as_deref(),
+            attributes: spec.attributes.as_deref().unwrap_or("{}"),
+            messaging_service_sid: messaging_service_sid.as_deref(),
+            state: state.as_str(),
+            created_by,
+            timer_inactive_secs: timer_inactive,
+            timer_closed_secs: timer_closed,
+            date_inactive,
+            date_closed,
+            email_address: spec.email_address.as_deref(),
+            email_name: spec.email_name.as_deref(),
+            date_created,
+            date_updated,
+        })
+        .execute(conn)
+        .map_err(|e| unique_name_taken(spec.unique_name.as_deref(), e))?;
+    find_by_sid(conn, &sid)
+}
+
+/// Applies an update to `current`. Timers restart from now when they or
+/// the state change. A closed conversation takes no update.
+pub fn update(
+    conn: &mut DbConnection,
+    current: &ConversationRow,
+    update: ConversationUpdate,
+    now: i64,
+) -> StoreResult<ConversationRow> {
+    if current.is_closed() {
+        return Err(StoreError::ConversationClosed);
+    }
+    let mut changes = ConversationChanges {
+        unique_name: update.unique_name.clone(),
+        friendly_name: update.friendly_name.map(Some),
+        attributes: update.attributes,
+        messaging_service_sid: update.messaging_service_sid.map(Some),
+        email_address: update.email_address.map(Some),
+        email_name: update.email_name.map(Some),
+        date_created: update.date_created,
+        date_updated: Some(update.date_updated.unwrap_or(now)),
+        ..Default::default()
+    };
+    if update.timer_inactive.is_some() || update.timer_closed.is_some() || update.state.is_some() {
+        let state = update.state.unwrap_or(current.state);
+        let inactive = update.timer_inactive.or(current.timer_inactive_secs);
+        let closed = update.timer_closed.or(current.timer_closed_secs);
+        let (date_inactive, date_closed) = state.due_dates(inactive, closed, now);
+        changes.state = Some(state.as_str());
+        changes.timer_inactive_secs = Some(inactive);
+        changes.timer_closed_secs = Some(closed);
+        changes.date_inactive = Some(date_inactive);
+        changes.date_closed = Some(date_closed);
+    }
+    diesel::update(conversations::table.filter(conversations::sid.eq(&current.sid)))
+        .set(&changes)
+        .execute(conn)
+        .map_err(|e| unique_name_taken(update.unique_name.flatten().as_deref(), e))?;
+    find_by_sid(conn, &current.sid)
+}
+
+/// Deletes the conversation; its participants, messages and their media go
+/// with it (foreign key cascades).
+pub fn delete(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
+    diesel::delete(conversations::table.filter(conversations::sid.eq(sid))).execute(conn)?;
+    Ok(())
+}
+
+/// Which conversations a list shows.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub state: Option<ConversationState>,
+    /// `date_created` from, to (inclusive).
+    pub created_from: Option<i64>,
+    pub created_to: Option<i64>,
+    /// Only those this identity is a participant of (a user's list).
+    pub member: Option<String>,
+    /// Newest first by `date_created` (Twilio's order with a date filter),
+    /// else in creation order.
+    pub by_date: bool,
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    service_sid: &str,
+    filter: &ListFilter,
+    page: &PageQuery,
+) -> StoreResult<Vec<ConversationRow>> {
+    let mut query = conversations::table
+        .filter(conversations::service_sid.eq(service_sid))
+        .select(ConversationRow::as_select())
+        .into_boxed();
+    if let Some(state) = filter.state {
+        query = query.filter(conversations::state.eq(state.as_str()));
+    }
+    if let Some(identity) = &filter.member {
+        query = query.filter(
+            conversations::sid.eq_any(
+                participants::table
+                    .filter(participants::service_sid.eq(service_sid.to_owned()))
+                    .filter(participants::identity.eq(identity.clone()))
+                    .select(participants::conversation_sid),
+            ),
+        );
+    }
+    if let Some(t) = filter.created_from {
+        query = query.filter(conversations::date_created.ge(t));
+    }
+    if let Some(t) = filter.created_to {
+        query = query.filter(conversations::date_created.le(t));
+    }
+    Ok(if filter.by_date {
+        keyset2!(query, conversations::date_created, conversations::id, page).load(conn)?
+    } else {
+        keyset!(query, conversations::id, page).load(conn)?
+    })
+}
+
+/// Applies due state timers: active → inactive, then → closed. Fired timers
+/// are cleared so the partial indexes only ever hold pending ones. Returns
+/// (went inactive, closed). Idempotent: instances may run it side by side.
+pub fn apply_due_timers(conn: &mut DbConnection, now: i64) -> StoreResult<(usize, usize)> {
+    let closed = diesel::update(
+        conversations::table
+            .filter(conversations::date_closed.le(now))
+            .filter(conversations::state.ne(ConversationState::Closed.as_str())),
+    )
+    .set((
+        conversations::state.eq(ConversationState::Closed.as_str()),
+        conversations::date_inactive.eq(None::<i64>),
+        conversations::date_closed.eq(None::<i64>),
+        conversations::date_updated.eq(now),
+    ))
+    .execute(conn)?;
+    let inactive = diesel::update(
+        conversations::table
+            .filter(conversations::date_inactive.le(now))
+            .filter(conversations::state.eq(ConversationState::Active.as_str())),
+    )
+    .set((
+        conversations::state.eq(ConversationState::Inactive.as_str()),
+        conversations::date_inactive.eq(None::<i64>),
+        conversations::date_updated.eq(now),
+    ))
+    .execute(conn)?;
+    Ok((inactive, closed))
+}

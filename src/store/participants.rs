@@ -1,0 +1,352 @@
+//! Participants (`MB…`): chat participants (an identity, each backed by a
+//! User) and messaging-binding participants (SMS/WhatsApp addresses).
+
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{conversations, participants, roles};
+use crate::domain::Permissions;
+use crate::keyset;
+use crate::sid::SidKind;
+
+use super::conversations::ConversationRow;
+use super::page::PageQuery;
+use super::roles::parse_permissions;
+use super::{OptionalRow, StoreError, StoreResult, is_unique_violation, services, users};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = participants)]
+pub struct ParticipantRow {
+    pub id: i64,
+    pub sid: String,
+    pub account_sid: String,
+    pub conversation_sid: String,
+    pub identity: Option<String>,
+    pub user_sid: Option<String>,
+    pub attributes: String,
+    pub role_sid: String,
+    pub binding_type: Option<String>,
+    pub binding_address: Option<String>,
+    pub binding_proxy_address: Option<String>,
+    pub binding_projected_address: Option<String>,
+    pub last_read_message_index: Option<i64>,
+    pub last_read_timestamp: Option<i64>,
+    pub notification_level: String,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = participants, treat_none_as_default_value = false)]
+struct NewParticipant<'a> {
+    sid: &'a str,
+    account_sid: &'a str,
+    service_sid: &'a str,
+    conversation_sid: &'a str,
+    identity: Option<&'a str>,
+    user_sid: Option<&'a str>,
+    attributes: &'a str,
+    role_sid: &'a str,
+    binding_type: Option<&'a str>,
+    binding_address: Option<&'a str>,
+    binding_proxy_address: Option<&'a str>,
+    binding_projected_address: Option<&'a str>,
+    date_created: i64,
+    date_updated: i64,
+}
+
+/// What a new participant is given (already validated: an identity or a
+/// binding address, not both).
+#[derive(Debug, Default)]
+pub struct ParticipantSpec {
+    pub identity: Option<String>,
+    pub binding_address: Option<String>,
+    pub binding_proxy_address: Option<String>,
+    pub binding_projected_address: Option<String>,
+    pub attributes: Option<String>,
+    /// A conversation role of the service (checked by the caller); `None`:
+    /// the service's default.
+    pub role_sid: Option<String>,
+    pub date_created: Option<i64>,
+    pub date_updated: Option<i64>,
+}
+
+/// An update: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = participants)]
+pub struct ParticipantChanges {
+    pub identity: Option<Option<String>>,
+    pub user_sid: Option<Option<String>>,
+    pub attributes: Option<String>,
+    pub role_sid: Option<String>,
+    pub binding_proxy_address: Option<Option<String>>,
+    pub binding_projected_address: Option<Option<String>>,
+    pub last_read_message_index: Option<Option<i64>>,
+    pub last_read_timestamp: Option<Option<i64>>,
+    pub notification_level: Option<String>,
+    pub date_created: Option<i64>,
+    pub date_updated: Option<i64>,
+}
+
+/// `whatsapp:+1…` → whatsapp; plain numbers → sms.
+fn binding_type(address: &str) -> &'static str {
+    for kind in ["whatsapp", "messenger", "gbm", "rcs", "email"] {
+        if address.strip_prefix(kind).is_some_and(|r| r.starts_with(':')) {
+            return kind;
+        }
+    }
+    "sms"
+}
+
+fn exists_error(identity: Option<&str>, address: Option<&str>, e: diesel::result::Error) -> StoreError {
+    if !is_unique_violation(&e) {
+        return e.into();
+    }
+    match (identity, address) {
+        (Some(id), _) => StoreError::ParticipantExists(id.to_owned()),
+        (None, Some(a)) => StoreError::ParticipantAddressExists(a.to_owned()),
+        _ => e.into(),
+    }
+}
+
+/// Adds a participant to `conversation`. Chat participants get a User,
+/// created with the service's default role when new. Call inside a
+/// transaction.
+pub fn insert(
+    conn: &mut DbConnection,
+    conversation: &ConversationRow,
+    spec: &ParticipantSpec,
+    now: i64,
+) -> StoreResult<ParticipantRow> {
+    if conversation.is_closed() {
+        return Err(StoreError::ConversationClosed);
+    }
+    let service = services::find(conn, &conversation.account_sid, &conversation.service_sid)?;
+    let role_sid = match &spec.role_sid {
+        Some(r) => r.clone(),
+        None => service.default_conversation_role_sid.clone().ok_or(StoreError::NotFound)?,
+    };
+    let identity = spec.identity.as_deref().filter(|s| !s.is_empty());
+    let user_sid = match identity {
+        Some(id) => Some(users::ensure(conn, &service, id, now)?.sid),
+        None => None,
+    };
+    let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let address = non_empty(&spec.binding_address);
+    let projected = non_empty(&spec.binding_projected_address);
+    let kind = address.as_deref().or(projected.as_deref()).map(binding_type);
+    let date_created = spec.date_created.unwrap_or(now);
+    let sid = SidKind::Participant.generate();
+    diesel::insert_into(participants::table)
+        .values(NewParticipant {
+            sid: &sid,
+            account_sid: &conversation.account_sid,
+            service_sid: &conversation.service_sid,
+            conversation_sid: &conversation.sid,
+            identity,
+            user_sid: user_sid.as_deref(),
+            attributes: spec.attributes.as_deref().unwrap_or("{}"),
+            role_sid: &role_sid,
+            binding_type: kind,
+            binding_address: address.as_deref(),
+            binding_proxy_address: non_empty(&spec.binding_proxy_address).as_deref(),
+            binding_projected_address: projected.as_deref(),
+            date_created,
+            date_updated: spec.date_updated.unwrap_or(date_created),
+        })
+        .execute(conn)
+        .map_err(|e| exists_error(identity, address.as_deref(), e))?;
+    find_by_sid(conn, &sid)
+}
+
+pub fn find_by_sid(conn: &mut DbConnection, sid: &str) -> StoreResult<ParticipantRow> {
+    Ok(participants::table
+        .filter(participants::sid.eq(sid))
+        .select(ParticipantRow::as_select())
+        .get_result(conn)?)
+}
+
+/// A participant of the conversation by SID or identity.
+pub fn find(conn: &mut DbConnection, conversation_sid: &str, key: &str) -> StoreResult<ParticipantRow> {
+    let query = participants::table
+        .filter(participants::conversation_sid.eq(conversation_sid))
+        .select(ParticipantRow::as_select())
+        .into_boxed();
+    let query = if SidKind::Participant.matches(key) {
+        query.filter(participants::sid.eq(key))
+    } else {
+        query.filter(participants::identity.eq(key))
+    };
+    Ok(query.get_result(conn)?)
+}
+
+/// The participant of a user in a conversation.
+pub fn find_of_user(
+    conn: &mut DbConnection,
+    conversation_sid: &str,
+    user_sid: &str,
+) -> StoreResult<ParticipantRow> {
+    Ok(participants::table
+        .filter(participants::conversation_sid.eq(conversation_sid))
+        .filter(participants::user_sid.eq(user_sid))
+        .select(ParticipantRow::as_select())
+        .get_result(conn)?)
+}
+
+/// The chat participant with this identity, if any (a message's author).
+pub fn sid_for_identity(
+    conn: &mut DbConnection,
+    conversation_sid: &str,
+    identity: &str,
+) -> StoreResult<Option<String>> {
+    participants::table
+        .filter(participants::conversation_sid.eq(conversation_sid))
+        .filter(participants::identity.eq(identity))
+        .select(participants::sid)
+        .get_result(conn)
+        .found()
+}
+
+/// An identity's participant in a conversation, with its role's permissions.
+pub struct Membership {
+    pub conversation_sid: String,
+    pub participant_sid: String,
+    pub permissions: Permissions,
+}
+
+/// The identity's membership of the conversation `conversation_sid`.
+pub fn membership(
+    conn: &mut DbConnection,
+    conversation_sid: &str,
+    identity: &str,
+) -> StoreResult<Option<Membership>> {
+    let found: Option<(String, String)> = participants::table
+        .inner_join(roles::table.on(roles::sid.eq(participants::role_sid)))
+        .filter(participants::conversation_sid.eq(conversation_sid))
+        .filter(participants::identity.eq(identity))
+        .select((participants::sid, roles::permissions))
+        .get_result(conn)
+        .found()?;
+    found
+        .map(|(participant_sid, perms)| {
+            Ok(Membership {
+                conversation_sid: conversation_sid.to_owned(),
+                participant_sid,
+                permissions: parse_permissions(&perms)?,
+            })
+        })
+        .transpose()
+}
+
+/// The conversation `key` (SID or unique name) of the service with the
+/// identity's membership of it, in one query: a user's hot path (sending),
+/// where finding the conversation first would cost a second round trip.
+/// `None` when the conversation is missing or the identity is not in it.
+pub fn membership_by_key(
+    conn: &mut DbConnection,
+    service_sid: &str,
+    key: &str,
+    identity: &str,
+) -> StoreResult<Option<Membership>> {
+    let memberships = conversations::table
+        .inner_join(participants::table.on(participants::conversation_sid.eq(conversations::sid)))
+        .inner_join(roles::table.on(roles::sid.eq(participants::role_sid)))
+        .filter(conversations::service_sid.eq(service_sid))
+        .filter(participants::identity.eq(identity))
+        .select((conversations::sid, participants::sid, roles::permissions));
+    // Two fixed statements (by SID, by unique name), each prepared once.
+    let found: Option<(String, String, String)> = if SidKind::Conversation.matches(key) {
+        memberships.filter(conversations::sid.eq(key)).get_result(conn).found()?
+    } else {
+        memberships.filter(conversations::unique_name.eq(key)).get_result(conn).found()?
+    };
+    found
+        .map(|(conversation_sid, participant_sid, perms)| {
+            Ok(Membership { conversation_sid, participant_sid, permissions: parse_permissions(&perms)? })
+        })
+        .transpose()
+}
+
+/// Applies `changes`; an identity another participant has is
+/// [`StoreError::ParticipantExists`].
+pub fn update(
+    conn: &mut DbConnection,
+    sid: &str,
+    changes: &ParticipantChanges,
+) -> StoreResult<ParticipantRow> {
+    diesel::update(participants::table.filter(participants::sid.eq(sid)))
+        .set(changes)
+        .execute(conn)
+        .map_err(|e| match &changes.identity {
+            Some(Some(id)) => exists_error(Some(id), None, e),
+            _ => e.into(),
+        })?;
+    find_by_sid(conn, sid)
+}
+
+pub fn delete(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
+    diesel::delete(participants::table.filter(participants::sid.eq(sid))).execute(conn)?;
+    Ok(())
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    conversation_sid: &str,
+    page: &PageQuery,
+) -> StoreResult<Vec<ParticipantRow>> {
+    let query = participants::table
+        .filter(participants::conversation_sid.eq(conversation_sid))
+        .select(ParticipantRow::as_select())
+        .into_boxed();
+    Ok(keyset!(query, participants::id, page).load(conn)?)
+}
+
+/// A user's participations with their conversations (`/Users/{US}/Conversations`).
+pub fn list_of_user(
+    conn: &mut DbConnection,
+    user_sid: &str,
+    page: &PageQuery,
+) -> StoreResult<Vec<(ParticipantRow, ConversationRow)>> {
+    let query = participants::table
+        .inner_join(conversations::table.on(conversations::sid.eq(participants::conversation_sid)))
+        .filter(participants::user_sid.eq(user_sid))
+        .select((ParticipantRow::as_select(), ConversationRow::as_select()))
+        .into_boxed();
+    Ok(keyset!(query, participants::id, page).load(conn)?)
+}
+
+/// Participations in the service by identity and/or binding address
+/// (`/ParticipantConversations`).
+pub fn list_by_address(
+    conn: &mut DbConnection,
+    service_sid: &str,
+    identity: Option<&str>,
+    address: Option<&str>,
+    page: &PageQuery,
+) -> StoreResult<Vec<(ParticipantRow, ConversationRow)>> {
+    let mut query = participants::table
+        .inner_join(conversations::table.on(conversations::sid.eq(participants::conversation_sid)))
+        .filter(participants::service_sid.eq(service_sid))
+        .select((ParticipantRow::as_select(), ConversationRow::as_select()))
+        .into_boxed();
+    if let Some(id) = identity {
+        query = query.filter(participants::identity.eq(id));
+    }
+    if let Some(a) = address {
+        query = query.filter(participants::binding_address.eq(a));
+    }
+    Ok(keyset!(query, participants::id, page).load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binding_types_follow_the_address_prefix() {
+        assert_eq!(binding_type("+15558675310"), "sms");
+        assert_eq!(binding_type("whatsapp:+15558675310"), "whatsapp");
+        assert_eq!(binding_type("rcs:+15558675310"), "rcs");
+        assert_eq!(binding_type("whatsappish"), "sms");
+    }
+}

@@ -1,0 +1,36 @@
+//! What the integration tests and benchmarks reach inside Confab, beyond
+//! the HTTP API: rows and the database under them, the storage, the keys
+//! and the background passes. Not a stable API.
+
+pub use crate::auth::accounts::{NewCredentials, create as create_account, rotate_auth_token};
+pub use crate::background::collector::{self, Pass};
+pub use crate::background::timers;
+pub use crate::db::{Db, DbConnection, DbError, Tx, establish, migrations, schema};
+pub use crate::domain::permission;
+pub use crate::keys::keyring::{Keyring, SecretKey};
+pub use crate::keys::signed_url::UrlSigner;
+pub use crate::keys::{MasterKeys, rotate};
+pub use crate::sid::SidKind;
+pub use crate::storage::Storage;
+pub use crate::store::StoreError;
+pub use crate::store::media::{MediaRow, NewMedia};
+
+/// Twilio's dates, and the clock every row is stamped with.
+pub mod time {
+    pub use crate::time::{format, now, parse};
+}
+
+/// Runs `f` in a write transaction, as the server's own writes run.
+pub async fn transaction<T, F>(db: &Db, f: F) -> Result<T, StoreError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    db.write(|_| Ok(()), move |tx, ()| f(tx.conn()?)).await
+}
+
+/// Starts the background loops as `confab serve` does (nothing when the
+/// configuration switches them off); dropping the result stops them.
+pub fn start_background(state: &actix_web::web::Data<crate::app::AppState>) -> crate::background::Background {
+    crate::background::start(state)
+}

@@ -1,0 +1,6 @@
+//! The server as an operator sees it: wire conventions, start-up, hostile
+//! input, database outages, migrations and the master key.
+
+mod hardening;
+mod master_key;
+mod wire;

@@ -1,0 +1,169 @@
+//! Wire rules shared by every endpoint: error bodies, paging, dates,
+//! unknown parameters, health, and the migrations themselves.
+
+use crate::util::{TestApp, TestDb, assert_twilio_date};
+use serde_json::Value;
+
+#[actix_web::test]
+async fn unknown_paths_and_methods_answer_twilio_errors() {
+    let app = TestApp::new().await;
+    let body = app.get("/v1/NoSuchThing").await.expect_error(404, 20404);
+    assert_eq!(body["message"], "The requested resource /v1/NoSuchThing was not found");
+    let res = app.send("PUT", "/v1/Conversations", &[], Some(&app.account.basic())).await;
+    res.expect_error(405, 20004);
+}
+
+#[actix_web::test]
+async fn missing_resources_name_the_path() {
+    let app = TestApp::new().await;
+    let path = format!("/v1/Conversations/CH{}", "0".repeat(32));
+    let body = app.get(&path).await.expect_error(404, 20404);
+    assert_eq!(body["message"], format!("The requested resource {path} was not found"));
+}
+
+#[actix_web::test]
+async fn unknown_parameters_are_ignored_and_bad_values_name_the_parameter() {
+    let app = TestApp::new().await;
+    let conv = app.conversation(&[("FriendlyName", "x"), ("NoSuchParam", "whatever")]).await;
+    assert_eq!(conv["friendly_name"], "x");
+    let body = app.post("/v1/Conversations", &[("Attributes", "{not json")]).await.expect_error(400, 20001);
+    assert!(body["message"].as_str().unwrap().contains("Attributes"), "{body}");
+    let body = app.post("/v1/Conversations", &[("State", "sleeping")]).await.expect_error(400, 20001);
+    assert!(body["message"].as_str().unwrap().contains("State"), "{body}");
+    let body = app.post("/v1/Conversations", &[("Timers.Closed", "PT1M")]).await.expect_error(400, 20001);
+    assert!(body["message"].as_str().unwrap().contains("Timers.Closed"), "{body}");
+    let body = app.get("/v1/Conversations?PageSize=zero").await.expect_error(400, 20001);
+    assert!(body["message"].as_str().unwrap().contains("PageSize"), "{body}");
+    let body = app.get("/v1/Conversations?PageToken=garbage").await.expect_error(400, 20001);
+    assert!(body["message"].as_str().unwrap().contains("PageToken"), "{body}");
+}
+
+#[actix_web::test]
+async fn non_form_bodies_are_refused() {
+    let app = TestApp::new().await;
+    let service = actix_web::test::init_service(confab::app::build(app.state.clone())).await;
+    let req = actix_web::test::TestRequest::post()
+        .uri("/v1/Conversations")
+        .insert_header(("Authorization", app.account.basic()))
+        .insert_header(("Content-Type", "application/json"))
+        .set_payload(r#"{"FriendlyName":"x"}"#)
+        .to_request();
+    let res = actix_web::test::call_service(&service, req).await;
+    assert_eq!(res.status(), 400);
+}
+
+#[actix_web::test]
+async fn dates_are_second_precision_z() {
+    let app = TestApp::new().await;
+    let conv = app.conversation(&[("DateCreated", "2015-12-16T22:18:37.123+01:00")]).await;
+    assert_eq!(conv["date_created"], "2015-12-16T21:18:37Z");
+    assert_twilio_date(&conv["date_updated"]);
+}
+
+/// Walks a list by following `next_page_url` verbatim, as the helper libraries do.
+async fn walk(app: &TestApp, first: &str, key: &str) -> (Vec<Value>, Vec<Value>) {
+    let mut items = Vec::new();
+    let mut metas = Vec::new();
+    let mut next = Some(first.to_string());
+    while let Some(path) = next {
+        let body = app.get(&path).await.expect(200);
+        assert_eq!(body["meta"]["key"], key);
+        items.extend(body[key].as_array().unwrap().iter().cloned());
+        next = body["meta"]["next_page_url"].as_str().map(TestApp::path_of);
+        metas.push(body["meta"].clone());
+    }
+    (items, metas)
+}
+
+#[actix_web::test]
+async fn paging_walks_every_item_once_with_absolute_urls() {
+    let app = TestApp::new().await;
+    let mut sids = Vec::new();
+    for i in 0..7 {
+        sids.push(app.conversation(&[("FriendlyName", &format!("c{i}"))]).await["sid"].clone());
+    }
+    let (items, metas) = walk(&app, "/v1/Conversations?PageSize=3", "conversations").await;
+    let got: Vec<Value> = items.iter().map(|c| c["sid"].clone()).collect();
+    assert_eq!(got, sids, "creation order, each once");
+    assert_eq!(metas.len(), 3);
+    for (i, meta) in metas.iter().enumerate() {
+        assert_eq!(meta["page"], i);
+        assert_eq!(meta["page_size"], 3);
+        assert_eq!(meta["first_page_url"], "http://localhost/v1/Conversations?PageSize=3&Page=0");
+        assert!(meta["url"].as_str().unwrap().starts_with("http://localhost/v1/Conversations?"));
+    }
+    assert!(metas[0]["previous_page_url"].is_null());
+    assert!(metas[2]["next_page_url"].is_null());
+
+    // Going back from the last page gives the middle page again.
+    let prev = TestApp::path_of(metas[2]["previous_page_url"].as_str().unwrap());
+    let body = app.get(&prev).await.expect(200);
+    let back: Vec<Value> =
+        body["conversations"].as_array().unwrap().iter().map(|c| c["sid"].clone()).collect();
+    assert_eq!(back, sids[3..6].to_vec());
+    assert_eq!(body["meta"]["page"], 1);
+}
+
+#[actix_web::test]
+async fn page_size_is_capped_per_list() {
+    let app = TestApp::new().await;
+    let body = app.get("/v1/Conversations?PageSize=1000").await.expect(200);
+    assert_eq!(body["meta"]["page_size"], 100);
+    let body = app.get("/v1/Roles?PageSize=1000").await.expect(200);
+    assert_eq!(body["meta"]["page_size"], 50);
+    let body = app.get("/v1/Users").await.expect(200);
+    assert_eq!(body["meta"]["page_size"], 50);
+}
+
+#[actix_web::test]
+async fn healthz_reports_the_database() {
+    let app = TestApp::new().await;
+    let res = app.send("GET", "/healthz", &[], None).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body["status"], "ok");
+}
+
+/// With the database unreachable `/healthz` answers 503 promptly, and 200
+/// again once it is back. (PostgreSQL only: a SQLite file cannot go away.)
+#[actix_web::test]
+async fn healthz_answers_503_while_the_database_is_down() {
+    let app = TestApp::new().await;
+    if !app.db.is_postgres() {
+        return;
+    }
+    app.db.pg_admin("ALTER DATABASE {db} ALLOW_CONNECTIONS false");
+    app.db.pg_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'");
+    let started = std::time::Instant::now();
+    let res = app.send("GET", "/healthz", &[], None).await;
+    assert_eq!(res.status, 503, "{}", res.body);
+    assert_eq!(res.body["status"], 503);
+    assert!(started.elapsed() < std::time::Duration::from_secs(6), "took {:?}", started.elapsed());
+    // A request in the outage is 503 as well, never a 500.
+    let res = app.get("/v1/Conversations").await;
+    assert_eq!(res.status, 503, "{}", res.body);
+    // Back: the pool reconnects (it backs off between attempts, so allow it
+    // a few probes).
+    app.db.pg_admin("ALTER DATABASE {db} ALLOW_CONNECTIONS true");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let res = app.send("GET", "/healthz", &[], None).await;
+        if res.status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {} after the database came back", res.status);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    app.get("/v1/Conversations").await.expect(200);
+}
+
+#[test]
+fn migrations_run_up_down_up() {
+    let db = TestDb::new();
+    let mut conn = confab::testing::establish(&db.url).expect("connect");
+    let applied = confab::testing::migrations::run_pending(&mut conn).expect("up");
+    assert!(!applied.is_empty());
+    confab::testing::migrations::revert_all(&mut conn).expect("down");
+    let again = confab::testing::migrations::run_pending(&mut conn).expect("up again");
+    assert_eq!(applied, again);
+    assert!(confab::testing::migrations::run_pending(&mut conn).expect("idempotent").is_empty());
+}
