@@ -34,6 +34,7 @@ use crate::keys::MasterKeys;
 use crate::sid::SidKind;
 use crate::store;
 use crate::store::accounts::AccountRow;
+use crate::store::participants::Membership;
 use crate::time;
 
 use access_token::TokenVerifier;
@@ -88,6 +89,9 @@ pub struct EndUser {
     pub identity: String,
     pub service_sid: String,
     pub permissions: Permissions,
+    /// The conversation the request named ([`Caller::in_conversation`]),
+    /// read with the credential: its SID and the user's membership of it.
+    pub prefetched: Option<(String, Option<Membership>)>,
 }
 
 impl Principal {
@@ -145,6 +149,8 @@ pub struct Caller {
     credential: Credential,
     /// `{service}` from `/v1/Services/{service}/…`, if the route has one.
     service: Option<String>,
+    /// A conversation whose membership is read with the credential.
+    conversation: Option<String>,
 }
 
 #[derive(Clone)]
@@ -184,7 +190,7 @@ impl FromRequest for Caller {
             if nul_in_path {
                 return Err(ApiError::NotFound);
             }
-            Ok(Caller { auth, credential, service })
+            Ok(Caller { auth, credential, service, conversation: None })
         })
     }
 }
@@ -246,6 +252,17 @@ impl Caller {
         }
     }
 
+    /// Reads the user's membership of the conversation `key` together with
+    /// the credential, in the same query (for a SID; a unique name is
+    /// looked up as usual): a user's send then costs the round trips of an
+    /// account's. The membership is used by `standing::member_of`.
+    pub fn in_conversation(mut self, key: &str) -> Caller {
+        if SidKind::Conversation.matches(key) {
+            self.conversation = Some(key.to_owned());
+        }
+        self
+    }
+
     /// The identity of an access token's user (`None` for account credentials).
     pub fn identity(&self) -> Option<&str> {
         match &self.credential {
@@ -274,11 +291,13 @@ impl Caller {
                 })
             }
             Credential::Token { cache_key, verified } => {
+                let conversation = self.conversation.as_deref();
                 let found = store::credentials::token_key(
                     conn,
                     &verified.key_sid,
                     &verified.service_sid,
                     &verified.identity,
+                    conversation,
                 )?
                 .filter(|f| f.key_hash == verified.key_hash && f.account_sid == verified.account_sid);
                 let Some(found) = found else {
@@ -295,6 +314,7 @@ impl Caller {
                     identity: verified.identity.clone(),
                     service_sid: verified.service_sid.clone(),
                     permissions,
+                    prefetched: conversation.map(|sid| (sid.to_owned(), found.membership)),
                 }))))
             }
         }

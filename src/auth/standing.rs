@@ -154,7 +154,11 @@ pub fn member_of(
     let Some(user) = scope.end_user() else {
         return Err(ApiError::internal("member_of without a user"));
     };
-    let membership = participants::membership_by_key(conn, &scope.service_sid, key, &user.identity)?;
+    let membership = match &user.prefetched {
+        // Read with the credential, in the same query.
+        Some((sid, membership)) if sid == key => membership.clone(),
+        _ => participants::membership_by_key(conn, &scope.service_sid, key, &user.identity)?,
+    };
     let membership = membership.ok_or(ApiError::NotFound)?;
     let conversation_sid = membership.conversation_sid.clone();
     let mut standing = in_service(scope);

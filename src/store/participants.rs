@@ -208,6 +208,7 @@ pub fn sid_for_identity(
 }
 
 /// An identity's participant in a conversation, with its role's permissions.
+#[derive(Debug, Clone)]
 pub struct Membership {
     pub conversation_sid: String,
     pub participant_sid: String,

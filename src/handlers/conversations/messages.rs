@@ -100,6 +100,7 @@ pub async fn create(
     let key = path.into_inner().conversation;
     let with_media = !media_sids.is_empty();
     let (scope, row) = caller
+        .in_conversation(&key)
         .write_checked(
             move |conn, scope| {
                 let Some(_) = scope.end_user() else {
