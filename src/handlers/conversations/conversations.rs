@@ -124,49 +124,60 @@ pub async fn fetch(caller: Caller, path: web::Path<ConversationPath>) -> ApiResu
     Ok(api::ok(Conversation::new(row, &scope.urls.prefix)))
 }
 
-pub async fn update(
-    caller: Caller,
-    path: web::Path<ConversationPath>,
-    Form(p): Form,
-) -> ApiResult<HttpResponse> {
-    let update = ConversationUpdate {
-        unique_name: unique_name_param(&p)?,
+fn update_from_params(p: &Params) -> Result<ConversationUpdate, ApiError> {
+    Ok(ConversationUpdate {
+        unique_name: unique_name_param(p)?,
         friendly_name: p.text("FriendlyName", limits::NAME_CHARS)?,
         attributes: p.json_text("Attributes", limits::CONVERSATION_ATTRIBUTES)?,
         messaging_service_sid: p.sid("MessagingServiceSid", SidKind::MessagingService)?,
-        state: state_param(&p)?,
+        state: state_param(p)?,
         timer_inactive: p.duration("Timers.Inactive", MIN_INACTIVE_SECS)?,
         timer_closed: p.duration("Timers.Closed", MIN_CLOSED_SECS)?,
         email_address: p.text("Bindings.Email.Address", limits::NAME_CHARS)?,
         email_name: p.text("Bindings.Email.Name", limits::NAME_CHARS)?,
         date_created: p.date("DateCreated")?,
         date_updated: p.date("DateUpdated")?,
-    };
+    })
+}
+
+/// A user renames and describes (with the permissions for each); delivery,
+/// lifecycle and history belong to the backend.
+fn authorize_update(standing: &Standing, update: &ConversationUpdate) -> Result<(), ApiError> {
+    if standing.is_admin() {
+        return Ok(());
+    }
+    if update.unique_name.is_some() || update.friendly_name.is_some() {
+        standing.require(Permission::EditConversationName)?;
+    }
+    if update.attributes.is_some() {
+        standing.require(Permission::EditConversationAttributes)?;
+    }
+    standing.refuse_admin_only([
+        ("MessagingServiceSid", update.messaging_service_sid.is_some()),
+        ("State", update.state.is_some()),
+        ("Timers", update.timer_inactive.is_some() || update.timer_closed.is_some()),
+        ("Bindings", update.email_address.is_some() || update.email_name.is_some()),
+        ("DateCreated", update.date_created.is_some()),
+        ("DateUpdated", update.date_updated.is_some()),
+    ])
+}
+
+pub async fn update(
+    caller: Caller,
+    path: web::Path<ConversationPath>,
+    Form(p): Form,
+) -> ApiResult<HttpResponse> {
+    let update = update_from_params(&p)?;
     let key = path.into_inner().conversation;
     let (scope, row) = caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;
             let (current, standing) = conversation_in_scope(conn, scope, &key)?;
-            let names = update.unique_name.is_some() || update.friendly_name.is_some();
-            if !standing.is_admin() {
-                if names {
-                    standing.require(Permission::EditConversationName)?;
-                }
-                if update.attributes.is_some() {
-                    standing.require(Permission::EditConversationAttributes)?;
-                }
-                standing.refuse_admin_only([
-                    ("MessagingServiceSid", update.messaging_service_sid.is_some()),
-                    ("State", update.state.is_some()),
-                    ("Timers", update.timer_inactive.is_some() || update.timer_closed.is_some()),
-                    ("Bindings", update.email_address.is_some() || update.email_name.is_some()),
-                    ("DateCreated", update.date_created.is_some()),
-                    ("DateUpdated", update.date_updated.is_some()),
-                ])?;
-            }
+            authorize_update(&standing, &update)?;
             ensure_open(&current)?;
             // A user's request that changes nothing writes nothing (not
             // even date_updated, which no permission would cover).
+            let names = update.unique_name.is_some() || update.friendly_name.is_some();
             if !standing.is_admin() && !names && update.attributes.is_none() {
                 return Ok(current);
             }

@@ -6,14 +6,16 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use crate::api::{self, Form, ListPage, PageRequest, Query, limits};
-use crate::auth::{Caller, ServiceScope, standing};
+use crate::auth::standing::{self, Standing};
+use crate::auth::{Caller, ServiceScope};
+use crate::db::{DbConnection, Tx};
 use crate::domain::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::media::media_sids_param;
 use crate::handlers::{conversation_in_scope, ensure_open};
 use crate::sid::SidKind;
 use crate::state::AppState;
-use crate::store::messages::{Attachments, Author, MessageChanges, NewMessage};
+use crate::store::messages::{Attachments, Author, MessageChanges, MessageRow, NewMessage};
 use crate::store::{self};
 use crate::time;
 use crate::views::messages::Message;
@@ -85,9 +87,9 @@ pub async fn create(
     path: web::Path<ConversationPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
-    let media_config = &state.config.media;
-    let media_sids = media_sids_param(p.all("MediaSid"), media_config.max_per_message)?;
-    let max_total = media_config.max_bytes;
+    let media = &state.config.media;
+    let media_sids = media_sids_param(p.all("MediaSid"), media.max_per_message)?;
+    let max_total = media.max_bytes;
     let draft = Draft::from_params(&p)?;
     if draft.body.is_none() && draft.content_sid.is_none() && media_sids.is_empty() {
         return Err(ApiError::missing_param("Body (or MediaSid, or ContentSid)"));
@@ -102,38 +104,52 @@ pub async fn create(
     let (scope, row) = caller
         .in_conversation(&key)
         .write_checked(
-            move |conn, scope| {
-                let Some(_) = scope.end_user() else {
-                    let conversation_sid = store::conversations::sid_for_key(conn, &scope.service_sid, &key)?;
-                    return Ok(Target { conversation_sid, author: Author::Resolve });
-                };
-                // An access token's user sends as itself, within its roles,
-                // to a conversation it is in.
-                let (conversation_sid, standing) = standing::member_of(conn, scope, &key)?;
-                standing.require(Permission::SendMessage)?;
-                if with_media {
-                    standing.require(Permission::SendMediaMessage)?;
-                }
-                let participant = standing.participant_sid().unwrap_or_default().to_owned();
-                Ok(Target { conversation_sid, author: Author::Participant(participant) })
-            },
-            move |tx, scope, target| {
-                let now = time::now();
-                let message = draft.into_message(scope, now);
-                let (sid, author) = (&target.conversation_sid, target.author);
-                if media_sids.is_empty() {
-                    return Ok(store::messages::append(tx, sid, message, author, now)?);
-                }
-                let media = Attachments {
-                    sids: &media_sids,
-                    uploaded_by: scope.end_user().map(|u| u.identity.as_str()),
-                    max_total,
-                };
-                Ok(store::messages::append_with_media(tx, sid, message, author, media, now)?)
-            },
+            move |conn, scope| target(conn, scope, &key, with_media),
+            move |tx, scope, target| send(tx, scope, target, draft, &media_sids, max_total),
         )
         .await?;
     Ok(api::created(Message::new(row, &scope.urls)))
+}
+
+/// A send's check: where it goes, and as whom. An access token's user
+/// sends as itself, within its roles, to a conversation it is in.
+fn target(
+    conn: &mut DbConnection,
+    scope: &ServiceScope,
+    key: &str,
+    with_media: bool,
+) -> Result<Target, ApiError> {
+    if scope.end_user().is_none() {
+        let conversation_sid = store::conversations::sid_for_key(conn, &scope.service_sid, key)?;
+        return Ok(Target { conversation_sid, author: Author::Resolve });
+    }
+    let (conversation_sid, standing) = standing::member_of(conn, scope, key)?;
+    standing.require(Permission::SendMessage)?;
+    if with_media {
+        standing.require(Permission::SendMediaMessage)?;
+    }
+    let participant = standing.participant_sid().unwrap_or_default().to_owned();
+    Ok(Target { conversation_sid, author: Author::Participant(participant) })
+}
+
+/// A send's write: the message, and its media if it names any.
+fn send(
+    tx: &mut Tx<'_>,
+    scope: &ServiceScope,
+    target: Target,
+    draft: Draft,
+    media_sids: &[String],
+    max_total: u64,
+) -> Result<MessageRow, ApiError> {
+    let now = time::now();
+    let message = draft.into_message(scope, now);
+    let (sid, author) = (&target.conversation_sid, target.author);
+    if media_sids.is_empty() {
+        return Ok(store::messages::append(tx, sid, message, author, now)?);
+    }
+    let uploaded_by = scope.end_user().map(|u| u.identity.as_str());
+    let media = Attachments { sids: media_sids, uploaded_by, max_total };
+    Ok(store::messages::append_with_media(tx, sid, message, author, media, now)?)
 }
 
 pub async fn fetch(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<HttpResponse> {
@@ -147,14 +163,84 @@ pub async fn fetch(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<Ht
     Ok(api::ok(Message::new(row, &scope.urls)))
 }
 
-/// Body, author, attributes, subject and dates can change; media cannot.
+/// A message edit: body, author, attributes, subject and dates can change;
+/// media cannot.
+struct Edit {
+    author: Option<String>,
+    body: Option<String>,
+    attributes: Option<String>,
+    subject: Option<String>,
+    date_created: Option<i64>,
+    date_updated: Option<i64>,
+}
+
+impl Edit {
+    fn from_params(p: &api::Params) -> Result<Edit, ApiError> {
+        Ok(Edit {
+            author: p.text("Author", limits::IDENTITY_CHARS)?,
+            body: p.text("Body", limits::MESSAGE_BODY_CHARS)?,
+            attributes: p.json_text("Attributes", limits::MESSAGE_ATTRIBUTES)?,
+            subject: p.text("Subject", limits::NAME_CHARS)?,
+            date_created: p.date("DateCreated")?,
+            date_updated: p.date("DateUpdated")?,
+        })
+    }
+
+    /// Whether the caller may make this edit to a message by `author`.
+    fn authorize(&self, standing: &Standing, author: &str) -> Result<(), ApiError> {
+        let author = Some(author);
+        if self.body.is_some() || self.subject.is_some() {
+            standing.require_own_or_any(author, Permission::EditOwnMessage, Permission::EditAnyMessage)?;
+        }
+        if self.attributes.is_some() {
+            standing.require_own_or_any(
+                author,
+                Permission::EditOwnMessageAttributes,
+                Permission::EditAnyMessageAttributes,
+            )?;
+        }
+        for (name, set) in [
+            ("Author", self.author.is_some()),
+            ("DateCreated", self.date_created.is_some()),
+            ("DateUpdated", self.date_updated.is_some()),
+        ] {
+            if set {
+                standing.require_admin_for(name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A user's edit that changes nothing writes nothing (not even
+    /// `date_updated`, which no permission would cover).
+    fn is_empty_for(&self, standing: &Standing) -> bool {
+        !standing.is_admin() && self.body.is_none() && self.subject.is_none() && self.attributes.is_none()
+    }
+
+    fn into_changes(
+        self,
+        conn: &mut DbConnection,
+        conversation_sid: &str,
+    ) -> Result<MessageChanges, ApiError> {
+        let mut changes = MessageChanges {
+            body: self.body.map(Some),
+            attributes: self.attributes,
+            subject: self.subject.map(Some),
+            date_created: self.date_created,
+            date_updated: Some(self.date_updated.unwrap_or_else(time::now)),
+            ..Default::default()
+        };
+        if let Some(author) = self.author.filter(|a| !a.is_empty()) {
+            changes.participant_sid =
+                Some(store::participants::sid_for_identity(conn, conversation_sid, &author)?);
+            changes.author = Some(author);
+        }
+        Ok(changes)
+    }
+}
+
 pub async fn update(caller: Caller, path: web::Path<MessagePath>, Form(p): Form) -> ApiResult<HttpResponse> {
-    let author_param = p.text("Author", limits::IDENTITY_CHARS)?;
-    let body = p.text("Body", limits::MESSAGE_BODY_CHARS)?;
-    let attributes = p.json_text("Attributes", limits::MESSAGE_ATTRIBUTES)?;
-    let subject = p.text("Subject", limits::NAME_CHARS)?;
-    let date_created = p.date("DateCreated")?;
-    let date_updated = p.date("DateUpdated")?;
+    let edit = Edit::from_params(&p)?;
     let path = path.into_inner();
     let (scope, row) = caller
         .write(move |tx, scope| {
@@ -162,48 +248,11 @@ pub async fn update(caller: Caller, path: web::Path<MessagePath>, Form(p): Form)
             let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
             ensure_open(&conversation)?;
             let current = store::messages::find(conn, &conversation.sid, &path.message)?;
-            let author = Some(current.author.as_str());
-            if body.is_some() || subject.is_some() {
-                standing.require_own_or_any(
-                    author,
-                    Permission::EditOwnMessage,
-                    Permission::EditAnyMessage,
-                )?;
-            }
-            if attributes.is_some() {
-                standing.require_own_or_any(
-                    author,
-                    Permission::EditOwnMessageAttributes,
-                    Permission::EditAnyMessageAttributes,
-                )?;
-            }
-            for (name, set) in [
-                ("Author", author_param.is_some()),
-                ("DateCreated", date_created.is_some()),
-                ("DateUpdated", date_updated.is_some()),
-            ] {
-                if set {
-                    standing.require_admin_for(name)?;
-                }
-            }
-            // A user's request that changes nothing writes nothing (not
-            // even date_updated, which no permission would cover).
-            if !standing.is_admin() && body.is_none() && subject.is_none() && attributes.is_none() {
+            edit.authorize(&standing, &current.author)?;
+            if edit.is_empty_for(&standing) {
                 return Ok(current);
             }
-            let mut changes = MessageChanges {
-                body: body.map(Some),
-                attributes,
-                subject: subject.map(Some),
-                date_created,
-                date_updated: Some(date_updated.unwrap_or_else(time::now)),
-                ..Default::default()
-            };
-            if let Some(author) = author_param.filter(|a| !a.is_empty()) {
-                changes.participant_sid =
-                    Some(store::participants::sid_for_identity(conn, &conversation.sid, &author)?);
-                changes.author = Some(author);
-            }
+            let changes = edit.into_changes(conn, &conversation.sid)?;
             Ok(store::messages::update(conn, &conversation.sid, &current.sid, &changes)?)
         })
         .await?;

@@ -6,12 +6,14 @@ use serde::Deserialize;
 
 use crate::api::{self, Form, ListPage, PageRequest, Params, Query, limits};
 use crate::auth::Caller;
-use crate::auth::standing;
+use crate::auth::standing::{self, Standing};
+use crate::db::DbConnection;
 use crate::domain::{Permission, RoleType};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{conversation_in_scope, ensure_open, role_param};
 use crate::sid::SidKind;
-use crate::store::participants::{ParticipantChanges, ParticipantSpec};
+use crate::store::conversations::ConversationRow;
+use crate::store::participants::{ParticipantChanges, ParticipantRow, ParticipantSpec};
 use crate::store::{self};
 use crate::time;
 use crate::views::participants::Participant;
@@ -114,10 +116,10 @@ impl ParticipantParams {
 
 /// Adds a participant after checking its role parameter, if any.
 pub fn add(
-    conn: &mut crate::db::DbConnection,
-    conversation: &store::conversations::ConversationRow,
+    conn: &mut DbConnection,
+    conversation: &ConversationRow,
     spec: &ParticipantSpec,
-) -> Result<store::participants::ParticipantRow, ApiError> {
+) -> Result<ParticipantRow, ApiError> {
     if let Some(role) = &spec.role_sid {
         ensure_open(conversation)?;
         role_param(conn, &conversation.service_sid, "RoleSid", role, RoleType::Conversation)?;
@@ -172,20 +174,106 @@ pub async fn fetch(caller: Caller, path: web::Path<ParticipantPath>) -> ApiResul
     Ok(api::ok(Participant::new(row, &scope.urls)))
 }
 
+/// What a participant update asks for.
+struct ParticipantUpdate {
+    identity: Option<String>,
+    attributes: Option<String>,
+    role: Option<String>,
+    proxy: Option<String>,
+    projected: Option<String>,
+    last_read_index: Option<i64>,
+    last_read_at: Option<i64>,
+    date_created: Option<i64>,
+    date_updated: Option<i64>,
+}
+
+impl ParticipantUpdate {
+    fn from_params(p: &Params) -> Result<Self, ApiError> {
+        Ok(ParticipantUpdate {
+            identity: p.text("Identity", limits::IDENTITY_CHARS)?,
+            attributes: p.json_text("Attributes", limits::PARTICIPANT_ATTRIBUTES)?,
+            role: p.sid("RoleSid", SidKind::Role)?,
+            proxy: p.text("MessagingBinding.ProxyAddress", limits::NAME_CHARS)?,
+            projected: p.text("MessagingBinding.ProjectedAddress", limits::NAME_CHARS)?,
+            last_read_index: p.int("LastReadMessageIndex", 0, i64::MAX)?,
+            last_read_at: p.date("LastReadTimestamp")?,
+            date_created: p.date("DateCreated")?,
+            date_updated: p.date("DateUpdated")?,
+        })
+    }
+
+    /// A user keeps its own read horizon and attributes; roles, identities,
+    /// bindings and other participants are the admin's.
+    fn authorize(&self, standing: &Standing, current: &ParticipantRow) -> Result<(), ApiError> {
+        if standing.is_admin() {
+            return Ok(());
+        }
+        if standing.participant_sid() != Some(current.sid.as_str()) {
+            return Err(ApiError::forbidden("Only account credentials can update another participant"));
+        }
+        standing.refuse_admin_only([
+            ("RoleSid", self.role.is_some()),
+            ("Identity", self.identity.is_some()),
+            ("MessagingBinding", self.proxy.is_some() || self.projected.is_some()),
+            ("DateCreated", self.date_created.is_some()),
+            ("DateUpdated", self.date_updated.is_some()),
+        ])
+    }
+
+    /// The row changes: the role checked, a new identity's User ensured.
+    fn into_changes(
+        self,
+        conn: &mut DbConnection,
+        conversation: &ConversationRow,
+        current: &ParticipantRow,
+    ) -> Result<ParticipantChanges, ApiError> {
+        let mut changes = ParticipantChanges {
+            attributes: self.attributes,
+            binding_proxy_address: self.proxy.map(|v| Some(v).filter(|s| !s.is_empty())),
+            binding_projected_address: self.projected.map(|v| Some(v).filter(|s| !s.is_empty())),
+            last_read_message_index: self.last_read_index.map(Some),
+            last_read_timestamp: self.last_read_at.map(Some),
+            date_created: self.date_created,
+            date_updated: Some(self.date_updated.unwrap_or_else(time::now)),
+            ..Default::default()
+        };
+        if let Some(r) = &self.role {
+            changes.role_sid =
+                Some(role_param(conn, &conversation.service_sid, "RoleSid", r, RoleType::Conversation)?.sid);
+        }
+        let Some(id) = self.identity.filter(|id| current.identity.as_deref() != Some(id.as_str())) else {
+            return Ok(changes);
+        };
+        if current.binding_address.is_some() && !id.is_empty() {
+            return Err(ApiError::invalid_param(
+                "Identity",
+                "a participant with a MessagingBinding.Address cannot also have an Identity",
+            ));
+        }
+        if id.is_empty() && current.binding_address.is_none() {
+            return Err(ApiError::invalid_param(
+                "Identity",
+                "a chat participant keeps its Identity (remove the participant instead)",
+            ));
+        }
+        if id.is_empty() {
+            changes.identity = Some(None);
+            changes.user_sid = Some(None);
+        } else {
+            let service = store::services::find(conn, &conversation.account_sid, &conversation.service_sid)?;
+            changes.user_sid = Some(Some(store::users::ensure(conn, &service, &id, time::now())?.sid));
+            changes.identity = Some(Some(id));
+        }
+        Ok(changes)
+    }
+}
+
 pub async fn update(
     caller: Caller,
     path: web::Path<ParticipantPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
-    let identity = p.text("Identity", limits::IDENTITY_CHARS)?;
-    let attributes = p.json_text("Attributes", limits::PARTICIPANT_ATTRIBUTES)?;
-    let role = p.sid("RoleSid", SidKind::Role)?;
-    let proxy = p.text("MessagingBinding.ProxyAddress", limits::NAME_CHARS)?;
-    let projected = p.text("MessagingBinding.ProjectedAddress", limits::NAME_CHARS)?;
-    let last_read_index = p.int("LastReadMessageIndex", 0, i64::MAX)?;
-    let last_read_at = p.date("LastReadTimestamp")?;
-    let date_created = p.date("DateCreated")?;
-    let date_updated = p.date("DateUpdated")?;
+    let update = ParticipantUpdate::from_params(&p)?;
     let path = path.into_inner();
     let (scope, row) = caller
         .write(move |tx, scope| {
@@ -193,59 +281,8 @@ pub async fn update(
             let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
             ensure_open(&conversation)?;
             let current = store::participants::find(conn, &conversation.sid, &path.participant)?;
-            if !standing.is_admin() {
-                // A user keeps its own read horizon and attributes; roles,
-                // identities, bindings and other participants are the admin's.
-                if standing.participant_sid() != Some(current.sid.as_str()) {
-                    return Err(ApiError::forbidden(
-                        "Only account credentials can update another participant",
-                    ));
-                }
-                standing.refuse_admin_only([
-                    ("RoleSid", role.is_some()),
-                    ("Identity", identity.is_some()),
-                    ("MessagingBinding", proxy.is_some() || projected.is_some()),
-                    ("DateCreated", date_created.is_some()),
-                    ("DateUpdated", date_updated.is_some()),
-                ])?;
-            }
-            let mut changes = ParticipantChanges {
-                attributes,
-                binding_proxy_address: proxy.map(|v| Some(v).filter(|s| !s.is_empty())),
-                binding_projected_address: projected.map(|v| Some(v).filter(|s| !s.is_empty())),
-                last_read_message_index: last_read_index.map(Some),
-                last_read_timestamp: last_read_at.map(Some),
-                date_created,
-                date_updated: Some(date_updated.unwrap_or_else(time::now)),
-                ..Default::default()
-            };
-            if let Some(r) = &role {
-                changes.role_sid =
-                    Some(role_param(conn, &scope.service_sid, "RoleSid", r, RoleType::Conversation)?.sid);
-            }
-            if let Some(id) = identity.filter(|id| current.identity.as_deref() != Some(id.as_str())) {
-                if current.binding_address.is_some() && !id.is_empty() {
-                    return Err(ApiError::invalid_param(
-                        "Identity",
-                        "a participant with a MessagingBinding.Address cannot also have an Identity",
-                    ));
-                }
-                if id.is_empty() && current.binding_address.is_none() {
-                    return Err(ApiError::invalid_param(
-                        "Identity",
-                        "a chat participant keeps its Identity (remove the participant instead)",
-                    ));
-                }
-                if id.is_empty() {
-                    changes.identity = Some(None);
-                    changes.user_sid = Some(None);
-                } else {
-                    let service = store::services::find(conn, &conversation.account_sid, &scope.service_sid)?;
-                    changes.user_sid =
-                        Some(Some(store::users::ensure(conn, &service, &id, time::now())?.sid));
-                    changes.identity = Some(Some(id));
-                }
-            }
+            update.authorize(&standing, &current)?;
+            let changes = update.into_changes(conn, &conversation, &current)?;
             Ok(store::participants::update(conn, &current.sid, &changes)?)
         })
         .await?;
