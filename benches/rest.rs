@@ -13,7 +13,10 @@
 //! --backends LIST (sqlite,postgres), --auth LIST (basic,token), --pg-url URL (an admin URL; default
 //! postgres://postgres@127.0.0.1:5432/postgres), --pages N (1000),
 //! --skip-paging, --server-wrapper "CMD ARGS" (prefix for the server
-//! process, e.g. "perf record -e cpu-clock -g -o /tmp/perf.data --").
+//! process, e.g. "perf record -e cpu-clock -g -o /tmp/perf.data --"),
+//! --compare PATH (another `confab` binary, e.g. a build of the previous
+//! commit: run side by side with this build, each on its own database,
+//! their sends interleaved A B B A against the same pgbench baselines).
 //! Figures go to stdout as a Markdown table.
 
 use std::io::Write;
@@ -39,6 +42,8 @@ struct Opts {
     paging: bool,
     /// Command prefix for the server, e.g. `perf record -g --` for profiling.
     wrapper: Vec<String>,
+    /// Another binary measured in the same run (`--compare`).
+    compare: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> Opts {
@@ -51,6 +56,7 @@ fn parse_args() -> Opts {
         pages: 1000,
         paging: true,
         wrapper: Vec::new(),
+        compare: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -66,6 +72,7 @@ fn parse_args() -> Opts {
             "--pages" => o.pages = val().parse().expect("--pages N"),
             "--skip-paging" => o.paging = false,
             "--server-wrapper" => o.wrapper = val().split_whitespace().map(str::to_owned).collect(),
+            "--compare" => o.compare = Some(val().into()),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown option {other}"),
         }
@@ -151,18 +158,20 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start_server(database_url: &str, wrapper: &[String]) -> Server {
+/// Starts this build's binary (under `wrapper`, if any), or `binary`.
+fn start_server(database_url: &str, wrapper: &[String], binary: Option<&Path>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let log = std::fs::File::create(dir.path().join("confab.log")).unwrap();
-    let mut command = match wrapper.split_first() {
-        Some((program, args)) => {
+    let mut command = match (binary, wrapper.split_first()) {
+        (Some(binary), _) => Command::new(binary),
+        (None, Some((program, args))) => {
             let mut c = Command::new(program);
             c.args(args).arg(env!("CARGO_BIN_EXE_confab"));
             c
         }
-        None => Command::new(env!("CARGO_BIN_EXE_confab")),
+        (None, None) => Command::new(env!("CARGO_BIN_EXE_confab")),
     };
     let child = command
         .env("CONFAB_BIND", format!("127.0.0.1:{port}"))
@@ -315,24 +324,36 @@ async fn run_senders(client: &awc::Client, base: &str, senders: &[Sender], durat
 /// senders. With several, they run in slices in ABBA order (A B B A for
 /// two), so drift over the run (a growing database, a neighbour's load)
 /// falls on each alike; every auth gets `duration` in all.
-async fn send_load(base: &str, clients: usize, duration: Duration, auths: &[Auth]) -> Vec<(Auth, Stats)> {
+/// Sends on every server in `bases` with every auth, each for `duration`
+/// in all: in two halves, in the order A B … B A, so drift over the run
+/// falls on all alike. Returns (server index, auth, stats).
+async fn send_load(
+    bases: &[&str],
+    clients: usize,
+    duration: Duration,
+    auths: &[Auth],
+) -> Vec<(usize, Auth, Stats)> {
     let client = client(clients);
     let mut sets = Vec::new();
-    for &auth in auths {
-        let senders = prepare_senders(&client, base, clients, auth).await;
-        run_senders(&client, base, &senders, Duration::from_secs(1)).await; // warm-up: connections, caches
-        sets.push((auth, senders, (Vec::new(), 0, Duration::ZERO)));
+    for (server, base) in bases.iter().enumerate() {
+        for &auth in auths {
+            let senders = prepare_senders(&client, base, clients, auth).await;
+            run_senders(&client, base, &senders, Duration::from_secs(1)).await; // warm-up: connections, caches
+            sets.push((server, auth, senders, (Vec::new(), 0, Duration::ZERO)));
+        }
     }
     let slice = duration / 2;
     let order: Vec<usize> = (0..sets.len()).chain((0..sets.len()).rev()).collect();
     for i in order {
-        let (_, senders, total) = &mut sets[i];
-        let (lat, errors, elapsed) = run_senders(&client, base, senders, slice).await;
+        let (server, _, senders, total) = &mut sets[i];
+        let (lat, errors, elapsed) = run_senders(&client, bases[*server], senders, slice).await;
         total.0.extend(lat);
         total.1 += errors;
         total.2 += elapsed;
     }
-    sets.into_iter().map(|(auth, _, (lat, errors, elapsed))| (auth, stats(lat, errors, elapsed))).collect()
+    sets.into_iter()
+        .map(|(server, auth, _, (lat, errors, elapsed))| (server, auth, stats(lat, errors, elapsed)))
+        .collect()
 }
 
 fn fresh_pg_database(admin: &str, name: &str) -> String {
@@ -516,16 +537,40 @@ async fn run(opts: Opts) {
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut paging_rows = Vec::new();
     let mut auth_rows = Vec::new();
+    let mut compare_rows = Vec::new();
     for backend in &opts.backends {
-        let (database_url, pg_name) = match backend.as_str() {
-            "sqlite" => (format!("sqlite://{}", work.path().join("bench.db").display()), None),
-            "postgres" => (fresh_pg_database(&opts.pg_url, "confab_bench"), Some("confab_bench")),
+        let database = |name: &str| match backend.as_str() {
+            "sqlite" => (format!("sqlite://{}", work.path().join(format!("{name}.db")).display()), None),
+            "postgres" => (fresh_pg_database(&opts.pg_url, name), Some(name.to_owned())),
             other => panic!("unknown backend {other}"),
         };
-        let server = start_server(&database_url, &opts.wrapper);
+        let (database_url, pg_name) = database("confab_bench");
+        let server = start_server(&database_url, &opts.wrapper, None);
+        let compared = opts.compare.as_deref().map(|binary| {
+            let (url, pg_name) = database("confab_bench_compare");
+            (start_server(&url, &[], Some(binary)), pg_name)
+        });
+        let mut bases = vec![server.base.as_str()];
+        if let Some((other, _)) = &compared {
+            bases.push(other.base.as_str());
+        }
         for &c in &opts.clients {
             let mut rates = std::collections::HashMap::new();
-            for (auth, s) in send_load(&server.base, c, opts.duration, &opts.auth).await {
+            let loads = send_load(&bases, c, opts.duration, &opts.auth).await;
+            for (_, auth, s) in loads.iter().filter(|(server, _, _)| *server == 1) {
+                let (a, _) = &baselines[&c];
+                let this = loads.iter().find(|(server, other, _)| *server == 0 && other == auth).unwrap();
+                compare_rows.push(format!(
+                    "| {backend} | {} | {c} | {:.0} | {:.0} | {:.2} | {:.3} | {:.3} |",
+                    auth.name(),
+                    this.2.rate,
+                    s.rate,
+                    this.2.rate / s.rate,
+                    this.2.rate / a.rate,
+                    s.rate / a.rate,
+                ));
+            }
+            for (_, auth, s) in loads.into_iter().filter(|(server, _, _)| *server == 0) {
                 let (a, b) = &baselines[&c];
                 println!(
                     "| {backend} | {} | {c} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {:.2} |",
@@ -550,14 +595,33 @@ async fn run(opts: Opts) {
             paging_rows.push(format!("| {backend} | {first:.2} | {last:.2} | {:.2} |", last / first));
         }
         drop(server);
+        if let Some((other, other_pg)) = compared {
+            drop(other);
+            if let Some(name) = other_pg {
+                drop_pg_database(&opts.pg_url, &name);
+            }
+        }
         if let Some(name) = pg_name {
-            drop_pg_database(&opts.pg_url, name);
+            drop_pg_database(&opts.pg_url, &name);
         }
     }
     if !auth_rows.is_empty() {
         println!("\n| backend | clients | Basic sends/s | token sends/s | token ÷ Basic |");
         println!("|---|---|---|---|---|");
         for row in auth_rows {
+            println!("{row}");
+        }
+    }
+    if !compare_rows.is_empty() {
+        println!(
+            "\nthis build against {} (same run, same pgbench baselines, sends interleaved):\n",
+            opts.compare.as_deref().unwrap().display()
+        );
+        println!(
+            "| backend | auth | clients | this build sends/s | compared sends/s | this ÷ compared | this ÷ INSERT | compared ÷ INSERT |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        for row in compare_rows {
             println!("{row}");
         }
     }

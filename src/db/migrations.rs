@@ -51,8 +51,10 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, BoxError> {
     })
 }
 
-/// Reverts every migration (used by the up → down → up test).
+/// Reverts every migration and drops the replaceable SQL (used by the
+/// up → down → up test).
 pub fn revert_all(conn: &mut DbConnection) -> Result<(), BoxError> {
+    replaceable::drop_all(conn)?;
     match conn {
         DbConnection::Postgresql(pg) => {
             pg.revert_all_migrations(POSTGRES)?;

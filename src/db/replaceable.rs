@@ -62,3 +62,12 @@ pub fn apply(conn: &mut DbConnection) -> Result<bool, DbError> {
     })?;
     Ok(true)
 }
+
+/// Drops what [`apply`] created (reverting every migration leaves nothing
+/// of Confab behind).
+pub fn drop_all(conn: &mut DbConnection) -> Result<(), DbError> {
+    if !conn.is_sqlite() {
+        conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))?;
+    }
+    Ok(())
+}

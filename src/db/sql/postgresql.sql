@@ -5,7 +5,11 @@
 -- Tables, indexes and data stay in migrations/.
 --
 -- Instances of several versions may share a database for the length of a
--- rolling deploy: a function whose signature changes takes a new name.
+-- rolling deploy: a function whose signature changes takes a new name. For
+-- the same reason the send functions that migrations 000002 and 000005 froze
+-- into the public schema (confab_append_message, confab_append_user_message)
+-- stay for instances of earlier versions; no code of this version calls them,
+-- and a later release drops them in a migration.
 
 CREATE SCHEMA confab_fn;
 

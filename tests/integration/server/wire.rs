@@ -167,3 +167,42 @@ fn migrations_run_up_down_up() {
     assert_eq!(applied, again);
     assert!(confab::testing::migrations::run_pending(&mut conn).expect("idempotent").is_empty());
 }
+
+/// The PostgreSQL functions in src/db/sql are applied at start when the
+/// database does not hold their current text: first start, a schema left
+/// by another version, or a dropped one; and not again when unchanged.
+#[test]
+fn replaceable_sql_is_applied_when_its_text_changes() {
+    use confab::testing::migrations::run_pending;
+    use diesel::RunQueryDsl;
+    const APPLIED: &str = "replaceable SQL (src/db/sql)";
+    let db = TestDb::new();
+    let mut conn = confab::testing::establish(&db.url).expect("connect");
+    let first = run_pending(&mut conn).expect("up");
+    assert!(run_pending(&mut conn).expect("again").is_empty(), "nothing changed, nothing applied");
+    if matches!(conn, confab::testing::DbConnection::Sqlite(_)) {
+        assert!(!first.iter().any(|m| m == APPLIED), "SQLite has no stored functions: {first:?}");
+        return;
+    }
+    assert_eq!(first.last().map(String::as_str), Some(APPLIED), "{first:?}");
+    for change in
+        ["COMMENT ON SCHEMA confab_fn IS 'text of another version'", "DROP SCHEMA confab_fn CASCADE"]
+    {
+        diesel::sql_query(change).execute(&mut conn).expect(change);
+        let applied = run_pending(&mut conn).expect("up");
+        assert_eq!(applied, [APPLIED], "after {change}");
+        #[derive(diesel::QueryableByName)]
+        struct Found {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            found: bool,
+        }
+        let found: Found = diesel::sql_query(
+            "SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = 'confab_fn' AND p.proname = 'append_message') AS found",
+        )
+        .get_result(&mut conn)
+        .expect("look up the function");
+        assert!(found.found, "confab_fn.append_message exists after {change}");
+        assert!(run_pending(&mut conn).expect("again").is_empty(), "applied once after {change}");
+    }
+}

@@ -1,1 +1,0 @@
--- PostgreSQL only: nothing to undo on SQLite.

@@ -1,1 +1,0 @@
--- PostgreSQL only (its functions moved to src/db/sql/); SQLite runs the same steps from Rust.
