@@ -8,80 +8,55 @@
 
 use std::fmt;
 
-/// One thing a role may allow. The wire spelling is Twilio's
-/// (`sendMessage`, …), by [`Permission::name`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
-    AddParticipant,
-    CreateConversation,
-    DeleteAnyMessage,
-    DeleteConversation,
-    DeleteOwnMessage,
-    EditAnyMessage,
-    EditAnyMessageAttributes,
-    EditAnyUserInfo,
-    EditConversationAttributes,
-    EditConversationName,
-    EditOwnMessage,
-    EditOwnMessageAttributes,
-    EditOwnUserInfo,
-    JoinConversation,
-    LeaveConversation,
-    RemoveParticipant,
-    SendMediaMessage,
-    SendMessage,
+/// Declares [`Permission`] from one list of variants and wire names.
+macro_rules! permissions {
+    ($($variant:ident => $name:literal,)+) => {
+        /// One thing a role may allow. The wire spelling is Twilio's
+        /// (`sendMessage`, …), by [`Permission::name`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Permission {
+            $($variant,)+
+        }
+
+        impl Permission {
+            pub const ALL: &[Permission] = &[$(Permission::$variant,)+];
+
+            /// The name on the wire and in the database.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Permission::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+permissions! {
+    AddParticipant => "addParticipant",
+    CreateConversation => "createConversation",
+    DeleteAnyMessage => "deleteAnyMessage",
+    DeleteConversation => "deleteConversation",
+    DeleteOwnMessage => "deleteOwnMessage",
+    EditAnyMessage => "editAnyMessage",
+    EditAnyMessageAttributes => "editAnyMessageAttributes",
+    EditAnyUserInfo => "editAnyUserInfo",
+    EditConversationAttributes => "editConversationAttributes",
+    EditConversationName => "editConversationName",
+    EditOwnMessage => "editOwnMessage",
+    EditOwnMessageAttributes => "editOwnMessageAttributes",
+    EditOwnUserInfo => "editOwnUserInfo",
+    JoinConversation => "joinConversation",
+    LeaveConversation => "leaveConversation",
+    RemoveParticipant => "removeParticipant",
+    SendMediaMessage => "sendMediaMessage",
+    SendMessage => "sendMessage",
 }
 
 use Permission::*;
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
-        AddParticipant,
-        CreateConversation,
-        DeleteAnyMessage,
-        DeleteConversation,
-        DeleteOwnMessage,
-        EditAnyMessage,
-        EditAnyMessageAttributes,
-        EditAnyUserInfo,
-        EditConversationAttributes,
-        EditConversationName,
-        EditOwnMessage,
-        EditOwnMessageAttributes,
-        EditOwnUserInfo,
-        JoinConversation,
-        LeaveConversation,
-        RemoveParticipant,
-        SendMediaMessage,
-        SendMessage,
-    ];
-
-    /// The name on the wire and in the database.
-    pub const fn name(self) -> &'static str {
-        match self {
-            AddParticipant => "addParticipant",
-            CreateConversation => "createConversation",
-            DeleteAnyMessage => "deleteAnyMessage",
-            DeleteConversation => "deleteConversation",
-            DeleteOwnMessage => "deleteOwnMessage",
-            EditAnyMessage => "editAnyMessage",
-            EditAnyMessageAttributes => "editAnyMessageAttributes",
-            EditAnyUserInfo => "editAnyUserInfo",
-            EditConversationAttributes => "editConversationAttributes",
-            EditConversationName => "editConversationName",
-            EditOwnMessage => "editOwnMessage",
-            EditOwnMessageAttributes => "editOwnMessageAttributes",
-            EditOwnUserInfo => "editOwnUserInfo",
-            JoinConversation => "joinConversation",
-            LeaveConversation => "leaveConversation",
-            RemoveParticipant => "removeParticipant",
-            SendMediaMessage => "sendMediaMessage",
-            SendMessage => "sendMessage",
-        }
-    }
-
     pub fn parse(name: &str) -> Option<Permission> {
-        Permission::ALL.into_iter().find(|p| p.name() == name)
+        Permission::ALL.iter().copied().find(|p| p.name() == name)
     }
 }
 
@@ -344,7 +319,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for p in Permission::ALL {
+        for &p in Permission::ALL {
             assert_eq!(Permission::parse(p.name()), Some(p));
         }
         assert_eq!(Permission::parse("flyToMoon"), None);

@@ -43,22 +43,24 @@ fn state_param(p: &Params) -> Result<Option<ConversationState>, ApiError> {
 }
 
 /// What a create request asks for; shared with ConversationWithParticipants.
+/// The parameters are an update's, but a new conversation cannot start closed.
 pub fn spec_from_params(p: &Params) -> Result<ConversationSpec, ApiError> {
     if p.str("State") == Some(ConversationState::Closed.as_str()) {
         return Err(ApiError::client(Code::InitialStateClosed, "Initial state can't be 'closed'"));
     }
+    let u = update_from_params(p)?;
     Ok(ConversationSpec {
-        unique_name: unique_name_param(p)?.flatten(),
-        friendly_name: p.text("FriendlyName", limits::NAME_CHARS)?,
-        attributes: p.json_text("Attributes", limits::CONVERSATION_ATTRIBUTES)?,
-        messaging_service_sid: p.sid("MessagingServiceSid", SidKind::MessagingService)?,
-        state: state_param(p)?,
-        timer_inactive: p.duration("Timers.Inactive", MIN_INACTIVE_SECS)?,
-        timer_closed: p.duration("Timers.Closed", MIN_CLOSED_SECS)?,
-        email_address: p.text("Bindings.Email.Address", limits::NAME_CHARS)?,
-        email_name: p.text("Bindings.Email.Name", limits::NAME_CHARS)?,
-        date_created: p.date("DateCreated")?,
-        date_updated: p.date("DateUpdated")?,
+        unique_name: u.unique_name.flatten(),
+        friendly_name: u.friendly_name,
+        attributes: u.attributes,
+        messaging_service_sid: u.messaging_service_sid,
+        state: u.state,
+        timer_inactive: u.timer_inactive,
+        timer_closed: u.timer_closed,
+        email_address: u.email_address,
+        email_name: u.email_name,
+        date_created: u.date_created,
+        date_updated: u.date_updated,
     })
 }
 
