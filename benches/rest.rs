@@ -333,12 +333,14 @@ async fn send_load(
     duration: Duration,
     auths: &[Auth],
 ) -> Vec<(usize, Auth, Stats)> {
-    let client = client(clients);
+    // One HTTP client (and keep-alive pool) per server: switching servers
+    // between slices must not mean reconnecting.
+    let http: Vec<awc::Client> = bases.iter().map(|_| client(clients)).collect();
     let mut sets = Vec::new();
     for (server, base) in bases.iter().enumerate() {
         for &auth in auths {
-            let senders = prepare_senders(&client, base, clients, auth).await;
-            run_senders(&client, base, &senders, Duration::from_secs(1)).await; // warm-up: connections, caches
+            let senders = prepare_senders(&http[server], base, clients, auth).await;
+            run_senders(&http[server], base, &senders, Duration::from_secs(1)).await; // warm-up: connections, caches
             sets.push((server, auth, senders, (Vec::new(), 0, Duration::ZERO)));
         }
     }
@@ -346,7 +348,7 @@ async fn send_load(
     let order: Vec<usize> = (0..sets.len()).chain((0..sets.len()).rev()).collect();
     for i in order {
         let (server, _, senders, total) = &mut sets[i];
-        let (lat, errors, elapsed) = run_senders(&client, bases[*server], senders, slice).await;
+        let (lat, errors, elapsed) = run_senders(&http[*server], bases[*server], senders, slice).await;
         total.0.extend(lat);
         total.1 += errors;
         total.2 += elapsed;
