@@ -239,12 +239,27 @@ impl ResponseError for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
         match e {
             DbError::Unavailable(cause) => ApiError::Unavailable(cause),
-            DbError::Query(diesel::result::Error::NotFound) => ApiError::NotFound,
+            DbError::Query(Error::NotFound) => ApiError::NotFound,
+            // Deferred foreign keys (a role's holders) are checked at COMMIT,
+            // so a lost race can surface here rather than as a StoreError.
+            DbError::Query(Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info)) => {
+                race_lost(info.message())
+            }
             other => ApiError::internal(other),
         }
     }
+}
+
+/// A write that referred to a row a concurrent request deleted.
+fn race_lost(detail: &str) -> ApiError {
+    tracing::info!(%detail, "write lost a race with a delete");
+    ApiError::client(
+        Code::Conflict,
+        "A resource this request refers to was changed or deleted at the same time; retry the request",
+    )
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
@@ -301,16 +316,29 @@ impl From<StoreError> for ApiError {
                 Code::MediaTooLarge,
                 format!("The media of a message may total at most {max} bytes; these total {total}"),
             ),
-            StoreError::RaceLost(detail) => {
-                tracing::info!(%detail, "write lost a race with a delete");
-                ApiError::client(
-                    Code::Conflict,
-                    "A resource this request refers to was changed or deleted at the same time; retry the request",
-                )
-            }
+            StoreError::RaceLost(detail) => race_lost(&detail),
+            StoreError::Corrupt(what) => ApiError::internal(what),
             StoreError::Db(e) => e.into(),
         }
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    #[test]
+    fn a_foreign_key_failing_at_commit_is_a_conflict_not_a_server_error() {
+        let at_commit =
+            || Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, Box::new("fk".to_owned()));
+        for e in [ApiError::from(DbError::from(at_commit())), ApiError::from(StoreError::from(at_commit()))] {
+            assert_eq!(e.code(), Code::Conflict, "{e}");
+            assert_eq!(e.status_code(), StatusCode::CONFLICT);
+        }
+        let other = Error::DatabaseError(DatabaseErrorKind::CheckViolation, Box::new("check".to_owned()));
+        assert_eq!(ApiError::from(DbError::from(other)).code(), Code::Internal);
+    }
+}

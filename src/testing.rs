@@ -14,6 +14,7 @@ pub use crate::sid::SidKind;
 pub use crate::storage::Storage;
 pub use crate::store::StoreError;
 pub use crate::store::media::{MediaRow, NewMedia};
+pub use crate::store::messages::{self as message_store, Author, NewMessage};
 
 /// Twilio's dates, and the clock every row is stamped with.
 pub mod time {

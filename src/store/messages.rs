@@ -82,8 +82,18 @@ impl NewMessage {
 pub enum Author {
     /// Look up the chat participant whose identity is the author, if any.
     Resolve,
-    /// Already known: a user's send, checked before the write.
+    /// Already known: a user's send, checked before the write. If the
+    /// participant has left since, the send is refused as not found.
     Participant(String),
+}
+
+impl Author {
+    fn participant(&self) -> Option<&str> {
+        match self {
+            Author::Resolve => None,
+            Author::Participant(sid) => Some(sid),
+        }
+    }
 }
 
 /// Appends `message` to the conversation `conversation_sid` of its service.
@@ -92,9 +102,10 @@ pub enum Author {
 /// revived if inactive and its timers restarted, all by one UPDATE that
 /// holds the row's lock (PostgreSQL) or the write lock (SQLite) until
 /// commit, so concurrent senders get distinct indexes in commit order; then
-/// the message is inserted. A missing conversation is
-/// [`StoreError::NotFound`], a closed one [`StoreError::ConversationClosed`],
-/// and neither changes anything.
+/// the message is inserted. A missing conversation (or an
+/// [`Author::Participant`] no longer in it) is [`StoreError::NotFound`], a
+/// closed one [`StoreError::ConversationClosed`], and neither changes
+/// anything.
 ///
 /// On PostgreSQL this is one statement: alone in its write it runs without
 /// BEGIN/COMMIT ([`Tx::statement`]).
@@ -107,7 +118,7 @@ pub fn append(
 ) -> StoreResult<MessageRow> {
     match tx.is_sqlite() {
         true => sqlite_append(tx.conn()?, conversation_sid, message, author, now),
-        false => postgres_append(tx.statement()?, conversation_sid, message, now),
+        false => postgres_append(tx.statement()?, conversation_sid, message, author.participant(), now),
     }
 }
 
@@ -164,6 +175,7 @@ mod sql {
             conversation_sid: Text,
             message_sid: Text,
             author: Text,
+            participant_sid: Nullable<Text>,
             body: Nullable<Text>,
             attributes: Text,
             content_sid: Nullable<Text>,
@@ -175,12 +187,12 @@ mod sql {
     }
 }
 
-/// [`append`] on PostgreSQL: the function resolves the author's participant
-/// itself (a user's is the one its identity names, as checked).
+/// [`append`] on PostgreSQL: one call of the function.
 fn postgres_append(
     conn: &mut DbConnection,
     conversation_sid: &str,
     m: NewMessage,
+    participant_sid: Option<&str>,
     now: i64,
 ) -> StoreResult<MessageRow> {
     let DbConnection::Postgresql(pg) = conn else {
@@ -192,6 +204,7 @@ fn postgres_append(
         conversation_sid,
         &m.sid,
         &m.author,
+        participant_sid,
         m.body.as_deref(),
         &m.attributes,
         m.content_sid.as_deref(),
@@ -217,12 +230,19 @@ fn sqlite_append(
     author: Author,
     now: i64,
 ) -> StoreResult<MessageRow> {
-    let bumped =
-        Bump { service_sid: &m.service_sid, conversation_sid, now }.get_result::<i64>(conn).found()?;
-    let Some(index) = bumped else {
-        let closed = super::conversations::find_by_sid(conn, conversation_sid)
-            .is_ok_and(|c| c.service_sid == m.service_sid);
-        return Err(if closed { StoreError::ConversationClosed } else { StoreError::NotFound });
+    let bump = Bump { service_sid: &m.service_sid, conversation_sid, participant: author.participant(), now };
+    let Some(index) = bump.get_result::<i64>(conn).found()? else {
+        // Why nothing was bumped (the rare path: more statements are fine).
+        if let Some(sid) = author.participant()
+            && !participants::is_in(conn, conversation_sid, sid)?
+        {
+            return Err(StoreError::NotFound);
+        }
+        return Err(match super::conversations::find_by_sid(conn, conversation_sid) {
+            Ok(c) if c.service_sid == m.service_sid => StoreError::ConversationClosed,
+            Ok(_) | Err(StoreError::NotFound) => StoreError::NotFound,
+            Err(e) => e,
+        });
     };
     let participant_sid = match author {
         Author::Resolve => participants::sid_for_identity(conn, conversation_sid, &m.author)?,
@@ -249,7 +269,8 @@ fn sqlite_append(
 }
 
 /// The SQLite bump of [`sqlite_append`]: the UPDATE of
-/// `confab_fn.append_message`, statement for statement.
+/// `confab_fn.append_message`, statement for statement, which also
+/// requires a checked participant to be still in the conversation.
 ///
 /// Written out rather than built with `diesel::update`: diesel marks every
 /// UPDATE unsafe to cache, so the built one was parsed and planned by
@@ -258,6 +279,7 @@ fn sqlite_append(
 struct Bump<'a> {
     service_sid: &'a str,
     conversation_sid: &'a str,
+    participant: Option<&'a str>,
     now: i64,
 }
 
@@ -291,7 +313,13 @@ where
         out.push_bind_param::<Text, str>(self.service_sid)?;
         out.push_sql(" AND sid = ");
         out.push_bind_param::<Text, str>(self.conversation_sid)?;
-        out.push_sql(" AND state <> 'closed' RETURNING last_message_index");
+        out.push_sql(" AND state <> 'closed'");
+        if let Some(participant) = self.participant {
+            out.push_sql(" AND EXISTS (SELECT 1 FROM participants WHERE sid = ");
+            out.push_bind_param::<Text, str>(participant)?;
+            out.push_sql(" AND conversation_sid = conversations.sid)");
+        }
+        out.push_sql(" RETURNING last_message_index");
         Ok(())
     }
 }

@@ -47,9 +47,15 @@ pub enum StoreError {
     #[error("the media of a message total {total} bytes, over {max}")]
     MediaTooLarge { max: u64, total: u64 },
     /// A foreign key failed: a concurrent request removed a row this one
-    /// refers to (every reference is checked before it is written).
+    /// refers to (every reference is checked before it is written). Keys
+    /// checked at COMMIT (deferred) fail as a `DbError` instead, which
+    /// src/error.rs answers alike.
     #[error("lost a race with a delete: {0}")]
     RaceLost(String),
+    /// A row that breaks what Confab always writes (a service without its
+    /// default roles, say).
+    #[error("inconsistent data: {0}")]
+    Corrupt(&'static str),
     #[error(transparent)]
     Db(#[from] DbError),
 }

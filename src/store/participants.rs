@@ -124,7 +124,10 @@ pub fn insert(
     let service = services::find(conn, &conversation.account_sid, &conversation.service_sid)?;
     let role_sid = match &spec.role_sid {
         Some(r) => r.clone(),
-        None => service.default_conversation_role_sid.clone().ok_or(StoreError::NotFound)?,
+        None => service
+            .default_conversation_role_sid
+            .clone()
+            .ok_or(StoreError::Corrupt("service has no default conversation role"))?,
     };
     let identity = spec.identity.as_deref().filter(|s| !s.is_empty());
     let user_sid = match identity {
@@ -191,6 +194,16 @@ pub fn find_of_user(
         .filter(participants::user_sid.eq(user_sid))
         .select(ParticipantRow::as_select())
         .get_result(conn)?)
+}
+
+/// Is the participant `sid` (still) in the conversation?
+pub fn is_in(conn: &mut DbConnection, conversation_sid: &str, sid: &str) -> StoreResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        participants::table
+            .filter(participants::sid.eq(sid))
+            .filter(participants::conversation_sid.eq(conversation_sid)),
+    ))
+    .get_result(conn)?)
 }
 
 /// The chat participant with this identity, if any (a message's author).

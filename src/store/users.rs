@@ -99,7 +99,10 @@ pub fn ensure(
     if let Some(user) = find_by_identity(conn, &service.sid, identity)? {
         return Ok(user);
     }
-    let role_sid = service.default_chat_service_role_sid.as_deref().ok_or(StoreError::NotFound)?;
+    let role_sid = service
+        .default_chat_service_role_sid
+        .as_deref()
+        .ok_or(StoreError::Corrupt("service has no default service role"))?;
     let sid = SidKind::User.generate();
     let user = NewUser {
         sid: &sid,

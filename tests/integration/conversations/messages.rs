@@ -521,3 +521,42 @@ async fn closed_conversations_refuse_new_messages() {
     let list = app.get(&format!("/v1/Conversations/{ch}/Messages")).await.expect(200);
     assert_eq!(list["messages"], json!([last]));
 }
+
+/// A user's send is checked (membership, `sendMessage`) before its write;
+/// a participant that left in between takes nothing: not found, no index
+/// spent, on both dialects' halves of `append`.
+#[actix_web::test]
+async fn a_send_checked_for_a_participant_that_has_left_appends_nothing() {
+    use confab::testing::{Author, NewMessage, StoreError, message_store};
+    let app = TestApp::new().await;
+    let ch = conversation_sid(&app, &[]).await;
+    let alice =
+        app.post(&format!("/v1/Conversations/{ch}/Participants"), &[("Identity", "alice")]).await.expect(201);
+    app.delete(&format!("/v1/Conversations/{ch}/Participants/{}", text(&alice["sid"]))).await.expect(204);
+    let service = app.default_service().await;
+    let message = NewMessage {
+        sid: confab::testing::SidKind::Message.generate(),
+        account_sid: app.account.sid.clone(),
+        service_sid: service,
+        author: "alice".into(),
+        body: Some("after leaving".into()),
+        attributes: "{}".into(),
+        content_sid: None,
+        subject: None,
+        date_created: 1,
+        date_updated: 1,
+    };
+    let (conversation, left) = (ch.clone(), text(&alice["sid"]));
+    let appended = app
+        .state
+        .db
+        .write(
+            |_| Ok::<_, StoreError>(()),
+            move |tx, ()| message_store::append(tx, &conversation, message, Author::Participant(left), 1),
+        )
+        .await;
+    assert!(matches!(appended, Err(StoreError::NotFound)), "{appended:?}");
+    let list = app.get(&format!("/v1/Conversations/{ch}/Messages")).await.expect(200);
+    assert_eq!(list["messages"], serde_json::json!([]));
+    assert_eq!(send(&app, &ch, &[("Body", "next")]).await["index"], 0, "no index was spent");
+}

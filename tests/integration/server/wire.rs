@@ -169,13 +169,19 @@ fn migrations_run_up_down_up() {
 }
 
 /// The PostgreSQL functions in src/db/sql are applied at start when the
-/// database does not hold their current text: first start, a schema left
-/// by another version, or a dropped one; and not again when unchanged.
+/// database does not hold their current text (first start, text of another
+/// version, a dropped schema), not again when unchanged, and never over a
+/// newer version's text (an older instance during a rolling deploy).
 #[test]
 fn replaceable_sql_is_applied_when_its_text_changes() {
     use confab::testing::migrations::run_pending;
     use diesel::RunQueryDsl;
     const APPLIED: &str = "replaceable SQL (src/db/sql)";
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        found: bool,
+    }
     let db = TestDb::new();
     let mut conn = confab::testing::establish(&db.url).expect("connect");
     let first = run_pending(&mut conn).expect("up");
@@ -185,17 +191,10 @@ fn replaceable_sql_is_applied_when_its_text_changes() {
         return;
     }
     assert_eq!(first.last().map(String::as_str), Some(APPLIED), "{first:?}");
-    for change in
-        ["COMMENT ON SCHEMA confab_fn IS 'text of another version'", "DROP SCHEMA confab_fn CASCADE"]
-    {
+    for change in ["COMMENT ON SCHEMA confab_fn IS 'v0 sha256:00'", "DROP SCHEMA confab_fn CASCADE"] {
         diesel::sql_query(change).execute(&mut conn).expect(change);
         let applied = run_pending(&mut conn).expect("up");
         assert_eq!(applied, [APPLIED], "after {change}");
-        #[derive(diesel::QueryableByName)]
-        struct Found {
-            #[diesel(sql_type = diesel::sql_types::Bool)]
-            found: bool,
-        }
         let found: Found = diesel::sql_query(
             "SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
              WHERE n.nspname = 'confab_fn' AND p.proname = 'append_message') AS found",
@@ -205,4 +204,13 @@ fn replaceable_sql_is_applied_when_its_text_changes() {
         assert!(found.found, "confab_fn.append_message exists after {change}");
         assert!(run_pending(&mut conn).expect("again").is_empty(), "applied once after {change}");
     }
+    // A newer version's text is left alone by this (older) one.
+    diesel::sql_query("COMMENT ON SCHEMA confab_fn IS 'v999 sha256:00'").execute(&mut conn).expect("newer");
+    assert!(run_pending(&mut conn).expect("up").is_empty(), "an older version does not downgrade");
+    let newer: Found = diesel::sql_query(
+        "SELECT obj_description('confab_fn'::regnamespace, 'pg_namespace') = 'v999 sha256:00' AS found",
+    )
+    .get_result(&mut conn)
+    .expect("read the marker");
+    assert!(newer.found, "the newer marker stays");
 }
