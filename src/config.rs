@@ -192,6 +192,9 @@ pub struct Config {
     pub auth_cache_ttl: Duration,
     /// How often conversation state timers are applied.
     pub timers_interval: Duration,
+    /// How long events stay in the log (`CONFAB_EVENT_RETENTION_SECS`): a
+    /// client away longer reloads through REST.
+    pub event_retention: Duration,
     /// `CONFAB_BACKGROUND=off`: this instance only serves requests (the
     /// collector and timers run on others).
     pub background: bool,
@@ -263,6 +266,8 @@ impl Config {
             Duration::from_secs(parse_num(&var, "CONFAB_AUTH_CACHE_TTL_SECS", 300u64, 0, 86_400)?);
         let timers_interval =
             Duration::from_secs(parse_num(&var, "CONFAB_TIMERS_INTERVAL_SECS", 30u64, 1, 86_400)?);
+        let event_retention =
+            Duration::from_secs(parse_num(&var, "CONFAB_EVENT_RETENTION_SECS", 86_400u64, 60, 30 * 86_400)?);
 
         let background = match var("CONFAB_BACKGROUND").as_deref().map(str::trim) {
             None | Some("on") => true,
@@ -344,6 +349,7 @@ impl Config {
             hash_cost: HashCost::DEFAULT,
             auth_cache_ttl,
             timers_interval,
+            event_retention,
             background,
             media,
         })
@@ -363,6 +369,7 @@ impl Config {
             hash_cost: HashCost::TESTING,
             auth_cache_ttl: Duration::from_secs(300),
             timers_interval: Duration::from_secs(30),
+            event_retention: Duration::from_secs(86_400),
             background: true,
             media: MediaConfig {
                 storage: StorageUrl::Memory,

@@ -4,15 +4,16 @@
 
 pub use crate::auth::accounts::{NewCredentials, create as create_account, rotate_auth_token};
 pub use crate::background::collector::{self, Pass};
-pub use crate::background::timers;
+pub use crate::background::{event_log, timers};
 pub use crate::db::{Db, DbConnection, DbError, Tx, establish, migrations, schema};
-pub use crate::domain::permission;
+pub use crate::domain::{EventKind, permission};
 pub use crate::keys::keyring::{Keyring, SecretKey};
 pub use crate::keys::signed_url::UrlSigner;
 pub use crate::keys::{MasterKeys, rotate};
 pub use crate::sid::SidKind;
 pub use crate::storage::Storage;
 pub use crate::store::StoreError;
+pub use crate::store::events::{self as event_store, EventRow};
 pub use crate::store::media::{MediaRow, NewMedia};
 pub use crate::store::messages::{self as message_store, Author, NewMessage};
 

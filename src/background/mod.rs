@@ -1,11 +1,12 @@
-//! Work that runs beside the requests: the media collector and the
-//! conversation state timers. Each loop runs supervised: a panic is logged
+//! Work that runs beside the requests: the media collector, the
+//! conversation state timers and the event log's pruning. Each loop runs supervised: a panic is logged
 //! and the loop starts again after a pause, so one bad row cannot stop
 //! collection for good. Every loop is safe to run on several instances at
 //! once; `CONFAB_BACKGROUND=off` starts an instance that only serves
 //! requests.
 
 pub mod collector;
+pub mod event_log;
 pub mod timers;
 
 use std::future::Future;
@@ -31,11 +32,12 @@ pub fn start(state: &web::Data<AppState>) -> Background {
         tracing::info!("background work is off on this instance (CONFAB_BACKGROUND=off)");
         return Background { _tasks: Vec::new() };
     }
-    let (timers_state, collector_state) = (state.clone(), state.clone());
+    let (timers_state, collector_state, log_state) = (state.clone(), state.clone(), state.clone());
     Background {
         _tasks: vec![
             supervise("timers", move || timers::run(timers_state.clone())),
             supervise("collector", move || collector::run(collector_state.clone())),
+            supervise("event_log", move || event_log::run(log_state.clone())),
         ],
     }
 }

@@ -7,6 +7,10 @@ use crate::state::AppState;
 use crate::store;
 use crate::time;
 
+/// Conversations changed per transaction: each records an event, and one
+/// PostgreSQL transaction holds at most `store::events::PER_TRANSACTION`.
+const BATCH: i64 = 500;
+
 /// Applies due timers every `CONFAB_TIMERS_INTERVAL_SECS`. Idempotent
 /// UPDATEs, so several instances may run it side by side.
 pub async fn run(state: web::Data<AppState>) {
@@ -22,10 +26,21 @@ pub async fn run(state: web::Data<AppState>) {
     }
 }
 
-/// One pass as of `now`: (went inactive, closed).
+/// Every timer due as of `now`, in batches: (went inactive, closed).
 pub async fn apply(state: &AppState, now: i64) -> Result<(usize, usize), ApiError> {
-    state
-        .db
-        .write(|_| Ok(()), move |tx, ()| Ok(store::conversations::apply_due_timers(tx.conn()?, now)?))
-        .await
+    let (mut inactive, mut closed) = (0, 0);
+    loop {
+        let (i, c) = state
+            .db
+            .write(
+                |_| Ok::<_, ApiError>(()),
+                move |tx, ()| Ok(store::conversations::apply_due_timers(tx.conn()?, now, BATCH)?),
+            )
+            .await?;
+        inactive += i;
+        closed += c;
+        if i < BATCH as usize && c < BATCH as usize {
+            return Ok((inactive, closed));
+        }
+    }
 }

@@ -175,6 +175,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The event log (src/store/events.rs).
+    events (position) {
+        position -> BigInt,
+        account_sid -> Text,
+        service_sid -> Text,
+        conversation_sid -> Nullable<Text>,
+        kind -> Text,
+        resource_sid -> Text,
+        data -> Text,
+        update_reasons -> Nullable<Text>,
+        date_created -> BigInt,
+    }
+}
+
+diesel::table! {
+    event_log (id) {
+        id -> Integer,
+        pruned_through -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     services,

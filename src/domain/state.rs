@@ -5,7 +5,8 @@ use std::fmt;
 
 /// A conversation's state. `closed` is final: a closed conversation can be
 /// read and deleted, nothing else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ConversationState {
     Initializing,
     Inactive,

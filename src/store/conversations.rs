@@ -1,18 +1,19 @@
 //! Conversations (`CH…`), their state and state timers.
 
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::db::DbConnection;
 use crate::db::schema::{conversations, participants};
-use crate::domain::ConversationState;
+use crate::domain::{ConversationState, EventKind};
 use crate::sid::SidKind;
 use crate::time;
 use crate::{keyset, keyset2};
 
 use super::page::PageQuery;
-use super::{StoreError, StoreResult, accounts, is_unique_violation};
+use super::{OptionalRow, StoreError, StoreResult, accounts, events, is_unique_violation};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = conversations)]
 pub struct ConversationRow {
     pub id: i64,
@@ -198,11 +199,15 @@ pub fn insert(
         })
         .execute(conn)
         .map_err(|e| unique_name_taken(spec.unique_name.as_deref(), e))?;
-    find_by_sid(conn, &sid)
+    let row = find_by_sid(conn, &sid)?;
+    events::conversation(conn, EventKind::ConversationAdded, &row, &[])?;
+    Ok(row)
 }
 
-/// Applies an update to `current`. Timers restart from now when they or
-/// the state change. A closed conversation takes no update.
+/// Applies an update to `current` (the conversation as the caller found
+/// it, against which the event names what changed). Timers restart from
+/// now when they or the state change. A closed conversation takes no
+/// update.
 pub fn update(
     conn: &mut DbConnection,
     current: &ConversationRow,
@@ -238,14 +243,24 @@ pub fn update(
         .set(&changes)
         .execute(conn)
         .map_err(|e| unique_name_taken(update.unique_name.flatten().as_deref(), e))?;
-    find_by_sid(conn, &current.sid)
+    let row = find_by_sid(conn, &current.sid)?;
+    let reasons = events::conversation_changes(current, &row);
+    if !reasons.is_empty() {
+        events::conversation(conn, EventKind::ConversationUpdated, &row, &reasons)?;
+    }
+    Ok(row)
 }
 
 /// Deletes the conversation; its participants, messages and their media go
-/// with it (foreign key cascades).
+/// with it (foreign key cascades), and one `conversationRemoved` event
+/// says so.
 pub fn delete(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
+    // (diesel's multi-dialect connection has no RETURNING: read, then delete.)
+    let Some(row) = find_by_sid(conn, sid).found()? else {
+        return Ok(());
+    };
     diesel::delete(conversations::table.filter(conversations::sid.eq(sid))).execute(conn)?;
-    Ok(())
+    events::conversation(conn, EventKind::ConversationRemoved, &row, &[])
 }
 
 /// Which conversations a list shows.
@@ -298,32 +313,55 @@ pub fn list(
     })
 }
 
-/// Applies due state timers: active → inactive, then → closed. Fired timers
-/// are cleared so the partial indexes only ever hold pending ones. Returns
-/// (went inactive, closed). Idempotent: instances may run it side by side.
-pub fn apply_due_timers(conn: &mut DbConnection, now: i64) -> StoreResult<(usize, usize)> {
-    let closed = diesel::update(
-        conversations::table
-            .filter(conversations::date_closed.le(now))
-            .filter(conversations::state.ne(ConversationState::Closed.as_str())),
-    )
-    .set((
-        conversations::state.eq(ConversationState::Closed.as_str()),
-        conversations::date_inactive.eq(None::<i64>),
-        conversations::date_closed.eq(None::<i64>),
-        conversations::date_updated.eq(now),
-    ))
-    .execute(conn)?;
-    let inactive = diesel::update(
-        conversations::table
-            .filter(conversations::date_inactive.le(now))
-            .filter(conversations::state.eq(ConversationState::Active.as_str())),
-    )
-    .set((
-        conversations::state.eq(ConversationState::Inactive.as_str()),
-        conversations::date_inactive.eq(None::<i64>),
-        conversations::date_updated.eq(now),
-    ))
-    .execute(conn)?;
-    Ok((inactive, closed))
+/// Applies due state timers, at most `batch` of each kind: active →
+/// inactive, then → closed, each with its `conversationUpdated` event.
+/// Fired timers are cleared so the partial indexes only ever hold pending
+/// ones. Returns (went inactive, closed); a count of `batch` means more
+/// may be due. Idempotent: instances may run it side by side.
+pub fn apply_due_timers(conn: &mut DbConnection, now: i64, batch: i64) -> StoreResult<(usize, usize)> {
+    const REASONS: &[&str] = &["state", "timers", "dateUpdated"];
+    let due: Vec<i64> = conversations::table
+        .filter(conversations::date_closed.le(now))
+        .filter(conversations::state.ne(ConversationState::Closed.as_str()))
+        .select(conversations::id)
+        .limit(batch)
+        .load(conn)?;
+    diesel::update(conversations::table.filter(conversations::id.eq_any(&due)))
+        .set((
+            conversations::state.eq(ConversationState::Closed.as_str()),
+            conversations::date_inactive.eq(None::<i64>),
+            conversations::date_closed.eq(None::<i64>),
+            conversations::date_updated.eq(now),
+        ))
+        .execute(conn)?;
+    let closed = by_ids(conn, &due)?;
+    let due: Vec<i64> = conversations::table
+        .filter(conversations::date_inactive.le(now))
+        .filter(conversations::state.eq(ConversationState::Active.as_str()))
+        .select(conversations::id)
+        .limit(batch)
+        .load(conn)?;
+    diesel::update(conversations::table.filter(conversations::id.eq_any(&due)))
+        .set((
+            conversations::state.eq(ConversationState::Inactive.as_str()),
+            conversations::date_inactive.eq(None::<i64>),
+            conversations::date_updated.eq(now),
+        ))
+        .execute(conn)?;
+    let inactive = by_ids(conn, &due)?;
+    for row in closed.iter().chain(&inactive) {
+        events::conversation(conn, EventKind::ConversationUpdated, row, REASONS)?;
+    }
+    Ok((inactive.len(), closed.len()))
+}
+
+fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> StoreResult<Vec<ConversationRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(conversations::table
+        .filter(conversations::id.eq_any(ids))
+        .order(conversations::id)
+        .select(ConversationRow::as_select())
+        .load(conn)?)
 }

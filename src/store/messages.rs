@@ -1,22 +1,24 @@
 //! Messages (`IM…`): ordered by a per-conversation `index` that only grows.
 //!
 //! [`append`] is the one way a message comes into being. Its PostgreSQL
-//! half is one call of `confab_fn.append_message` (src/db/sql/postgresql.sql);
+//! half is one call of `confab_fn.send_message` (src/db/sql/postgresql.sql);
 //! its SQLite half is [`sqlite_append`], right below it. They take the same
-//! steps and run under the same tests.
+//! steps, events included, and run under the same tests.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
+use serde::{Deserialize, Serialize};
 
-use crate::db::schema::messages;
+use crate::db::schema::{conversations, messages};
 use crate::db::{DbConnection, Tx};
+use crate::domain::{ConversationState, EventKind};
 use crate::keyset;
 use crate::sid::SidKind;
 
 use super::page::PageQuery;
-use super::{OptionalRow, StoreError, StoreResult, participants};
+use super::{OptionalRow, StoreError, StoreResult, events, participants};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = messages)]
 pub struct MessageRow {
     pub sid: String,
@@ -102,7 +104,8 @@ impl Author {
 /// revived if inactive and its timers restarted, all by one UPDATE that
 /// holds the row's lock (PostgreSQL) or the write lock (SQLite) until
 /// commit, so concurrent senders get distinct indexes in commit order; then
-/// the message is inserted. A missing conversation (or an
+/// the message is inserted, and the events recorded: `conversationUpdated`
+/// for a revival, then `messageAdded`. A missing conversation (or an
 /// [`Author::Participant`] no longer in it) is [`StoreError::NotFound`], a
 /// closed one [`StoreError::ConversationClosed`], and neither changes
 /// anything.
@@ -116,9 +119,30 @@ pub fn append(
     author: Author,
     now: i64,
 ) -> StoreResult<MessageRow> {
+    append_message(tx, conversation_sid, message, author, now, Added::Record)
+}
+
+/// Whether [`append_message`] records `messageAdded` itself (or leaves it
+/// to a caller that adds media first).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Added {
+    Record,
+    Later,
+}
+
+fn append_message(
+    tx: &mut Tx<'_>,
+    conversation_sid: &str,
+    message: NewMessage,
+    author: Author,
+    now: i64,
+    added: Added,
+) -> StoreResult<MessageRow> {
     match tx.is_sqlite() {
-        true => sqlite_append(tx.conn()?, conversation_sid, message, author, now),
-        false => postgres_append(tx.statement()?, conversation_sid, message, author.participant(), now),
+        true => sqlite_append(tx.conn()?, conversation_sid, message, author, now, added),
+        false => {
+            postgres_append(tx.statement()?, conversation_sid, message, author.participant(), now, added)
+        }
     }
 }
 
@@ -147,7 +171,7 @@ pub fn append_with_media(
     if message.body.is_none() {
         message.body = super::services::media_compatibility_message(conn, &message.service_sid)?;
     }
-    let mut row = append(tx, conversation_sid, message, author, now)?;
+    let mut row = append_message(tx, conversation_sid, message, author, now, Added::Later)?;
     let conn = tx.conn()?;
     let owner = super::media::Owner {
         account_sid: &row.account_sid,
@@ -158,6 +182,7 @@ pub fn append_with_media(
     let summary = super::media::attach(conn, &owner, media.sids, media.uploaded_by, media.max_total, now)?;
     set_media(conn, &row.sid, &summary)?;
     row.media = Some(summary);
+    events::message(conn, EventKind::MessageAdded, &row, &[])?;
     Ok(row)
 }
 
@@ -168,8 +193,8 @@ mod sql {
 
     diesel::define_sql_function! {
         /// src/db/sql/postgresql.sql: [`super::append`] on PostgreSQL.
-        #[sql_name = "confab_fn.append_message"]
-        fn append_message(
+        #[sql_name = "confab_fn.send_message"]
+        fn send_message(
             account_sid: Text,
             service_sid: Text,
             conversation_sid: Text,
@@ -183,6 +208,7 @@ mod sql {
             now: BigInt,
             date_created: BigInt,
             date_updated: BigInt,
+            record_added: Bool,
         ) -> Record<(Nullable<BigInt>, Nullable<Text>, Nullable<Text>)>;
     }
 }
@@ -194,11 +220,12 @@ fn postgres_append(
     m: NewMessage,
     participant_sid: Option<&str>,
     now: i64,
+    added: Added,
 ) -> StoreResult<MessageRow> {
     let DbConnection::Postgresql(pg) = conn else {
         unreachable!("postgres_append on another dialect");
     };
-    let (index, participant, refusal) = diesel::select(sql::append_message(
+    let (index, participant, refusal) = diesel::select(sql::send_message(
         &m.account_sid,
         &m.service_sid,
         conversation_sid,
@@ -212,6 +239,7 @@ fn postgres_append(
         now,
         m.date_created,
         m.date_updated,
+        added == Added::Record,
     ))
     .get_result::<(Option<i64>, Option<String>, Option<String>)>(pg)?;
     match (refusal.as_deref(), index) {
@@ -229,7 +257,14 @@ fn sqlite_append(
     m: NewMessage,
     author: Author,
     now: i64,
+    added: Added,
 ) -> StoreResult<MessageRow> {
+    // Under the write lock: the state the bump sees.
+    let state_before = conversations::table
+        .filter(conversations::sid.eq(conversation_sid))
+        .select(conversations::state)
+        .get_result::<String>(conn)
+        .found()?;
     let bump = Bump { service_sid: &m.service_sid, conversation_sid, participant: author.participant(), now };
     let Some(index) = bump.get_result::<i64>(conn).found()? else {
         // Why nothing was bumped (the rare path: more statements are fine).
@@ -265,11 +300,23 @@ fn sqlite_append(
             messages::date_updated.eq(m.date_updated),
         ))
         .execute(conn)?;
-    Ok(m.into_row(conversation_sid.to_owned(), index, participant_sid))
+    if state_before.as_deref() == Some(ConversationState::Inactive.as_str()) {
+        let conversation = super::conversations::find_by_sid(conn, conversation_sid)?;
+        events::conversation(conn, EventKind::ConversationUpdated, &conversation, REVIVED)?;
+    }
+    let row = m.into_row(conversation_sid.to_owned(), index, participant_sid);
+    if added == Added::Record {
+        events::message(conn, EventKind::MessageAdded, &row, &[])?;
+    }
+    Ok(row)
 }
 
+/// What changes when a message revives an inactive conversation (the
+/// `update_reasons` of confab_fn.send_message too).
+const REVIVED: &[&str] = &["state", "timers"];
+
 /// The SQLite bump of [`sqlite_append`]: the UPDATE of
-/// `confab_fn.append_message`, statement for statement, which also
+/// `confab_fn.send_message`, statement for statement, which also
 /// requires a checked participant to be still in the conversation.
 ///
 /// Written out rather than built with `diesel::update`: diesel marks every
@@ -358,8 +405,14 @@ pub fn update(
     sid: &str,
     changes: &MessageChanges,
 ) -> StoreResult<MessageRow> {
+    let old = find(conn, conversation_sid, sid)?;
     diesel::update(messages::table.filter(messages::sid.eq(sid))).set(changes).execute(conn)?;
-    find(conn, conversation_sid, sid)
+    let row = find(conn, conversation_sid, sid)?;
+    let reasons = events::message_changes(&old, &row);
+    if !reasons.is_empty() {
+        events::message(conn, EventKind::MessageUpdated, &row, &reasons)?;
+    }
+    Ok(row)
 }
 
 /// Records the media summary of a just-created message.
@@ -370,11 +423,19 @@ pub fn set_media(conn: &mut DbConnection, sid: &str, media: &str) -> StoreResult
     Ok(())
 }
 
-/// Deletes the message; its media rows go with it (the delete trigger
-/// queues their objects for the collector).
+/// Deletes the message, with its `messageRemoved` event; its media rows go
+/// with it (the delete trigger queues their objects for the collector).
 pub fn delete(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
+    let Some(row) = messages::table
+        .filter(messages::sid.eq(sid))
+        .select(MessageRow::as_select())
+        .get_result(conn)
+        .found()?
+    else {
+        return Ok(());
+    };
     diesel::delete(messages::table.filter(messages::sid.eq(sid))).execute(conn)?;
-    Ok(())
+    events::message(conn, EventKind::MessageRemoved, &row, &[])
 }
 
 pub fn list(

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod conversations;
 pub mod credentials;
+pub mod events;
 pub mod media;
 pub mod messages;
 pub mod page;
@@ -109,6 +110,16 @@ impl<T> OptionalRow<T> for diesel::QueryResult<T> {
             Ok(row) => Ok(Some(row)),
             Err(diesel::result::Error::NotFound) => Ok(None),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl<T> OptionalRow<T> for StoreResult<T> {
+    fn found(self) -> StoreResult<Option<T>> {
+        match self {
+            Ok(row) => Ok(Some(row)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }

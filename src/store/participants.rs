@@ -2,24 +2,26 @@
 //! User) and messaging-binding participants (SMS/WhatsApp addresses).
 
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::db::DbConnection;
 use crate::db::schema::{conversations, participants, roles};
-use crate::domain::Permissions;
+use crate::domain::{EventKind, Permissions};
 use crate::keyset;
 use crate::sid::SidKind;
 
 use super::conversations::ConversationRow;
 use super::page::PageQuery;
 use super::roles::parse_permissions;
-use super::{OptionalRow, StoreError, StoreResult, is_unique_violation, services, users};
+use super::{OptionalRow, StoreError, StoreResult, events, is_unique_violation, services, users};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = participants)]
 pub struct ParticipantRow {
     pub id: i64,
     pub sid: String,
     pub account_sid: String,
+    pub service_sid: String,
     pub conversation_sid: String,
     pub identity: Option<String>,
     pub user_sid: Option<String>,
@@ -159,7 +161,9 @@ pub fn insert(
         })
         .execute(conn)
         .map_err(|e| exists_error(identity, address.as_deref(), e))?;
-    find_by_sid(conn, &sid)
+    let row = find_by_sid(conn, &sid)?;
+    events::participant(conn, EventKind::ParticipantJoined, &row, &[])?;
+    Ok(row)
 }
 
 pub fn find_by_sid(conn: &mut DbConnection, sid: &str) -> StoreResult<ParticipantRow> {
@@ -288,6 +292,7 @@ pub fn update(
     sid: &str,
     changes: &ParticipantChanges,
 ) -> StoreResult<ParticipantRow> {
+    let old = find_by_sid(conn, sid)?;
     diesel::update(participants::table.filter(participants::sid.eq(sid)))
         .set(changes)
         .execute(conn)
@@ -295,12 +300,21 @@ pub fn update(
             Some(Some(id)) => exists_error(Some(id), None, e),
             _ => e.into(),
         })?;
-    find_by_sid(conn, sid)
+    let row = find_by_sid(conn, sid)?;
+    let reasons = events::participant_changes(&old, &row);
+    if !reasons.is_empty() {
+        events::participant(conn, EventKind::ParticipantUpdated, &row, &reasons)?;
+    }
+    Ok(row)
 }
 
+/// Removes the participant, with its `participantLeft` event.
 pub fn delete(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
+    let Some(row) = find_by_sid(conn, sid).found()? else {
+        return Ok(());
+    };
     diesel::delete(participants::table.filter(participants::sid.eq(sid))).execute(conn)?;
-    Ok(())
+    events::participant(conn, EventKind::ParticipantLeft, &row, &[])
 }
 
 pub fn list(

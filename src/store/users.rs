@@ -1,17 +1,20 @@
 //! Users (`US…`): a chat identity within a service, with its service role.
 
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::db::DbConnection;
-use crate::db::schema::users;
+use crate::db::schema::{participants, users};
+use crate::domain::EventKind;
 use crate::keyset;
 use crate::sid::SidKind;
 
 use super::page::PageQuery;
+use super::participants::ParticipantRow;
 use super::services::ServiceRow;
-use super::{OptionalRow, StoreError, StoreResult, is_unique_violation};
+use super::{OptionalRow, StoreError, StoreResult, events, is_unique_violation};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub id: i64,
@@ -55,7 +58,9 @@ pub fn insert(conn: &mut DbConnection, user: &NewUser<'_>) -> StoreResult<UserRo
     diesel::insert_into(users::table).values(user).execute(conn).map_err(|e| {
         if is_unique_violation(&e) { StoreError::UserExists(user.identity.to_owned()) } else { e.into() }
     })?;
-    find_by_sid(conn, user.sid)
+    let row = find_by_sid(conn, user.sid)?;
+    events::user(conn, EventKind::UserAdded, &row, &[])?;
+    Ok(row)
 }
 
 fn find_by_sid(conn: &mut DbConnection, sid: &str) -> StoreResult<UserRow> {
@@ -120,7 +125,10 @@ pub fn ensure(
         users::table.filter(users::sid.eq(&sid)).select(UserRow::as_select()).get_result(conn)
     });
     match created {
-        Ok(user) => Ok(user),
+        Ok(user) => {
+            events::user(conn, EventKind::UserAdded, &user, &[])?;
+            Ok(user)
+        }
         Err(e) if is_unique_violation(&e) => {
             find_by_identity(conn, &service.sid, identity)?.ok_or(StoreError::NotFound)
         }
@@ -129,13 +137,27 @@ pub fn ensure(
 }
 
 pub fn update(conn: &mut DbConnection, sid: &str, changes: &UserChanges) -> StoreResult<UserRow> {
+    let old = find_by_sid(conn, sid)?;
     diesel::update(users::table.filter(users::sid.eq(sid))).set(changes).execute(conn)?;
-    find_by_sid(conn, sid)
+    let row = find_by_sid(conn, sid)?;
+    let reasons = events::user_changes(&old, &row);
+    if !reasons.is_empty() {
+        events::user(conn, EventKind::UserUpdated, &row, &reasons)?;
+    }
+    Ok(row)
 }
 
-/// Deletes the user; they leave every conversation (participant rows cascade).
+/// Deletes the user; they leave every conversation, each participation
+/// with its `participantLeft` event.
 pub fn delete(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
+    let left: Vec<ParticipantRow> = participants::table
+        .filter(participants::user_sid.eq(sid))
+        .select(ParticipantRow::as_select())
+        .load(conn)?;
     diesel::delete(users::table.filter(users::sid.eq(sid))).execute(conn)?;
+    for row in &left {
+        events::participant(conn, EventKind::ParticipantLeft, row, &[])?;
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 
 mod auth;
 mod conversations;
+mod events;
 mod media;
 mod server;
 mod util;

@@ -1,4 +1,4 @@
--- confab_fn version 1
+-- confab_fn version 2
 --
 -- PostgreSQL functions that are code, not schema. Each start applies this
 -- file, under the migration lock, when the database holds an older version
@@ -18,10 +18,166 @@
 
 CREATE SCHEMA IF NOT EXISTS confab_fn;
 
+-- Records one event in the log (store::events::record on PostgreSQL) and
+-- returns its position: (top-level transaction id) * 4096 + the event's
+-- ordinal in its transaction, counted in a transaction-local setting.
+-- Readers read below confab_fn.event_horizon() * 4096, so a position is
+-- never read before every event below it has committed or rolled back. A
+-- transaction records at most 4096 events.
+CREATE OR REPLACE FUNCTION confab_fn.record_event(
+    p_account_sid TEXT,
+    p_service_sid TEXT,
+    p_conversation_sid TEXT,
+    p_kind TEXT,
+    p_resource_sid TEXT,
+    p_data TEXT,
+    p_update_reasons TEXT,
+    p_now BIGINT
+)
+RETURNS BIGINT
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_ordinal INTEGER := COALESCE(NULLIF(current_setting('confab.event_ordinal', true), ''), '0')::INTEGER;
+    v_position BIGINT;
+BEGIN
+    IF v_ordinal >= 4096 THEN
+        RAISE EXCEPTION 'confab: more than 4096 events in one transaction';
+    END IF;
+    PERFORM set_config('confab.event_ordinal', (v_ordinal + 1)::TEXT, true);
+    v_position := pg_current_xact_id()::TEXT::BIGINT * 4096 + v_ordinal;
+    INSERT INTO events (position, account_sid, service_sid, conversation_sid, kind, resource_sid, data,
+                        update_reasons, date_created)
+    VALUES (v_position, p_account_sid, p_service_sid, p_conversation_sid, p_kind, p_resource_sid, p_data,
+            p_update_reasons, p_now);
+    RETURN v_position;
+END;
+$$;
+
+-- The event log's read horizon (store::events::after): a transaction id
+-- below which every transaction of this database has finished, so every
+-- event positioned below horizon * 4096 that will ever commit has. It is
+-- the oldest transaction id held by a session of this database, or, with
+-- none, the next id this statement's snapshot would hand out. The
+-- sessions are read after the snapshot is taken, so a transaction that had
+-- an id by then is either seen here or already finished. Only this
+-- database counts: a long transaction elsewhere on the server holds
+-- nothing back (pg_snapshot_xmin would). pg_stat_activity shows 32-bit
+-- ids; they are widened with the epoch of the next id.
+CREATE OR REPLACE FUNCTION confab_fn.event_horizon()
+RETURNS BIGINT
+LANGUAGE sql
+STABLE
+AS $$
+    WITH n AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::TEXT::BIGINT AS next),
+         held AS (SELECT backend_xid::TEXT::BIGINT AS x
+                    FROM pg_stat_activity
+                   WHERE datname = current_database() AND backend_xid IS NOT NULL)
+    SELECT LEAST(n.next,
+                 MIN((n.next - (n.next & 4294967295)) + held.x
+                     - CASE WHEN held.x > (n.next & 4294967295) THEN 4294967296 ELSE 0 END))
+      FROM n LEFT JOIN held ON true
+     GROUP BY n.next
+$$;
+
 -- Appends a message: the PostgreSQL half of store::messages::append (the
 -- SQLite half sits beside its caller in src/store/messages.rs; both run
 -- under the same tests). One call is one round trip and, alone, its own
 -- transaction: a send is the API's hot path.
+--
+-- Locks the conversation's row and bumps its last_message_index (so
+-- concurrent senders get distinct indexes in commit order), revives it if
+-- inactive and restarts its timers; then inserts the message and records
+-- the events: conversationUpdated for a revival, then messageAdded unless
+-- p_record_added is false (a send with media records it once the media is
+-- attached). Its participant is the one the caller checked
+-- (p_participant_sid: a user's send, which must still be in the
+-- conversation) or, for account credentials, the chat participant the
+-- author's identity names, if any. A conversation that is missing or
+-- closed, or a checked participant that has left, takes nothing: the
+-- refusal says which ('not_found', 'closed'). Who may send is decided in
+-- Rust before this runs. An event's data is the row as committed, as JSON
+-- (the same keys as the Rust rows' serde).
+CREATE OR REPLACE FUNCTION confab_fn.send_message(
+    p_account_sid TEXT,
+    p_service_sid TEXT,
+    p_conversation_sid TEXT,
+    p_message_sid TEXT,
+    p_author TEXT,
+    p_participant_sid TEXT,
+    p_body TEXT,
+    p_attributes TEXT,
+    p_content_sid TEXT,
+    p_subject TEXT,
+    p_now BIGINT,
+    p_date_created BIGINT,
+    p_date_updated BIGINT,
+    p_record_added BOOLEAN,
+    OUT o_index BIGINT,
+    OUT o_participant_sid TEXT,
+    OUT o_refusal TEXT
+)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_state TEXT;
+    v_conversation conversations%ROWTYPE;
+    v_message messages%ROWTYPE;
+BEGIN
+    IF p_participant_sid IS NULL THEN
+        SELECT p.sid INTO o_participant_sid
+          FROM participants p
+         WHERE p.conversation_sid = p_conversation_sid AND p.identity = p_author;
+    ELSE
+        SELECT p.sid INTO o_participant_sid
+          FROM participants p
+         WHERE p.sid = p_participant_sid AND p.conversation_sid = p_conversation_sid;
+        IF NOT FOUND THEN
+            o_refusal := 'not_found';
+            RETURN;
+        END IF;
+    END IF;
+    SELECT c.state INTO v_state
+      FROM conversations c
+     WHERE c.service_sid = p_service_sid AND c.sid = p_conversation_sid
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        o_participant_sid := NULL;
+        o_refusal := 'not_found';
+        RETURN;
+    ELSIF v_state = 'closed' THEN
+        o_participant_sid := NULL;
+        o_refusal := 'closed';
+        RETURN;
+    END IF;
+    UPDATE conversations c
+       SET last_message_index = c.last_message_index + 1,
+           state = CASE WHEN c.state = 'inactive' THEN 'active' ELSE c.state END,
+           date_inactive = CASE WHEN c.state = 'active' OR c.state = 'inactive'
+                                THEN c.timer_inactive_secs + p_now END,
+           date_closed = c.timer_closed_secs + p_now
+     WHERE c.sid = p_conversation_sid
+    RETURNING c.* INTO v_conversation;
+    o_index := v_conversation.last_message_index;
+    INSERT INTO messages (sid, account_sid, service_sid, conversation_sid, msg_index, author, body,
+                          attributes, participant_sid, content_sid, subject, date_created, date_updated)
+    VALUES (p_message_sid, p_account_sid, p_service_sid, p_conversation_sid, o_index, p_author, p_body,
+            p_attributes, o_participant_sid, p_content_sid, p_subject, p_date_created, p_date_updated)
+    RETURNING * INTO v_message;
+    IF v_state = 'inactive' THEN
+        PERFORM confab_fn.record_event(p_account_sid, p_service_sid, p_conversation_sid, 'conversationUpdated',
+                                       p_conversation_sid, to_jsonb(v_conversation)::TEXT,
+                                       '["state","timers"]', p_now);
+    END IF;
+    IF p_record_added THEN
+        PERFORM confab_fn.record_event(p_account_sid, p_service_sid, p_conversation_sid, 'messageAdded',
+                                       p_message_sid, to_jsonb(v_message)::TEXT, NULL, p_now);
+    END IF;
+END;
+$$;
+
+-- The send of version 1 (no events), kept for instances of that version
+-- during a rolling deploy; the next version drops it.
 --
 -- Bumps the conversation's last_message_index under its row lock (so
 -- concurrent senders get distinct indexes in commit order), revives it if

@@ -341,3 +341,25 @@ async fn media_content_cannot_be_changed() {
     assert_eq!(without_temporary(&after), without_temporary(&m));
     assert_eq!(media_rows(&app.state).await, 1);
 }
+
+/// A message with media records one `messageAdded`, once its media is on
+/// it, on both dialects (PostgreSQL leaves the event to the media step).
+#[actix_web::test]
+async fn a_media_message_records_its_event_with_the_media() {
+    use confab::testing::{EventKind, event_store};
+    let app = TestApp::new().await;
+    let service = app.default_service().await;
+    let ch = text(&app.conversation(&[]).await["sid"]);
+    let a = upload(&app, &service, &random_bytes(300, 5), Some("image/png"), Some("a.png")).await;
+    let b = upload(&app, &service, &random_bytes(400, 6), Some("video/mp4"), Some("b.mp4")).await;
+    let msg =
+        send_media(&app, &messages_path(&ch), &[&text(&a["sid"]), &text(&b["sid"])], &[]).await.expect(201);
+    let log = app.state.db.read(|c| event_store::after(c, 0, 1000)).await.unwrap();
+    let added: Vec<_> = log.iter().filter(|e| e.kind == EventKind::MessageAdded).collect();
+    assert_eq!(added.len(), 1, "{log:?}");
+    assert_eq!(added[0].resource_sid, text(&msg["sid"]));
+    let row: Value = serde_json::from_str(&added[0].data).unwrap();
+    let media: Value = serde_json::from_str(row["media"].as_str().expect("media on the row")).unwrap();
+    let sids: Vec<&str> = media.as_array().unwrap().iter().map(|m| m["sid"].as_str().unwrap()).collect();
+    assert_eq!(sids, [text(&a["sid"]), text(&b["sid"])]);
+}

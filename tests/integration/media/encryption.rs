@@ -86,23 +86,27 @@ async fn migration_drops_plaintext_digests_and_etags_fall_back_to_the_sid() {
     let m = upload(&app, &service, &plain, None, None).await;
     let sid = text(&m["sid"]);
 
-    // Back to the schema before migration 000007, holding a plaintext
-    // SHA-256 as that schema did; then forward again.
+    // Back to the schema before migration 000007 (000008 first), holding a
+    // plaintext SHA-256 as that schema did; then forward again.
     let mut conn = confab::testing::establish(&app.db.url).expect("connect");
     let plain_sha = digest_hex(Sha256::new_with_prefix(&plain));
     let set = format!("UPDATE media SET sha256 = '{plain_sha}' WHERE sid = '{sid}'");
     match &mut conn {
         confab::testing::DbConnection::Sqlite(c) => {
-            c.revert_last_migration(confab::testing::migrations::SQLITE).expect("down");
+            for _ in 0..2 {
+                c.revert_last_migration(confab::testing::migrations::SQLITE).expect("down");
+            }
             diesel::sql_query(set).execute(c).expect("old digest");
         }
         confab::testing::DbConnection::Postgresql(c) => {
-            c.revert_last_migration(confab::testing::migrations::POSTGRES).expect("down");
+            for _ in 0..2 {
+                c.revert_last_migration(confab::testing::migrations::POSTGRES).expect("down");
+            }
             diesel::sql_query(set).execute(c).expect("old digest");
         }
     }
     let applied = confab::testing::migrations::run_pending(&mut conn).expect("up");
-    assert_eq!(applied.len(), 1, "{applied:?}");
+    assert_eq!(applied.len(), 2, "{applied:?}");
 
     let row = media_row(&app.state, &sid).await.expect("row");
     assert_eq!(row.digest, None, "the plaintext digest is gone");

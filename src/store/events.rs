@@ -1,0 +1,325 @@
+//! The event log: every change to a conversation, participant, message or
+//! user, recorded by the store function that makes the change, on the same
+//! connection and so in the same transaction. A change that rolls back
+//! leaves no event.
+//!
+//! An event holds the row as it was committed (`data`, the row as JSON);
+//! the views render it exactly as the REST API renders the row. Updates
+//! name the fields that changed (`update_reasons`, in the SDK's camelCase).
+//!
+//! **Positions are read in commit order.** On SQLite one writer commits at
+//! a time, so the position handed out at insert is commit order. On
+//! PostgreSQL a sequence value would not be (two transactions can commit in
+//! the opposite order of their inserts, and a reader past the later one
+//! would skip the earlier for good), so a position is
+//! `transaction id * 4096 + ordinal in the transaction`
+//! (`confab_fn.record_event`), and [`after`] reads only below
+//! `confab_fn.event_horizon() * 4096`: the oldest transaction id a session
+//! of this database holds (or the next to be handed out). Every
+//! transaction still running, or yet to start, has an id at or above that
+//! horizon, so nothing can commit below a position already read. A long
+//! transaction holds delivery back, never loses an event.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::DbConnection;
+use crate::db::schema::{event_log, events};
+use crate::domain::EventKind;
+use crate::time;
+
+use super::conversations::ConversationRow;
+use super::messages::MessageRow;
+use super::participants::ParticipantRow;
+use super::users::UserRow;
+use super::{StoreError, StoreResult};
+
+/// How many events one PostgreSQL transaction can record (the ordinal's
+/// share of a position).
+pub const PER_TRANSACTION: i64 = 4096;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub position: i64,
+    pub account_sid: String,
+    pub service_sid: String,
+    pub conversation_sid: Option<String>,
+    #[diesel(deserialize_as = String)]
+    pub kind: EventKind,
+    pub resource_sid: String,
+    /// The row as committed, as JSON.
+    pub data: String,
+    /// For updates, a JSON list of the fields that changed.
+    pub update_reasons: Option<String>,
+    pub date_created: i64,
+}
+
+/// One event about to be recorded.
+struct NewEvent<'a, R: Serialize> {
+    account_sid: &'a str,
+    service_sid: &'a str,
+    conversation_sid: Option<&'a str>,
+    kind: EventKind,
+    resource_sid: &'a str,
+    row: &'a R,
+    reasons: &'a [&'static str],
+}
+
+pub(crate) fn conversation(
+    conn: &mut DbConnection,
+    kind: EventKind,
+    row: &ConversationRow,
+    reasons: &[&'static str],
+) -> StoreResult<()> {
+    record(
+        conn,
+        NewEvent {
+            account_sid: &row.account_sid,
+            service_sid: &row.service_sid,
+            conversation_sid: Some(&row.sid),
+            kind,
+            resource_sid: &row.sid,
+            row,
+            reasons,
+        },
+    )
+}
+
+pub(crate) fn participant(
+    conn: &mut DbConnection,
+    kind: EventKind,
+    row: &ParticipantRow,
+    reasons: &[&'static str],
+) -> StoreResult<()> {
+    record(
+        conn,
+        NewEvent {
+            account_sid: &row.account_sid,
+            service_sid: &row.service_sid,
+            conversation_sid: Some(&row.conversation_sid),
+            kind,
+            resource_sid: &row.sid,
+            row,
+            reasons,
+        },
+    )
+}
+
+pub(crate) fn message(
+    conn: &mut DbConnection,
+    kind: EventKind,
+    row: &MessageRow,
+    reasons: &[&'static str],
+) -> StoreResult<()> {
+    record(
+        conn,
+        NewEvent {
+            account_sid: &row.account_sid,
+            service_sid: &row.service_sid,
+            conversation_sid: Some(&row.conversation_sid),
+            kind,
+            resource_sid: &row.sid,
+            row,
+            reasons,
+        },
+    )
+}
+
+pub(crate) fn user(
+    conn: &mut DbConnection,
+    kind: EventKind,
+    row: &UserRow,
+    reasons: &[&'static str],
+) -> StoreResult<()> {
+    record(
+        conn,
+        NewEvent {
+            account_sid: &row.account_sid,
+            service_sid: &row.service_sid,
+            conversation_sid: None,
+            kind,
+            resource_sid: &row.sid,
+            row,
+            reasons,
+        },
+    )
+}
+
+// The SQL functions' signatures are what they are; each is called in one place.
+#[allow(clippy::too_many_arguments)]
+mod sql_fn {
+    use diesel::sql_types::*;
+
+    diesel::define_sql_function! {
+        /// src/db/sql/postgresql.sql: an insert into `events` at the
+        /// transaction's next position.
+        #[sql_name = "confab_fn.record_event"]
+        fn record_event(
+            account_sid: Text,
+            service_sid: Text,
+            conversation_sid: Nullable<Text>,
+            kind: Text,
+            resource_sid: Text,
+            data: Text,
+            update_reasons: Nullable<Text>,
+            now: BigInt,
+        ) -> BigInt;
+    }
+
+    diesel::define_sql_function! {
+        /// src/db/sql/postgresql.sql: the transaction id below which every
+        /// transaction of this database has finished.
+        #[sql_name = "confab_fn.event_horizon"]
+        fn event_horizon() -> BigInt;
+    }
+}
+
+fn record<R: Serialize>(conn: &mut DbConnection, e: NewEvent<'_, R>) -> StoreResult<()> {
+    let data =
+        serde_json::to_string(e.row).map_err(|_| StoreError::Corrupt("a row that does not serialize"))?;
+    let reasons = match e.reasons {
+        [] => None,
+        names => Some(serde_json::to_string(names).expect("a list of names serializes")),
+    };
+    let now = time::now();
+    match conn {
+        DbConnection::Sqlite(_) => {
+            diesel::insert_into(events::table)
+                .values((
+                    events::account_sid.eq(e.account_sid),
+                    events::service_sid.eq(e.service_sid),
+                    events::conversation_sid.eq(e.conversation_sid),
+                    events::kind.eq(e.kind.as_str()),
+                    events::resource_sid.eq(e.resource_sid),
+                    events::data.eq(&data),
+                    events::update_reasons.eq(reasons.as_deref()),
+                    events::date_created.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        DbConnection::Postgresql(pg) => {
+            diesel::select(sql_fn::record_event(
+                e.account_sid,
+                e.service_sid,
+                e.conversation_sid,
+                e.kind.as_str(),
+                e.resource_sid,
+                &data,
+                reasons.as_deref(),
+                now,
+            ))
+            .get_result::<i64>(pg)?;
+        }
+    }
+    Ok(())
+}
+
+/// Up to `limit` events after `position`, in commit order: on PostgreSQL
+/// only those below the horizon (see the module doc). Run it in autocommit:
+/// the horizon must be read in a statement before the events'.
+pub fn after(conn: &mut DbConnection, position: i64, limit: i64) -> StoreResult<Vec<EventRow>> {
+    let query = events::table
+        .filter(events::position.gt(position))
+        .order(events::position)
+        .limit(limit)
+        .select(EventRow::as_select());
+    Ok(match conn {
+        DbConnection::Sqlite(_) => query.load(conn)?,
+        DbConnection::Postgresql(pg) => {
+            let horizon = diesel::select(sql_fn::event_horizon()).get_result::<i64>(pg)?;
+            query.filter(events::position.lt(horizon * PER_TRANSACTION)).load(conn)?
+        }
+    })
+}
+
+/// The highest position pruned: a reader whose last position is below it
+/// has missed events that are gone.
+pub fn pruned_through(conn: &mut DbConnection) -> StoreResult<i64> {
+    Ok(event_log::table.select(event_log::pruned_through).get_result(conn)?)
+}
+
+/// Deletes up to `batch` of the oldest events created before `cutoff` and
+/// moves the pruned-through mark past them. Returns how many went. Call
+/// inside a transaction; instances may run it side by side.
+pub fn prune(conn: &mut DbConnection, cutoff: i64, batch: i64) -> StoreResult<usize> {
+    let oldest: Vec<(i64, i64)> = events::table
+        .select((events::position, events::date_created))
+        .order(events::position)
+        .limit(batch)
+        .load(conn)?;
+    let expired: Vec<i64> =
+        oldest.into_iter().filter(|&(_, created)| created < cutoff).map(|(p, _)| p).collect();
+    let Some(&last) = expired.iter().max() else {
+        return Ok(0);
+    };
+    let deleted = diesel::delete(events::table.filter(events::position.eq_any(&expired))).execute(conn)?;
+    diesel::update(event_log::table.filter(event_log::pruned_through.lt(last)))
+        .set(event_log::pruned_through.eq(last))
+        .execute(conn)?;
+    Ok(deleted)
+}
+
+/// The names of the fields that differ between two versions of a row.
+macro_rules! changed {
+    ($old:expr, $new:expr; $($($field:ident)|+ => $name:literal),+ $(,)?) => {{
+        let (old, new) = ($old, $new);
+        let mut names: Vec<&'static str> = Vec::new();
+        $(
+            if false $(|| old.$field != new.$field)+ {
+                names.push($name);
+            }
+        )+
+        names
+    }};
+}
+
+/// What changed in a conversation (the SDK's `ConversationUpdateReason`s,
+/// plus `timers` and `messagingServiceSid`).
+pub(crate) fn conversation_changes(old: &ConversationRow, new: &ConversationRow) -> Vec<&'static str> {
+    changed!(old, new;
+        friendly_name => "friendlyName",
+        unique_name => "uniqueName",
+        attributes => "attributes",
+        state => "state",
+        messaging_service_sid => "messagingServiceSid",
+        timer_inactive_secs | timer_closed_secs | date_inactive | date_closed => "timers",
+        email_address | email_name => "bindings",
+        date_created => "dateCreated",
+        date_updated => "dateUpdated",
+    )
+}
+
+pub(crate) fn participant_changes(old: &ParticipantRow, new: &ParticipantRow) -> Vec<&'static str> {
+    changed!(old, new;
+        identity => "identity",
+        attributes => "attributes",
+        role_sid => "roleSid",
+        last_read_message_index => "lastReadMessageIndex",
+        last_read_timestamp => "lastReadTimestamp",
+        notification_level => "notificationLevel",
+        binding_proxy_address | binding_projected_address => "bindings",
+        date_created => "dateCreated",
+        date_updated => "dateUpdated",
+    )
+}
+
+pub(crate) fn message_changes(old: &MessageRow, new: &MessageRow) -> Vec<&'static str> {
+    changed!(old, new;
+        author => "author",
+        body => "body",
+        attributes => "attributes",
+        participant_sid => "participantSid",
+        date_created => "dateCreated",
+        date_updated => "dateUpdated",
+    )
+}
+
+pub(crate) fn user_changes(old: &UserRow, new: &UserRow) -> Vec<&'static str> {
+    changed!(old, new;
+        friendly_name => "friendlyName",
+        attributes => "attributes",
+        role_sid => "roleSid",
+        date_updated => "dateUpdated",
+    )
+}
