@@ -13,7 +13,7 @@
 //! the opposite order of their inserts, and a reader past the later one
 //! would skip the earlier for good), so a position is
 //! `transaction id * 4096 + ordinal in the transaction`
-//! (`confab_fn.record_event`), and [`after`] reads only below
+//! (`confab_fn.next_event_position`), and [`after`] reads only below
 //! `confab_fn.event_horizon() * 4096`: the oldest transaction id a session
 //! of this database holds (or the next to be handed out). Every
 //! transaction still running, or yet to start, has an id at or above that
@@ -242,14 +242,21 @@ pub fn pruned_through(conn: &mut DbConnection) -> StoreResult<i64> {
 /// Deletes up to `batch` of the oldest events created before `cutoff` and
 /// moves the pruned-through mark past them. Returns how many went. Call
 /// inside a transaction; instances may run it side by side.
+///
+/// The newest event always stays: SQLite hands out one past the largest
+/// position left, so an empty log would start again from the beginning.
 pub fn prune(conn: &mut DbConnection, cutoff: i64, batch: i64) -> StoreResult<usize> {
+    let newest: Option<i64> = events::table.select(diesel::dsl::max(events::position)).get_result(conn)?;
     let oldest: Vec<(i64, i64)> = events::table
         .select((events::position, events::date_created))
         .order(events::position)
         .limit(batch)
         .load(conn)?;
-    let expired: Vec<i64> =
-        oldest.into_iter().filter(|&(_, created)| created < cutoff).map(|(p, _)| p).collect();
+    let expired: Vec<i64> = oldest
+        .into_iter()
+        .filter(|&(position, created)| created < cutoff && Some(position) != newest)
+        .map(|(p, _)| p)
+        .collect();
     let Some(&last) = expired.iter().max() else {
         return Ok(0);
     };

@@ -259,25 +259,31 @@ fn sqlite_append(
     now: i64,
     added: Added,
 ) -> StoreResult<MessageRow> {
-    // Under the write lock: the state the bump sees.
-    let state_before = conversations::table
-        .filter(conversations::sid.eq(conversation_sid))
-        .select(conversations::state)
-        .get_result::<String>(conn)
-        .found()?;
-    let bump = Bump { service_sid: &m.service_sid, conversation_sid, participant: author.participant(), now };
-    let Some(index) = bump.get_result::<i64>(conn).found()? else {
-        // Why nothing was bumped (the rare path: more statements are fine).
-        if let Some(sid) = author.participant()
-            && !participants::is_in(conn, conversation_sid, sid)?
-        {
-            return Err(StoreError::NotFound);
+    let mut bump = Bump {
+        service_sid: &m.service_sid,
+        conversation_sid,
+        participant: author.participant(),
+        now,
+        active: true,
+    };
+    let mut revived = false;
+    let index = match bump.get_result::<i64>(conn).found()? {
+        Some(index) => index,
+        None => {
+            // Not active (the rare path: more statements are fine). Under
+            // the write lock, the state the next bump sees.
+            let before = conversations::table
+                .filter(conversations::sid.eq(conversation_sid))
+                .select(conversations::state)
+                .get_result::<String>(conn)
+                .found()?;
+            bump.active = false;
+            let Some(index) = bump.get_result::<i64>(conn).found()? else {
+                return Err(sqlite_refusal(conn, conversation_sid, &m.service_sid, author.participant())?);
+            };
+            revived = before.as_deref() == Some(ConversationState::Inactive.as_str());
+            index
         }
-        return Err(match super::conversations::find_by_sid(conn, conversation_sid) {
-            Ok(c) if c.service_sid == m.service_sid => StoreError::ConversationClosed,
-            Ok(_) | Err(StoreError::NotFound) => StoreError::NotFound,
-            Err(e) => e,
-        });
     };
     let participant_sid = match author {
         Author::Resolve => participants::sid_for_identity(conn, conversation_sid, &m.author)?,
@@ -300,7 +306,7 @@ fn sqlite_append(
             messages::date_updated.eq(m.date_updated),
         ))
         .execute(conn)?;
-    if state_before.as_deref() == Some(ConversationState::Inactive.as_str()) {
+    if revived {
         let conversation = super::conversations::find_by_sid(conn, conversation_sid)?;
         events::conversation(conn, EventKind::ConversationUpdated, &conversation, REVIVED)?;
     }
@@ -309,6 +315,25 @@ fn sqlite_append(
         events::message(conn, EventKind::MessageAdded, &row, &[])?;
     }
     Ok(row)
+}
+
+/// Why [`sqlite_append`] bumped nothing.
+fn sqlite_refusal(
+    conn: &mut DbConnection,
+    conversation_sid: &str,
+    service_sid: &str,
+    participant: Option<&str>,
+) -> StoreResult<StoreError> {
+    if let Some(sid) = participant
+        && !participants::is_in(conn, conversation_sid, sid)?
+    {
+        return Ok(StoreError::NotFound);
+    }
+    match super::conversations::find_by_sid(conn, conversation_sid) {
+        Ok(c) if c.service_sid == service_sid => Ok(StoreError::ConversationClosed),
+        Ok(_) | Err(StoreError::NotFound) => Ok(StoreError::NotFound),
+        Err(e) => Err(e),
+    }
 }
 
 /// What changes when a message revives an inactive conversation (the
@@ -323,11 +348,15 @@ const REVIVED: &[&str] = &["state", "timers"];
 /// UPDATE unsafe to cache, so the built one was parsed and planned by
 /// SQLite on every send; this one is prepared once per connection (its
 /// cache key is its SQL text).
+#[derive(Clone, Copy)]
 struct Bump<'a> {
     service_sid: &'a str,
     conversation_sid: &'a str,
     participant: Option<&'a str>,
     now: i64,
+    /// Only an active conversation (the function's first UPDATE); else any
+    /// but a closed one.
+    active: bool,
 }
 
 impl diesel::query_builder::QueryId for Bump<'_> {
@@ -360,7 +389,7 @@ where
         out.push_bind_param::<Text, str>(self.service_sid)?;
         out.push_sql(" AND sid = ");
         out.push_bind_param::<Text, str>(self.conversation_sid)?;
-        out.push_sql(" AND state <> 'closed'");
+        out.push_sql(if self.active { " AND state = 'active'" } else { " AND state <> 'closed'" });
         if let Some(participant) = self.participant {
             out.push_sql(" AND EXISTS (SELECT 1 FROM participants WHERE sid = ");
             out.push_bind_param::<Text, str>(participant)?;

@@ -2,10 +2,11 @@
 -- message or user, written in the same transaction as the change
 -- (src/store/events.rs). No foreign keys: an event outlives its resource.
 --
--- position is assigned by confab_fn.record_event (src/db/sql/postgresql.sql)
--- as (transaction id) * 4096 + (the event's ordinal in its transaction), and
--- readers only read below pg_snapshot_xmin * 4096, the events of
--- transactions that have all finished: ARCHITECTURE.md, "The event log".
+-- position is assigned by confab_fn.next_event_position
+-- (src/db/sql/postgresql.sql) as (transaction id) * 4096 + (the event's
+-- ordinal in its transaction), and readers only read below
+-- confab_fn.event_horizon() * 4096, where every transaction has finished:
+-- ARCHITECTURE.md, "The event log".
 CREATE TABLE events (
     position BIGINT PRIMARY KEY,
     account_sid TEXT NOT NULL,

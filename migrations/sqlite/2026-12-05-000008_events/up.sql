@@ -2,10 +2,12 @@
 -- message or user, written in the same transaction as the change
 -- (src/store/events.rs). No foreign keys: an event outlives its resource.
 --
--- SQLite has one writer at a time, so positions handed out at insert are in
--- commit order; AUTOINCREMENT never reuses one, even after pruning.
+-- SQLite has one writer at a time, so positions handed out at insert (the
+-- rowid: one past the largest) are in commit order. Pruning always keeps the
+-- newest event, so a position is never handed out twice (AUTOINCREMENT
+-- would, too, at the cost of a second write per insert).
 CREATE TABLE events (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    position INTEGER PRIMARY KEY,
     account_sid TEXT NOT NULL,
     service_sid TEXT NOT NULL,
     conversation_sid TEXT,

@@ -18,12 +18,27 @@
 
 CREATE SCHEMA IF NOT EXISTS confab_fn;
 
--- Records one event in the log (store::events::record on PostgreSQL) and
--- returns its position: (top-level transaction id) * 4096 + the event's
--- ordinal in its transaction, counted in a transaction-local setting.
+-- The position of the next event this transaction records: (top-level
+-- transaction id) * 4096 + its ordinal in the transaction (the next after
+-- the transaction's own latest, found by one probe of the primary key).
 -- Readers read below confab_fn.event_horizon() * 4096, so a position is
 -- never read before every event below it has committed or rolled back. A
--- transaction records at most 4096 events.
+-- transaction records at most 4096 events: past that this is NULL, and the
+-- insert fails.
+CREATE OR REPLACE FUNCTION confab_fn.next_event_position()
+RETURNS BIGINT
+LANGUAGE sql
+AS $$
+    WITH b AS (SELECT pg_current_xact_id()::TEXT::BIGINT * 4096 AS base)
+    SELECT NULLIF(COALESCE((SELECT max(e.position) + 1 FROM events e
+                             WHERE e.position >= b.base AND e.position < b.base + 4096),
+                           b.base),
+                  b.base + 4096)
+      FROM b
+$$;
+
+-- Records one event (store::events::record on PostgreSQL); returns its
+-- position.
 CREATE OR REPLACE FUNCTION confab_fn.record_event(
     p_account_sid TEXT,
     p_service_sid TEXT,
@@ -35,23 +50,13 @@ CREATE OR REPLACE FUNCTION confab_fn.record_event(
     p_now BIGINT
 )
 RETURNS BIGINT
-LANGUAGE plpgsql
+LANGUAGE sql
 AS $$
-DECLARE
-    v_ordinal INTEGER := COALESCE(NULLIF(current_setting('confab.event_ordinal', true), ''), '0')::INTEGER;
-    v_position BIGINT;
-BEGIN
-    IF v_ordinal >= 4096 THEN
-        RAISE EXCEPTION 'confab: more than 4096 events in one transaction';
-    END IF;
-    PERFORM set_config('confab.event_ordinal', (v_ordinal + 1)::TEXT, true);
-    v_position := pg_current_xact_id()::TEXT::BIGINT * 4096 + v_ordinal;
     INSERT INTO events (position, account_sid, service_sid, conversation_sid, kind, resource_sid, data,
                         update_reasons, date_created)
-    VALUES (v_position, p_account_sid, p_service_sid, p_conversation_sid, p_kind, p_resource_sid, p_data,
-            p_update_reasons, p_now);
-    RETURN v_position;
-END;
+    VALUES (confab_fn.next_event_position(), p_account_sid, p_service_sid, p_conversation_sid, p_kind,
+            p_resource_sid, p_data, p_update_reasons, p_now)
+    RETURNING position
 $$;
 
 -- The event log's read horizon (store::events::after): a transaction id
@@ -85,7 +90,7 @@ $$;
 -- under the same tests). One call is one round trip and, alone, its own
 -- transaction: a send is the API's hot path.
 --
--- Locks the conversation's row and bumps its last_message_index (so
+-- Bumps the conversation's last_message_index under its row lock (so
 -- concurrent senders get distinct indexes in commit order), revives it if
 -- inactive and restarts its timers; then inserts the message and records
 -- the events: conversationUpdated for a revival, then messageAdded unless
@@ -137,41 +142,51 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    SELECT c.state INTO v_state
-      FROM conversations c
-     WHERE c.service_sid = p_service_sid AND c.sid = p_conversation_sid
-       FOR UPDATE;
-    IF NOT FOUND THEN
-        o_participant_sid := NULL;
-        o_refusal := 'not_found';
-        RETURN;
-    ELSIF v_state = 'closed' THEN
-        o_participant_sid := NULL;
-        o_refusal := 'closed';
-        RETURN;
-    END IF;
+    -- The common case, an active conversation: one UPDATE.
     UPDATE conversations c
        SET last_message_index = c.last_message_index + 1,
-           state = CASE WHEN c.state = 'inactive' THEN 'active' ELSE c.state END,
-           date_inactive = CASE WHEN c.state = 'active' OR c.state = 'inactive'
-                                THEN c.timer_inactive_secs + p_now END,
+           date_inactive = c.timer_inactive_secs + p_now,
            date_closed = c.timer_closed_secs + p_now
-     WHERE c.sid = p_conversation_sid
-    RETURNING c.* INTO v_conversation;
-    o_index := v_conversation.last_message_index;
+     WHERE c.service_sid = p_service_sid AND c.sid = p_conversation_sid AND c.state = 'active'
+    RETURNING c.last_message_index INTO o_index;
+    IF NOT FOUND THEN
+        -- Inactive (revived), initializing, closed or missing: read the
+        -- state under the row's lock, then bump.
+        SELECT c.state INTO v_state
+          FROM conversations c
+         WHERE c.service_sid = p_service_sid AND c.sid = p_conversation_sid
+           FOR UPDATE;
+        IF NOT FOUND OR v_state = 'closed' THEN
+            o_participant_sid := NULL;
+            o_refusal := CASE WHEN v_state = 'closed' THEN 'closed' ELSE 'not_found' END;
+            RETURN;
+        END IF;
+        UPDATE conversations c
+           SET last_message_index = c.last_message_index + 1,
+               state = CASE WHEN c.state = 'inactive' THEN 'active' ELSE c.state END,
+               date_inactive = CASE WHEN c.state = 'active' OR c.state = 'inactive'
+                                    THEN c.timer_inactive_secs + p_now END,
+               date_closed = c.timer_closed_secs + p_now
+         WHERE c.sid = p_conversation_sid
+        RETURNING c.* INTO v_conversation;
+        o_index := v_conversation.last_message_index;
+        IF v_state = 'inactive' THEN
+            PERFORM confab_fn.record_event(p_account_sid, p_service_sid, p_conversation_sid,
+                                           'conversationUpdated', p_conversation_sid,
+                                           row_to_json(v_conversation)::TEXT, '["state","timers"]', p_now);
+        END IF;
+    END IF;
     INSERT INTO messages (sid, account_sid, service_sid, conversation_sid, msg_index, author, body,
                           attributes, participant_sid, content_sid, subject, date_created, date_updated)
     VALUES (p_message_sid, p_account_sid, p_service_sid, p_conversation_sid, o_index, p_author, p_body,
             p_attributes, o_participant_sid, p_content_sid, p_subject, p_date_created, p_date_updated)
     RETURNING * INTO v_message;
-    IF v_state = 'inactive' THEN
-        PERFORM confab_fn.record_event(p_account_sid, p_service_sid, p_conversation_sid, 'conversationUpdated',
-                                       p_conversation_sid, to_jsonb(v_conversation)::TEXT,
-                                       '["state","timers"]', p_now);
-    END IF;
     IF p_record_added THEN
-        PERFORM confab_fn.record_event(p_account_sid, p_service_sid, p_conversation_sid, 'messageAdded',
-                                       p_message_sid, to_jsonb(v_message)::TEXT, NULL, p_now);
+        -- confab_fn.record_event's insert, written out: the hot path.
+        INSERT INTO events (position, account_sid, service_sid, conversation_sid, kind, resource_sid,
+                            data, update_reasons, date_created)
+        VALUES (confab_fn.next_event_position(), p_account_sid, p_service_sid, p_conversation_sid,
+                'messageAdded', p_message_sid, row_to_json(v_message)::TEXT, NULL, p_now);
     END IF;
 END;
 $$;

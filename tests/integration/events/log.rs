@@ -205,7 +205,7 @@ async fn a_tokens_first_request_records_its_user() {
 }
 
 #[actix_web::test]
-async fn pruning_drops_expired_events_and_marks_how_far() {
+async fn pruning_drops_expired_events_but_the_newest_and_marks_how_far() {
     let app = TestApp::new().await;
     for _ in 0..3 {
         app.conversation(&[]).await;
@@ -213,12 +213,14 @@ async fn pruning_drops_expired_events_and_marks_how_far() {
     let old = events(&app).await;
     let now = confab::testing::time::now();
     assert_eq!(event_log::prune(&app.state, now - 3600).await.unwrap(), 0, "nothing that old");
-    assert_eq!(event_log::prune(&app.state, now + 1).await.unwrap(), old.len());
-    assert!(events(&app).await.is_empty());
+    assert_eq!(event_log::prune(&app.state, now + 1).await.unwrap(), old.len() - 1);
+    let left = events(&app).await;
+    assert_eq!(left.len(), 1, "the newest stays, so positions never start over");
+    assert_eq!(left[0].position, last_position(&old));
     let through = app.state.db.read(confab::testing::event_store::pruned_through).await.unwrap();
-    assert_eq!(through, last_position(&old));
+    assert_eq!(through, old[old.len() - 2].position);
     app.conversation(&[]).await;
     let fresh = events(&app).await;
-    assert_eq!(kinds(&fresh), [ConversationAdded]);
-    assert!(fresh[0].position > through, "positions are never reused");
+    assert_eq!(kinds(&fresh), [ConversationAdded, ConversationAdded]);
+    assert!(fresh[1].position > left[0].position, "positions are never reused");
 }
