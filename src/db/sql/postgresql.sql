@@ -21,20 +21,25 @@ CREATE SCHEMA IF NOT EXISTS confab_fn;
 -- The position of the next event this transaction records: (top-level
 -- transaction id) * 4096 + its ordinal in the transaction (the next after
 -- the transaction's own latest, found by one probe of the primary key).
+-- PL/pgSQL, not SQL: a SQL function called from another is planned again on
+-- every call, a PL/pgSQL one keeps its plans for the session.
 -- Readers read below confab_fn.event_horizon() * 4096, so a position is
 -- never read before every event below it has committed or rolled back. A
 -- transaction records at most 4096 events: past that this is NULL, and the
 -- insert fails.
 CREATE OR REPLACE FUNCTION confab_fn.next_event_position()
 RETURNS BIGINT
-LANGUAGE sql
+LANGUAGE plpgsql
 AS $$
-    WITH b AS (SELECT pg_current_xact_id()::TEXT::BIGINT * 4096 AS base)
-    SELECT NULLIF(COALESCE((SELECT max(e.position) + 1 FROM events e
-                             WHERE e.position >= b.base AND e.position < b.base + 4096),
-                           b.base),
-                  b.base + 4096)
-      FROM b
+DECLARE
+    v_base BIGINT := pg_current_xact_id()::TEXT::BIGINT * 4096;
+    v_position BIGINT;
+BEGIN
+    SELECT COALESCE(max(e.position) + 1, v_base) INTO v_position
+      FROM events e
+     WHERE e.position >= v_base AND e.position < v_base + 4096;
+    RETURN NULLIF(v_position, v_base + 4096);
+END;
 $$;
 
 -- Records one event (store::events::record on PostgreSQL); returns its
@@ -47,16 +52,18 @@ CREATE OR REPLACE FUNCTION confab_fn.record_event(
     p_resource_sid TEXT,
     p_data TEXT,
     p_update_reasons TEXT,
-    p_now BIGINT
+    p_now BIGINT,
+    OUT o_position BIGINT
 )
-RETURNS BIGINT
-LANGUAGE sql
+LANGUAGE plpgsql
 AS $$
+BEGIN
     INSERT INTO events (position, account_sid, service_sid, conversation_sid, kind, resource_sid, data,
                         update_reasons, date_created)
     VALUES (confab_fn.next_event_position(), p_account_sid, p_service_sid, p_conversation_sid, p_kind,
             p_resource_sid, p_data, p_update_reasons, p_now)
-    RETURNING position
+    RETURNING position INTO o_position;
+END;
 $$;
 
 -- The event log's read horizon (store::events::after): a transaction id
