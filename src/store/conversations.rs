@@ -43,6 +43,36 @@ impl ConversationRow {
     }
 }
 
+impl events::Logged for ConversationRow {
+    fn account_sid(&self) -> &str {
+        &self.account_sid
+    }
+    fn service_sid(&self) -> &str {
+        &self.service_sid
+    }
+    fn conversation_sid(&self) -> Option<&str> {
+        Some(&self.sid)
+    }
+    fn sid(&self) -> &str {
+        &self.sid
+    }
+}
+
+/// What changed between two versions of a conversation (`update_reasons`: the SDK's reasons, plus `timers` and `messagingServiceSid`).
+pub(crate) fn changed_fields(old: &ConversationRow, new: &ConversationRow) -> Vec<&'static str> {
+    events::changed!(old, new;
+        friendly_name => "friendlyName",
+        unique_name => "uniqueName",
+        attributes => "attributes",
+        state => "state",
+        messaging_service_sid => "messagingServiceSid",
+        timer_inactive_secs | timer_closed_secs | date_inactive | date_closed => "timers",
+        email_address | email_name => "bindings",
+        date_created => "dateCreated",
+        date_updated => "dateUpdated",
+    )
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = conversations, treat_none_as_default_value = false)]
 struct NewConversation<'a> {
@@ -200,7 +230,7 @@ pub fn insert(
         .execute(conn)
         .map_err(|e| unique_name_taken(spec.unique_name.as_deref(), e))?;
     let row = find_by_sid(conn, &sid)?;
-    events::conversation(conn, EventKind::ConversationAdded, &row, &[])?;
+    events::record(conn, EventKind::ConversationAdded, &row, &[])?;
     Ok(row)
 }
 
@@ -244,9 +274,9 @@ pub fn update(
         .execute(conn)
         .map_err(|e| unique_name_taken(update.unique_name.flatten().as_deref(), e))?;
     let row = find_by_sid(conn, &current.sid)?;
-    let reasons = events::conversation_changes(current, &row);
+    let reasons = changed_fields(current, &row);
     if !reasons.is_empty() {
-        events::conversation(conn, EventKind::ConversationUpdated, &row, &reasons)?;
+        events::record(conn, EventKind::ConversationUpdated, &row, &reasons)?;
     }
     Ok(row)
 }
@@ -260,7 +290,7 @@ pub fn delete(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
         return Ok(());
     };
     diesel::delete(conversations::table.filter(conversations::sid.eq(sid))).execute(conn)?;
-    events::conversation(conn, EventKind::ConversationRemoved, &row, &[])
+    events::record(conn, EventKind::ConversationRemoved, &row, &[])
 }
 
 /// Which conversations a list shows.
@@ -350,7 +380,7 @@ pub fn apply_due_timers(conn: &mut DbConnection, now: i64, batch: i64) -> StoreR
         .execute(conn)?;
     let inactive = by_ids(conn, &due)?;
     for row in closed.iter().chain(&inactive) {
-        events::conversation(conn, EventKind::ConversationUpdated, row, REASONS)?;
+        events::record(conn, EventKind::ConversationUpdated, row, REASONS)?;
     }
     Ok((inactive.len(), closed.len()))
 }

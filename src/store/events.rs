@@ -28,10 +28,6 @@ use crate::db::schema::{event_log, events};
 use crate::domain::EventKind;
 use crate::time;
 
-use super::conversations::ConversationRow;
-use super::messages::MessageRow;
-use super::participants::ParticipantRow;
-use super::users::UserRow;
 use super::{StoreError, StoreResult};
 
 /// How many events one PostgreSQL transaction can record (the ordinal's
@@ -55,95 +51,13 @@ pub struct EventRow {
     pub date_created: i64,
 }
 
-/// One event about to be recorded.
-struct NewEvent<'a, R: Serialize> {
-    account_sid: &'a str,
-    service_sid: &'a str,
-    conversation_sid: Option<&'a str>,
-    kind: EventKind,
-    resource_sid: &'a str,
-    row: &'a R,
-    reasons: &'a [&'static str],
-}
-
-pub(crate) fn conversation(
-    conn: &mut DbConnection,
-    kind: EventKind,
-    row: &ConversationRow,
-    reasons: &[&'static str],
-) -> StoreResult<()> {
-    record(
-        conn,
-        NewEvent {
-            account_sid: &row.account_sid,
-            service_sid: &row.service_sid,
-            conversation_sid: Some(&row.sid),
-            kind,
-            resource_sid: &row.sid,
-            row,
-            reasons,
-        },
-    )
-}
-
-pub(crate) fn participant(
-    conn: &mut DbConnection,
-    kind: EventKind,
-    row: &ParticipantRow,
-    reasons: &[&'static str],
-) -> StoreResult<()> {
-    record(
-        conn,
-        NewEvent {
-            account_sid: &row.account_sid,
-            service_sid: &row.service_sid,
-            conversation_sid: Some(&row.conversation_sid),
-            kind,
-            resource_sid: &row.sid,
-            row,
-            reasons,
-        },
-    )
-}
-
-pub(crate) fn message(
-    conn: &mut DbConnection,
-    kind: EventKind,
-    row: &MessageRow,
-    reasons: &[&'static str],
-) -> StoreResult<()> {
-    record(
-        conn,
-        NewEvent {
-            account_sid: &row.account_sid,
-            service_sid: &row.service_sid,
-            conversation_sid: Some(&row.conversation_sid),
-            kind,
-            resource_sid: &row.sid,
-            row,
-            reasons,
-        },
-    )
-}
-
-pub(crate) fn user(
-    conn: &mut DbConnection,
-    kind: EventKind,
-    row: &UserRow,
-    reasons: &[&'static str],
-) -> StoreResult<()> {
-    record(
-        conn,
-        NewEvent {
-            account_sid: &row.account_sid,
-            service_sid: &row.service_sid,
-            conversation_sid: None,
-            kind,
-            resource_sid: &row.sid,
-            row,
-            reasons,
-        },
-    )
+/// A row the log records: whose it is and what it is.
+pub(crate) trait Logged: Serialize {
+    fn account_sid(&self) -> &str;
+    fn service_sid(&self) -> &str;
+    /// The conversation it belongs to (a user belongs to none).
+    fn conversation_sid(&self) -> Option<&str>;
+    fn sid(&self) -> &str;
 }
 
 // The SQL functions' signatures are what they are; each is called in one place.
@@ -175,10 +89,17 @@ mod sql_fn {
     }
 }
 
-fn record<R: Serialize>(conn: &mut DbConnection, e: NewEvent<'_, R>) -> StoreResult<()> {
+/// Records that `kind` happened to `row` (as committed); for updates,
+/// `reasons` names what changed.
+pub(crate) fn record<R: Logged>(
+    conn: &mut DbConnection,
+    kind: EventKind,
+    row: &R,
+    reasons: &[&'static str],
+) -> StoreResult<()> {
     let data =
-        serde_json::to_string(e.row).map_err(|_| StoreError::Corrupt("a row that does not serialize"))?;
-    let reasons = match e.reasons {
+        serde_json::to_string(row).map_err(|_| StoreError::Corrupt("a row that does not serialize"))?;
+    let reasons = match reasons {
         [] => None,
         names => Some(serde_json::to_string(names).expect("a list of names serializes")),
     };
@@ -187,11 +108,11 @@ fn record<R: Serialize>(conn: &mut DbConnection, e: NewEvent<'_, R>) -> StoreRes
         DbConnection::Sqlite(_) => {
             diesel::insert_into(events::table)
                 .values((
-                    events::account_sid.eq(e.account_sid),
-                    events::service_sid.eq(e.service_sid),
-                    events::conversation_sid.eq(e.conversation_sid),
-                    events::kind.eq(e.kind.as_str()),
-                    events::resource_sid.eq(e.resource_sid),
+                    events::account_sid.eq(row.account_sid()),
+                    events::service_sid.eq(row.service_sid()),
+                    events::conversation_sid.eq(row.conversation_sid()),
+                    events::kind.eq(kind.as_str()),
+                    events::resource_sid.eq(row.sid()),
                     events::data.eq(&data),
                     events::update_reasons.eq(reasons.as_deref()),
                     events::date_created.eq(now),
@@ -200,11 +121,11 @@ fn record<R: Serialize>(conn: &mut DbConnection, e: NewEvent<'_, R>) -> StoreRes
         }
         DbConnection::Postgresql(pg) => {
             diesel::select(sql_fn::record_event(
-                e.account_sid,
-                e.service_sid,
-                e.conversation_sid,
-                e.kind.as_str(),
-                e.resource_sid,
+                row.account_sid(),
+                row.service_sid(),
+                row.conversation_sid(),
+                kind.as_str(),
+                row.sid(),
                 &data,
                 reasons.as_deref(),
                 now,
@@ -267,7 +188,8 @@ pub fn prune(conn: &mut DbConnection, cutoff: i64, batch: i64) -> StoreResult<us
     Ok(deleted)
 }
 
-/// The names of the fields that differ between two versions of a row.
+/// The names of the fields that differ between two versions of a row:
+/// `changed!(old, new; field => "name", a | b => "both", …)`.
 macro_rules! changed {
     ($old:expr, $new:expr; $($($field:ident)|+ => $name:literal),+ $(,)?) => {{
         let (old, new) = ($old, $new);
@@ -281,52 +203,4 @@ macro_rules! changed {
     }};
 }
 
-/// What changed in a conversation (the SDK's `ConversationUpdateReason`s,
-/// plus `timers` and `messagingServiceSid`).
-pub(crate) fn conversation_changes(old: &ConversationRow, new: &ConversationRow) -> Vec<&'static str> {
-    changed!(old, new;
-        friendly_name => "friendlyName",
-        unique_name => "uniqueName",
-        attributes => "attributes",
-        state => "state",
-        messaging_service_sid => "messagingServiceSid",
-        timer_inactive_secs | timer_closed_secs | date_inactive | date_closed => "timers",
-        email_address | email_name => "bindings",
-        date_created => "dateCreated",
-        date_updated => "dateUpdated",
-    )
-}
-
-pub(crate) fn participant_changes(old: &ParticipantRow, new: &ParticipantRow) -> Vec<&'static str> {
-    changed!(old, new;
-        identity => "identity",
-        attributes => "attributes",
-        role_sid => "roleSid",
-        last_read_message_index => "lastReadMessageIndex",
-        last_read_timestamp => "lastReadTimestamp",
-        notification_level => "notificationLevel",
-        binding_proxy_address | binding_projected_address => "bindings",
-        date_created => "dateCreated",
-        date_updated => "dateUpdated",
-    )
-}
-
-pub(crate) fn message_changes(old: &MessageRow, new: &MessageRow) -> Vec<&'static str> {
-    changed!(old, new;
-        author => "author",
-        body => "body",
-        attributes => "attributes",
-        participant_sid => "participantSid",
-        date_created => "dateCreated",
-        date_updated => "dateUpdated",
-    )
-}
-
-pub(crate) fn user_changes(old: &UserRow, new: &UserRow) -> Vec<&'static str> {
-    changed!(old, new;
-        friendly_name => "friendlyName",
-        attributes => "attributes",
-        role_sid => "roleSid",
-        date_updated => "dateUpdated",
-    )
-}
+pub(crate) use changed;

@@ -38,6 +38,33 @@ pub struct MessageRow {
     pub media: Option<String>,
 }
 
+impl events::Logged for MessageRow {
+    fn account_sid(&self) -> &str {
+        &self.account_sid
+    }
+    fn service_sid(&self) -> &str {
+        &self.service_sid
+    }
+    fn conversation_sid(&self) -> Option<&str> {
+        Some(&self.conversation_sid)
+    }
+    fn sid(&self) -> &str {
+        &self.sid
+    }
+}
+
+/// What changed between two versions of a message (`update_reasons`).
+pub(crate) fn changed_fields(old: &MessageRow, new: &MessageRow) -> Vec<&'static str> {
+    events::changed!(old, new;
+        author => "author",
+        body => "body",
+        attributes => "attributes",
+        participant_sid => "participantSid",
+        date_created => "dateCreated",
+        date_updated => "dateUpdated",
+    )
+}
+
 /// A message about to be appended: everything but its conversation's
 /// index and the author's participant, which [`append`] finds.
 #[derive(Debug, Clone)]
@@ -182,7 +209,7 @@ pub fn append_with_media(
     let summary = super::media::attach(conn, &owner, media.sids, media.uploaded_by, media.max_total, now)?;
     set_media(conn, &row.sid, &summary)?;
     row.media = Some(summary);
-    events::message(conn, EventKind::MessageAdded, &row, &[])?;
+    events::record(conn, EventKind::MessageAdded, &row, &[])?;
     Ok(row)
 }
 
@@ -308,11 +335,11 @@ fn sqlite_append(
         .execute(conn)?;
     if revived {
         let conversation = super::conversations::find_by_sid(conn, conversation_sid)?;
-        events::conversation(conn, EventKind::ConversationUpdated, &conversation, REVIVED)?;
+        events::record(conn, EventKind::ConversationUpdated, &conversation, REVIVED)?;
     }
     let row = m.into_row(conversation_sid.to_owned(), index, participant_sid);
     if added == Added::Record {
-        events::message(conn, EventKind::MessageAdded, &row, &[])?;
+        events::record(conn, EventKind::MessageAdded, &row, &[])?;
     }
     Ok(row)
 }
@@ -437,9 +464,9 @@ pub fn update(
     let old = find(conn, conversation_sid, sid)?;
     diesel::update(messages::table.filter(messages::sid.eq(sid))).set(changes).execute(conn)?;
     let row = find(conn, conversation_sid, sid)?;
-    let reasons = events::message_changes(&old, &row);
+    let reasons = changed_fields(&old, &row);
     if !reasons.is_empty() {
-        events::message(conn, EventKind::MessageUpdated, &row, &reasons)?;
+        events::record(conn, EventKind::MessageUpdated, &row, &reasons)?;
     }
     Ok(row)
 }
@@ -464,7 +491,7 @@ pub fn delete(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
         return Ok(());
     };
     diesel::delete(messages::table.filter(messages::sid.eq(sid))).execute(conn)?;
-    events::message(conn, EventKind::MessageRemoved, &row, &[])
+    events::record(conn, EventKind::MessageRemoved, &row, &[])
 }
 
 pub fn list(

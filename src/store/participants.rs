@@ -38,6 +38,36 @@ pub struct ParticipantRow {
     pub date_updated: i64,
 }
 
+impl events::Logged for ParticipantRow {
+    fn account_sid(&self) -> &str {
+        &self.account_sid
+    }
+    fn service_sid(&self) -> &str {
+        &self.service_sid
+    }
+    fn conversation_sid(&self) -> Option<&str> {
+        Some(&self.conversation_sid)
+    }
+    fn sid(&self) -> &str {
+        &self.sid
+    }
+}
+
+/// What changed between two versions of a participant (`update_reasons`).
+pub(crate) fn changed_fields(old: &ParticipantRow, new: &ParticipantRow) -> Vec<&'static str> {
+    events::changed!(old, new;
+        identity => "identity",
+        attributes => "attributes",
+        role_sid => "roleSid",
+        last_read_message_index => "lastReadMessageIndex",
+        last_read_timestamp => "lastReadTimestamp",
+        notification_level => "notificationLevel",
+        binding_proxy_address | binding_projected_address => "bindings",
+        date_created => "dateCreated",
+        date_updated => "dateUpdated",
+    )
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = participants, treat_none_as_default_value = false)]
 struct NewParticipant<'a> {
@@ -162,7 +192,7 @@ pub fn insert(
         .execute(conn)
         .map_err(|e| exists_error(identity, address.as_deref(), e))?;
     let row = find_by_sid(conn, &sid)?;
-    events::participant(conn, EventKind::ParticipantJoined, &row, &[])?;
+    events::record(conn, EventKind::ParticipantJoined, &row, &[])?;
     Ok(row)
 }
 
@@ -301,9 +331,9 @@ pub fn update(
             _ => e.into(),
         })?;
     let row = find_by_sid(conn, sid)?;
-    let reasons = events::participant_changes(&old, &row);
+    let reasons = changed_fields(&old, &row);
     if !reasons.is_empty() {
-        events::participant(conn, EventKind::ParticipantUpdated, &row, &reasons)?;
+        events::record(conn, EventKind::ParticipantUpdated, &row, &reasons)?;
     }
     Ok(row)
 }
@@ -314,7 +344,21 @@ pub fn delete(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
         return Ok(());
     };
     diesel::delete(participants::table.filter(participants::sid.eq(sid))).execute(conn)?;
-    events::participant(conn, EventKind::ParticipantLeft, &row, &[])
+    events::record(conn, EventKind::ParticipantLeft, &row, &[])
+}
+
+/// Removes every participation of a user (before the user goes), each
+/// with its `participantLeft` event.
+pub fn remove_all_of_user(conn: &mut DbConnection, user_sid: &str) -> StoreResult<()> {
+    let left: Vec<ParticipantRow> = participants::table
+        .filter(participants::user_sid.eq(user_sid))
+        .select(ParticipantRow::as_select())
+        .load(conn)?;
+    diesel::delete(participants::table.filter(participants::user_sid.eq(user_sid))).execute(conn)?;
+    for row in &left {
+        events::record(conn, EventKind::ParticipantLeft, row, &[])?;
+    }
+    Ok(())
 }
 
 pub fn list(

@@ -4,13 +4,12 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::db::DbConnection;
-use crate::db::schema::{participants, users};
+use crate::db::schema::users;
 use crate::domain::EventKind;
 use crate::keyset;
 use crate::sid::SidKind;
 
 use super::page::PageQuery;
-use super::participants::ParticipantRow;
 use super::services::ServiceRow;
 use super::{OptionalRow, StoreError, StoreResult, events, is_unique_violation};
 
@@ -27,6 +26,31 @@ pub struct UserRow {
     pub role_sid: String,
     pub date_created: i64,
     pub date_updated: i64,
+}
+
+impl events::Logged for UserRow {
+    fn account_sid(&self) -> &str {
+        &self.account_sid
+    }
+    fn service_sid(&self) -> &str {
+        &self.service_sid
+    }
+    fn conversation_sid(&self) -> Option<&str> {
+        None
+    }
+    fn sid(&self) -> &str {
+        &self.sid
+    }
+}
+
+/// What changed between two versions of a user (`update_reasons`).
+pub(crate) fn changed_fields(old: &UserRow, new: &UserRow) -> Vec<&'static str> {
+    events::changed!(old, new;
+        friendly_name => "friendlyName",
+        attributes => "attributes",
+        role_sid => "roleSid",
+        date_updated => "dateUpdated",
+    )
 }
 
 #[derive(Insertable)]
@@ -59,7 +83,7 @@ pub fn insert(conn: &mut DbConnection, user: &NewUser<'_>) -> StoreResult<UserRo
         if is_unique_violation(&e) { StoreError::UserExists(user.identity.to_owned()) } else { e.into() }
     })?;
     let row = find_by_sid(conn, user.sid)?;
-    events::user(conn, EventKind::UserAdded, &row, &[])?;
+    events::record(conn, EventKind::UserAdded, &row, &[])?;
     Ok(row)
 }
 
@@ -126,7 +150,7 @@ pub fn ensure(
     });
     match created {
         Ok(user) => {
-            events::user(conn, EventKind::UserAdded, &user, &[])?;
+            events::record(conn, EventKind::UserAdded, &user, &[])?;
             Ok(user)
         }
         Err(e) if is_unique_violation(&e) => {
@@ -140,24 +164,18 @@ pub fn update(conn: &mut DbConnection, sid: &str, changes: &UserChanges) -> Stor
     let old = find_by_sid(conn, sid)?;
     diesel::update(users::table.filter(users::sid.eq(sid))).set(changes).execute(conn)?;
     let row = find_by_sid(conn, sid)?;
-    let reasons = events::user_changes(&old, &row);
+    let reasons = changed_fields(&old, &row);
     if !reasons.is_empty() {
-        events::user(conn, EventKind::UserUpdated, &row, &reasons)?;
+        events::record(conn, EventKind::UserUpdated, &row, &reasons)?;
     }
     Ok(row)
 }
 
-/// Deletes the user; they leave every conversation, each participation
-/// with its `participantLeft` event.
+/// Deletes the user. Remove its participations first
+/// ([`super::participants::remove_all_of_user`]): the foreign key would
+/// take them too, but without their `participantLeft` events.
 pub fn delete(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
-    let left: Vec<ParticipantRow> = participants::table
-        .filter(participants::user_sid.eq(sid))
-        .select(ParticipantRow::as_select())
-        .load(conn)?;
     diesel::delete(users::table.filter(users::sid.eq(sid))).execute(conn)?;
-    for row in &left {
-        events::participant(conn, EventKind::ParticipantLeft, row, &[])?;
-    }
     Ok(())
 }
 

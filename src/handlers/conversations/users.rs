@@ -112,6 +112,7 @@ pub async fn delete(caller: Caller, path: web::Path<UserPath>) -> ApiResult<Http
             admin_only(scope, "Deleting users")?;
             let conn = tx.conn()?;
             let user = store::users::find(conn, &scope.service_sid, &key)?;
+            store::participants::remove_all_of_user(conn, &user.sid)?;
             Ok(store::users::delete(conn, &user.sid)?)
         })
         .await?;
