@@ -16,6 +16,7 @@ pub use crate::store::StoreError;
 pub use crate::store::events::{self as event_store, EventRow};
 pub use crate::store::media::{MediaRow, NewMedia};
 pub use crate::store::messages::{self as message_store, Author, NewMessage};
+pub use crate::views::events::frame as event_frame;
 
 /// Twilio's dates, and the clock every row is stamped with.
 pub mod time {

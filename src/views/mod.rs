@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod configuration;
 pub mod conversations;
+pub mod events;
 pub mod media;
 pub mod memberships;
 pub mod messages;

@@ -3,6 +3,7 @@
 //! and that a reader of the log never skips an event however writers
 //! commit.
 
+mod frames;
 mod log;
 mod ordering;
 
