@@ -16,6 +16,7 @@ mod domain;
 mod error;
 mod handlers;
 mod keys;
+mod live;
 mod routes;
 mod sid;
 mod state;

@@ -5,7 +5,7 @@ use actix_web::web;
 use crate::handlers::conversations::{
     configuration, conversations, memberships, messages, participants, roles, services, users,
 };
-use crate::handlers::{api_keys, health, media};
+use crate::handlers::{api_keys, events, health, media};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").get(health::healthz))
@@ -23,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::scope("/v1")
+                .service(web::resource("/Events").get(events::stream))
                 .service(
                     web::resource("/Configuration").get(configuration::fetch).post(configuration::update),
                 )

@@ -29,6 +29,8 @@ pub struct AppState {
     /// Wakes the collector to delete objects right after a commit.
     pub(crate) collector: Arc<Notify>,
     pub uploads: Semaphore,
+    /// The live streams of this instance (src/live).
+    pub hub: Arc<crate::live::Hub>,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             config.public_url.clone(),
         );
         Ok(AppState {
+            hub: crate::live::Hub::new(db.clone(), format!("{}/v1", config.public_url)),
             auth: web::Data::new(auth),
             collector: Arc::new(Notify::new()),
             uploads: Semaphore::new(CONCURRENT_UPLOADS),

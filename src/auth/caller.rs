@@ -120,6 +120,22 @@ async fn verify_token(auth: &Auth, token: String) -> Result<Credential, ApiError
 struct NeedsUser;
 
 impl Caller {
+    /// A caller whose access token came outside the headers (`?token=` on
+    /// a WebSocket request: browsers cannot set headers there).
+    pub async fn with_token(auth: web::Data<Auth>, token: String) -> Result<Caller, ApiError> {
+        let credential = verify_token(&auth, token).await?;
+        Ok(Caller { auth, credential, service: None, conversation: None })
+    }
+
+    /// When an access token expires (seconds since the epoch); `None` for
+    /// account credentials.
+    pub fn token_expires(&self) -> Option<i64> {
+        match &self.credential {
+            Credential::Basic { .. } => None,
+            Credential::Token { verified, .. } => Some(verified.expires),
+        }
+    }
+
     pub fn public_url(&self) -> &str {
         &self.auth.public_url
     }

@@ -151,6 +151,9 @@ pub type PooledConnection = r2d2::PooledConnection<Manager>;
 /// The shared handle to the database.
 #[derive(Clone)]
 pub struct Db {
+    /// Notified after every committed write: the event log's tailer reads
+    /// on it (src/live).
+    committed: std::sync::Arc<tokio::sync::Notify>,
     pool: Pool,
     /// Where write work runs: on SQLite a pool of one connection (see the
     /// module doc), on PostgreSQL the same pool.
@@ -176,11 +179,16 @@ impl Db {
                     // The embedded default must work on a fresh machine.
                     let _ = std::fs::create_dir_all(dir);
                 }
-                Ok(Db { pool: build(max_size)?, write_pool: build(1)?, postgres: false })
+                Ok(Db {
+                    committed: Default::default(),
+                    pool: build(max_size)?,
+                    write_pool: build(1)?,
+                    postgres: false,
+                })
             }
             DatabaseUrl::Postgres(_) => {
                 let pool = build(max_size)?;
-                Ok(Db { write_pool: pool.clone(), pool, postgres: true })
+                Ok(Db { committed: Default::default(), write_pool: pool.clone(), pool, postgres: true })
             }
         }
     }
@@ -214,7 +222,8 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let (pool, write_pool, postgres) = (self.pool.clone(), self.write_pool.clone(), self.postgres);
-        actix_web::web::block(move || {
+        let committed = self.committed.clone();
+        let outcome = actix_web::web::block(move || {
             if postgres {
                 let mut conn = write_pool.get().map_err(DbError::from)?;
                 let checked = check(&mut conn)?;
@@ -225,7 +234,17 @@ impl Db {
             }
         })
         .await
-        .map_err(|e| E::from(e.into()))?
+        .map_err(|e| E::from(e.into()))?;
+        if outcome.is_ok() {
+            committed.notify_one();
+        }
+        outcome
+    }
+
+    /// Notified after each write that succeeded (one stored permit when
+    /// nobody waits, so a wake-up is never lost).
+    pub fn committed(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.committed.clone()
     }
 
     /// A connection for synchronous callers (CLI, start-up): the writers'.

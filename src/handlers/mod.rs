@@ -5,6 +5,7 @@
 
 pub mod api_keys;
 pub mod conversations;
+pub mod events;
 pub mod health;
 pub mod media;
 

@@ -158,6 +158,23 @@ pub fn after(conn: &mut DbConnection, position: i64, limit: i64) -> StoreResult<
     })
 }
 
+/// The position a reader starting now begins after: the last event below
+/// the horizon (0 for an empty log).
+pub fn latest(conn: &mut DbConnection) -> StoreResult<i64> {
+    let max = diesel::dsl::max(events::position);
+    let latest: Option<i64> = match conn {
+        DbConnection::Sqlite(_) => events::table.select(max).get_result(conn)?,
+        DbConnection::Postgresql(pg) => {
+            let horizon = diesel::select(sql_fn::event_horizon()).get_result::<i64>(pg)?;
+            events::table
+                .filter(events::position.lt(horizon * PER_TRANSACTION))
+                .select(max)
+                .get_result(conn)?
+        }
+    };
+    Ok(latest.unwrap_or(0))
+}
+
 /// The highest position pruned: a reader whose last position is below it
 /// has missed events that are gone.
 pub fn pruned_through(conn: &mut DbConnection) -> StoreResult<i64> {

@@ -347,6 +347,19 @@ pub fn delete(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
     events::record(conn, EventKind::ParticipantLeft, &row, &[])
 }
 
+/// The conversations an identity is a participant of in a service.
+pub fn conversations_of(
+    conn: &mut DbConnection,
+    service_sid: &str,
+    identity: &str,
+) -> StoreResult<Vec<String>> {
+    Ok(participants::table
+        .filter(participants::service_sid.eq(service_sid))
+        .filter(participants::identity.eq(identity))
+        .select(participants::conversation_sid)
+        .load(conn)?)
+}
+
 /// Removes every participation of a user (before the user goes), each
 /// with its `participantLeft` event.
 pub fn remove_all_of_user(conn: &mut DbConnection, user_sid: &str) -> StoreResult<()> {

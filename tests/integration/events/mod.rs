@@ -6,6 +6,7 @@
 mod frames;
 mod log;
 mod ordering;
+mod stream;
 
 use serde_json::Value;
 

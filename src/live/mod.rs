@@ -1,0 +1,208 @@
+//! Live delivery: one tailer per instance reads the event log in commit
+//! order (`store::events::after`) and hands each new event, rendered once,
+//! to the streams of its account. The log is the truth: a stream that
+//! falls behind or reconnects reads what it missed from the log, not from
+//! here.
+//!
+//! The tailer wakes when a write of this instance commits
+//! (`Db::committed`) and polls every [`POLL`] for the other instances'
+//! writes. It runs while anyone listens.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::db::Db;
+use crate::domain::EventKind;
+use crate::error::ApiError;
+use crate::store::events::{self, EventRow};
+use crate::views::events::frame;
+
+/// How often the tailer reads the log without being woken.
+pub const POLL: Duration = Duration::from_secs(1);
+/// Frames a stream may have waiting; past that it is too slow, and closed.
+pub const QUEUE: usize = 1024;
+/// Events read per query.
+const BATCH: i64 = 500;
+
+/// An event ready to send: what a stream filters on, and its frame.
+#[derive(Debug)]
+pub struct Delivery {
+    pub position: i64,
+    pub service_sid: String,
+    pub conversation_sid: Option<String>,
+    pub kind: EventKind,
+    /// The identity of the participant or user the event is about.
+    pub identity: Option<String>,
+    pub text: Arc<str>,
+}
+
+/// Renders an event of the log for the streams.
+pub fn render(event: &EventRow, v1: &str) -> Result<Delivery, ApiError> {
+    let frame = frame(event, v1).map_err(|e| ApiError::internal(format!("event {}: {e}", event.position)))?;
+    let identity = frame.data.get("identity").and_then(|v| v.as_str()).map(str::to_owned);
+    let text = serde_json::to_string(&frame).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Delivery {
+        position: event.position,
+        service_sid: event.service_sid.clone(),
+        conversation_sid: event.conversation_sid.clone(),
+        kind: event.kind,
+        identity,
+        text: text.into(),
+    })
+}
+
+/// The streams of this instance and the tailer that feeds them.
+pub struct Hub {
+    db: Db,
+    v1: String,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    subscribers: HashMap<u64, Subscriber>,
+    /// The last position handed out (or the log's end when the tailer
+    /// started).
+    head: i64,
+    running: bool,
+}
+
+struct Subscriber {
+    account_sid: String,
+    tx: mpsc::Sender<Arc<Delivery>>,
+    too_slow: Arc<AtomicBool>,
+}
+
+/// A stream's place in the hub: its frames arrive on `rx`; dropped, it
+/// leaves.
+pub struct Subscription {
+    hub: Weak<Hub>,
+    id: u64,
+    pub rx: mpsc::Receiver<Arc<Delivery>>,
+    /// Set when the queue filled and the hub let go of this stream.
+    pub too_slow: Arc<AtomicBool>,
+    /// Frames after this position arrive on `rx`.
+    pub from: i64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.inner.lock().expect("hub lock").subscribers.remove(&self.id);
+        }
+    }
+}
+
+impl Hub {
+    pub fn new(db: Db, v1: String) -> Arc<Hub> {
+        Arc::new(Hub { db, v1, inner: Mutex::new(Inner::default()) })
+    }
+
+    pub fn v1(&self) -> &str {
+        &self.v1
+    }
+
+    /// Joins the hub for the events of `account_sid`, starting the tailer
+    /// if it is not running.
+    pub async fn subscribe(self: &Arc<Self>, account_sid: &str) -> Result<Subscription, ApiError> {
+        let mut latest = None;
+        loop {
+            if let Some(subscription) = self.join(account_sid, latest) {
+                return Ok(subscription);
+            }
+            // No tailer: where one starting now begins, read unlocked (and
+            // checked again, as another may have started meanwhile).
+            latest = Some(self.db.read(|conn| Ok::<_, ApiError>(events::latest(conn)?)).await?);
+        }
+    }
+
+    /// Registers a subscriber if the tailer runs, or starts it after
+    /// `latest` when given; `None` when it needs `latest` first.
+    fn join(self: &Arc<Self>, account_sid: &str, latest: Option<i64>) -> Option<Subscription> {
+        let mut inner = self.inner.lock().expect("hub lock");
+        if !inner.running {
+            inner.head = latest?;
+            inner.running = true;
+            actix_web::rt::spawn(tail(Arc::downgrade(self)));
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let too_slow = Arc::new(AtomicBool::new(false));
+        inner.next_id += 1;
+        let id = inner.next_id;
+        let subscriber = Subscriber { account_sid: account_sid.to_owned(), tx, too_slow: too_slow.clone() };
+        inner.subscribers.insert(id, subscriber);
+        Some(Subscription { hub: Arc::downgrade(self), id, rx, too_slow, from: inner.head })
+    }
+
+    /// Hands a batch to the subscribers of each event's account. A stream
+    /// whose queue is full is let go (it will read the log when it
+    /// reconnects).
+    fn dispatch(&self, batch: Vec<Arc<Delivery>>, accounts: &[String]) {
+        let mut inner = self.inner.lock().expect("hub lock");
+        for (delivery, account) in batch.iter().zip(accounts) {
+            inner.subscribers.retain(|_, s| {
+                if &s.account_sid != account {
+                    return true;
+                }
+                match s.tx.try_send(delivery.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        s.too_slow.store(true, Ordering::SeqCst);
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                }
+            });
+            inner.head = delivery.position;
+        }
+    }
+}
+
+/// The tailer: reads the log after the hub's head whenever woken or every
+/// [`POLL`], until the hub is gone or nobody listens.
+async fn tail(hub: Weak<Hub>) {
+    let Some(committed) = hub.upgrade().map(|h| h.db.committed()) else {
+        return;
+    };
+    loop {
+        let Some(strong) = hub.upgrade() else {
+            return;
+        };
+        {
+            let mut inner = strong.inner.lock().expect("hub lock");
+            if inner.subscribers.is_empty() {
+                inner.running = false;
+                return;
+            }
+        }
+        if let Err(e) = read_new(&strong).await {
+            tracing::warn!(error = %e, "event log tailer failed to read; retrying");
+        }
+        drop(strong);
+        let _ = tokio::time::timeout(POLL, committed.notified()).await;
+    }
+}
+
+/// Reads and dispatches everything after the head.
+async fn read_new(hub: &Arc<Hub>) -> Result<(), ApiError> {
+    loop {
+        let head = hub.inner.lock().expect("hub lock").head;
+        let rows = hub.db.read(move |conn| Ok::<_, ApiError>(events::after(conn, head, BATCH)?)).await?;
+        let full = rows.len() as i64 == BATCH;
+        let mut batch = Vec::with_capacity(rows.len());
+        let mut accounts = Vec::with_capacity(rows.len());
+        for row in &rows {
+            batch.push(Arc::new(render(row, &hub.v1)?));
+            accounts.push(row.account_sid.clone());
+        }
+        hub.dispatch(batch, &accounts);
+        if !full {
+            return Ok(());
+        }
+    }
+}

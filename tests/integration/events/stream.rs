@@ -1,0 +1,251 @@
+//! `GET /v1/Events` over a real socket: who receives what, replay with
+//! `since`, resync, the account firehose, token expiry.
+
+use std::time::Duration;
+
+use awc::ws;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+
+use super::text;
+use crate::util::{ApiKey, TestServer, access_token};
+
+type Socket = actix_codec::Framed<awc::BoxedSocket, ws::Codec>;
+
+struct Client {
+    server: TestServer,
+    http: awc::Client,
+}
+
+impl Client {
+    async fn start() -> Client {
+        let server = TestServer::start().await;
+        let http = server.client();
+        Client { server, http }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.base)
+    }
+
+    async fn call(&self, method: &str, path: &str, form: &[(&str, &str)]) -> Value {
+        let req = self
+            .http
+            .request(method.parse().unwrap(), self.url(path))
+            .insert_header(("Authorization", self.server.account.basic()));
+        let mut res = req.send_form(&form).await.expect("request");
+        let body = res.body().await.expect("body");
+        assert!(res.status().is_success(), "{method} {path}: {} {body:?}", res.status());
+        if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap() }
+    }
+
+    async fn service(&self) -> String {
+        text(&self.call("GET", "/v1/Configuration", &[]).await["default_chat_service_sid"])
+    }
+
+    async fn key(&self) -> ApiKey {
+        let path = format!("/2010-04-01/Accounts/{}/Keys.json", self.server.account.sid);
+        let key = self.call("POST", &path, &[("FriendlyName", "stream")]).await;
+        ApiKey { sid: text(&key["sid"]), secret: text(&key["secret"]) }
+    }
+
+    async fn conversation(&self) -> String {
+        text(&self.call("POST", "/v1/Conversations", &[]).await["sid"])
+    }
+
+    async fn join(&self, ch: &str, identity: &str) -> String {
+        text(
+            &self
+                .call("POST", &format!("/v1/Conversations/{ch}/Participants"), &[("Identity", identity)])
+                .await["sid"],
+        )
+    }
+
+    async fn say(&self, ch: &str, body: &str) -> String {
+        text(&self.call("POST", &format!("/v1/Conversations/{ch}/Messages"), &[("Body", body)]).await["sid"])
+    }
+
+    /// Opens the stream; `query` without the `?`.
+    async fn open(&self, query: &str, basic: bool) -> Result<Socket, u16> {
+        // A client without the server's default Basic credentials.
+        let bare = awc::Client::default();
+        let mut req = bare.ws(self.url(&format!("/v1/Events?{query}")));
+        if basic {
+            req = req.header("Authorization", self.server.account.basic());
+        }
+        match req.connect().await {
+            Ok((_, socket)) => Ok(socket),
+            Err(awc::error::WsClientError::InvalidResponseStatus(status)) => Err(status.as_u16()),
+            Err(e) => panic!("connect: {e}"),
+        }
+    }
+}
+
+/// What the socket said next: a frame, or how it closed.
+#[derive(Debug)]
+enum Next {
+    Frame(Value),
+    Closed(Option<u16>),
+    Quiet,
+}
+
+async fn next(socket: &mut Socket, wait: Duration) -> Next {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let item = match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => return Next::Quiet,
+            Ok(item) => item,
+        };
+        match item {
+            Some(Ok(ws::Frame::Text(bytes))) => return Next::Frame(serde_json::from_slice(&bytes).unwrap()),
+            Some(Ok(ws::Frame::Ping(p))) => socket.send(ws::Message::Pong(p)).await.unwrap(),
+            Some(Ok(ws::Frame::Close(reason))) => return Next::Closed(reason.map(|r| r.code.into())),
+            Some(Ok(_)) => {}
+            None | Some(Err(_)) => return Next::Closed(None),
+        }
+    }
+}
+
+#[track_caller]
+fn frame(n: Next) -> Value {
+    match n {
+        Next::Frame(v) => v,
+        other => panic!("expected a frame, got {other:?}"),
+    }
+}
+
+async fn frame_of(socket: &mut Socket) -> Value {
+    frame(next(socket, Duration::from_secs(5)).await)
+}
+
+async fn quiet(socket: &mut Socket) {
+    match next(socket, Duration::from_millis(1500)).await {
+        Next::Quiet => {}
+        other => panic!("expected nothing, got {other:?}"),
+    }
+}
+
+#[actix_web::test]
+async fn a_user_receives_its_conversations_and_follows_joins_and_removals() {
+    let c = Client::start().await;
+    let service = c.service().await;
+    let key = c.key().await;
+    let mine = c.conversation().await;
+    let theirs = c.conversation().await;
+    c.join(&mine, "alice").await;
+    c.join(&theirs, "bob").await;
+    let token = access_token(&key, &c.server.account.sid, "alice", &service);
+    let mut alice = c.open(&format!("token={token}"), false).await.expect("alice connects");
+
+    c.say(&theirs, "not for alice").await;
+    let im = c.say(&mine, "for alice").await;
+    let f = frame_of(&mut alice).await;
+    assert_eq!(
+        (f["type"].as_str(), f["data"]["sid"].as_str()),
+        (Some("messageAdded"), Some(im.as_str())),
+        "{f}"
+    );
+    assert_eq!(f["conversation_sid"], mine.as_str());
+    assert_eq!(f["data"]["body"], "for alice");
+    assert!(f["position"].as_i64().unwrap() > 0);
+
+    // Added to their conversation: it appears, then its events.
+    let mb = c.join(&theirs, "alice").await;
+    let added = frame_of(&mut alice).await;
+    assert_eq!(
+        (added["type"].as_str(), added["data"]["sid"].as_str()),
+        (Some("conversationAdded"), Some(theirs.as_str()))
+    );
+    let joined = frame_of(&mut alice).await;
+    assert_eq!(
+        (joined["type"].as_str(), joined["data"]["sid"].as_str()),
+        (Some("participantJoined"), Some(mb.as_str()))
+    );
+    c.say(&theirs, "now alice hears").await;
+    assert_eq!(frame_of(&mut alice).await["data"]["body"], "now alice hears");
+
+    // Removed: told so, then nothing more from there.
+    c.call("DELETE", &format!("/v1/Conversations/{theirs}/Participants/{mb}"), &[]).await;
+    assert_eq!(frame_of(&mut alice).await["type"], "participantLeft");
+    let removed = frame_of(&mut alice).await;
+    assert_eq!(
+        (removed["type"].as_str(), removed["conversation_sid"].as_str()),
+        (Some("conversationRemoved"), Some(theirs.as_str()))
+    );
+    c.say(&theirs, "after alice left").await;
+    c.say(&mine, "still mine").await;
+    assert_eq!(frame_of(&mut alice).await["data"]["body"], "still mine");
+    quiet(&mut alice).await;
+}
+
+#[actix_web::test]
+async fn since_replays_what_was_missed_once_and_in_order() {
+    let c = Client::start().await;
+    let ch = c.conversation().await;
+    let mut socket = c.open("", true).await.expect("connect");
+    c.say(&ch, "seen").await;
+    let seen = frame_of(&mut socket).await;
+    let position = seen["position"].as_i64().unwrap();
+    drop(socket);
+    let missed = [c.say(&ch, "one").await, c.say(&ch, "two").await, c.say(&ch, "three").await];
+    let mut socket = c.open(&format!("since={position}"), true).await.expect("reconnect");
+    let mut last = position;
+    for sid in &missed {
+        let f = frame_of(&mut socket).await;
+        assert_eq!(f["data"]["sid"], sid.as_str(), "{f}");
+        assert!(f["position"].as_i64().unwrap() > last);
+        last = f["position"].as_i64().unwrap();
+    }
+    let live = c.say(&ch, "live").await;
+    assert_eq!(frame_of(&mut socket).await["data"]["sid"], live.as_str(), "live follows the replay");
+    quiet(&mut socket).await;
+}
+
+#[actix_web::test]
+async fn a_since_older_than_the_log_gets_resync_first() {
+    let c = Client::start().await;
+    let ch = c.conversation().await;
+    c.say(&ch, "old").await;
+    c.say(&ch, "old too").await;
+    let now = confab::testing::time::now();
+    confab::testing::event_log::prune(&c.server.state, now + 1).await.unwrap();
+    let mut socket = c.open("since=1", true).await.expect("connect");
+    assert_eq!(frame_of(&mut socket).await, serde_json::json!({"type": "resync"}));
+    let next_one = c.say(&ch, "new").await;
+    assert_eq!(frame_of(&mut socket).await["data"]["sid"], next_one.as_str());
+}
+
+#[actix_web::test]
+async fn the_account_firehose_can_be_narrowed_to_one_service() {
+    let c = Client::start().await;
+    let other = text(&c.call("POST", "/v1/Services", &[("FriendlyName", "other")]).await["sid"]);
+    let mut only_other = c.open(&format!("service={other}"), true).await.expect("connect");
+    let mut all = c.open("", true).await.expect("connect");
+    let ch = c.conversation().await;
+    let there = text(&c.call("POST", &format!("/v1/Services/{other}/Conversations"), &[]).await["sid"]);
+    assert_eq!(frame_of(&mut all).await["data"]["sid"], ch.as_str());
+    assert_eq!(frame_of(&mut all).await["data"]["sid"], there.as_str());
+    let f = frame_of(&mut only_other).await;
+    assert_eq!(
+        (f["type"].as_str(), f["data"]["sid"].as_str()),
+        (Some("conversationAdded"), Some(there.as_str()))
+    );
+    quiet(&mut only_other).await;
+    assert_eq!(c.open("service=ISffffffffffffffffffffffffffffffff", true).await.err(), Some(404));
+}
+
+#[actix_web::test]
+async fn no_credentials_no_stream_and_an_expiring_token_closes_it() {
+    let c = Client::start().await;
+    assert_eq!(c.open("", false).await.err(), Some(401));
+    assert_eq!(c.open("token=not-a-token", false).await.err(), Some(401));
+    let service = c.service().await;
+    let key = c.key().await;
+    let claims = crate::util::token_claims(&key, &c.server.account.sid, "carol", &service, 2);
+    let token = crate::util::sign_token(&claims, &key.secret);
+    let mut socket = c.open(&format!("token={token}"), false).await.expect("connect");
+    match next(&mut socket, Duration::from_secs(8)).await {
+        Next::Closed(code) => assert_eq!(code, Some(4001)),
+        other => panic!("expected the close, got {other:?}"),
+    }
+}
