@@ -30,8 +30,9 @@ use crate::views::conversations::Conversation;
 
 /// Close code: the access token expired; reconnect with a fresh one.
 pub const TOKEN_EXPIRED: u16 = 4001;
-/// Close code: frames piled up faster than the client read them;
-/// reconnect with `since` to read them from the log.
+/// Close code: frames piled up faster than the client read them (more
+/// than `live::QUEUE` frames or `live::QUEUE_BYTES` bytes); reconnect with
+/// `since` to read them from the log.
 pub const TOO_SLOW: u16 = 4008;
 /// A ping goes out this often; a peer silent for two is gone.
 pub const HEARTBEAT: Duration = Duration::from_secs(25);
@@ -142,7 +143,11 @@ impl Stream {
         let why = loop {
             tokio::select! {
                 delivery = sub.rx.recv() => match delivery {
-                    Some(d) => if let Err(why) = self.deliver(&d).await { break why },
+                    Some(d) => {
+                        let sent = self.deliver(&d).await;
+                        sub.sent(&d);
+                        if let Err(why) = sent { break why }
+                    }
                     None if sub.too_slow.load(Ordering::SeqCst) => {
                         break Some(CloseReason { code: CloseCode::Other(TOO_SLOW), description: Some("too slow: reconnect with since".into()) });
                     }

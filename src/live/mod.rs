@@ -9,7 +9,7 @@
 //! writes. It runs while anyone listens.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -25,6 +25,8 @@ use crate::views::events::frame;
 pub const POLL: Duration = Duration::from_secs(1);
 /// Frames a stream may have waiting; past that it is too slow, and closed.
 pub const QUEUE: usize = 1024;
+/// Bytes of frames a stream may have waiting, likewise.
+pub const QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// Events read per query.
 const BATCH: i64 = 500;
 
@@ -76,6 +78,7 @@ struct Subscriber {
     account_sid: String,
     tx: mpsc::Sender<Arc<Delivery>>,
     too_slow: Arc<AtomicBool>,
+    queued_bytes: Arc<AtomicUsize>,
 }
 
 /// A stream's place in the hub: its frames arrive on `rx`; dropped, it
@@ -86,8 +89,18 @@ pub struct Subscription {
     pub rx: mpsc::Receiver<Arc<Delivery>>,
     /// Set when the queue filled and the hub let go of this stream.
     pub too_slow: Arc<AtomicBool>,
+    /// Bytes of the frames queued on `rx`: the stream takes off what it
+    /// sends ([`Subscription::sent`]).
+    queued_bytes: Arc<AtomicUsize>,
     /// Frames after this position arrive on `rx`.
     pub from: i64,
+}
+
+impl Subscription {
+    /// The stream has sent (or skipped) `delivery`, taken from `rx`.
+    pub fn sent(&self, delivery: &Delivery) {
+        self.queued_bytes.fetch_sub(delivery.text.len(), Ordering::SeqCst);
+    }
 }
 
 impl Drop for Subscription {
@@ -132,11 +145,17 @@ impl Hub {
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         let too_slow = Arc::new(AtomicBool::new(false));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         inner.next_id += 1;
         let id = inner.next_id;
-        let subscriber = Subscriber { account_sid: account_sid.to_owned(), tx, too_slow: too_slow.clone() };
+        let subscriber = Subscriber {
+            account_sid: account_sid.to_owned(),
+            tx,
+            too_slow: too_slow.clone(),
+            queued_bytes: queued_bytes.clone(),
+        };
         inner.subscribers.insert(id, subscriber);
-        Some(Subscription { hub: Arc::downgrade(self), id, rx, too_slow, from: inner.head })
+        Some(Subscription { hub: Arc::downgrade(self), id, rx, too_slow, queued_bytes, from: inner.head })
     }
 
     /// Hands a batch to the subscribers of each event's account. A stream
@@ -149,8 +168,16 @@ impl Hub {
                 if &s.account_sid != account {
                     return true;
                 }
+                let bytes = delivery.text.len();
+                if s.queued_bytes.load(Ordering::SeqCst) + bytes > QUEUE_BYTES {
+                    s.too_slow.store(true, Ordering::SeqCst);
+                    return false;
+                }
                 match s.tx.try_send(delivery.clone()) {
-                    Ok(()) => true,
+                    Ok(()) => {
+                        s.queued_bytes.fetch_add(bytes, Ordering::SeqCst);
+                        true
+                    }
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         s.too_slow.store(true, Ordering::SeqCst);
                         false
@@ -204,5 +231,62 @@ async fn read_new(hub: &Arc<Hub>) -> Result<(), ApiError> {
         if !full {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+
+    fn delivery(position: i64, bytes: usize) -> Arc<Delivery> {
+        Arc::new(Delivery {
+            position,
+            service_sid: "IS1".into(),
+            conversation_sid: Some("CH1".into()),
+            kind: EventKind::MessageAdded,
+            identity: None,
+            text: "x".repeat(bytes).into(),
+        })
+    }
+
+    async fn hub() -> (Arc<Hub>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&DatabaseUrl::Sqlite(dir.path().join("t.db")), 2).unwrap();
+        crate::db::migrations::run_pending(&mut db.get().unwrap()).unwrap();
+        (Hub::new(db, "http://localhost/v1".into()), dir)
+    }
+
+    #[actix_web::test]
+    async fn a_stream_that_does_not_keep_up_is_let_go_and_others_are_not() {
+        let (hub, _dir) = hub().await;
+        let mut slow = hub.subscribe("AC1").await.unwrap();
+        let mut brisk = hub.subscribe("AC1").await.unwrap();
+        let other_account = hub.subscribe("AC2").await.unwrap();
+        for position in 1..=(QUEUE as i64 + 1) {
+            hub.dispatch(vec![delivery(position, 10)], &["AC1".to_owned()]);
+            let d = brisk.rx.try_recv().expect("the brisk stream gets each frame");
+            brisk.sent(&d);
+        }
+        assert!(slow.too_slow.load(Ordering::SeqCst), "its queue filled");
+        assert!(!brisk.too_slow.load(Ordering::SeqCst));
+        let mut queued = 0;
+        while slow.rx.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, QUEUE, "what was queued is still read, then the channel ends");
+        assert!(matches!(slow.rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)));
+        assert!(!other_account.too_slow.load(Ordering::SeqCst), "other accounts' streams get nothing");
+    }
+
+    #[actix_web::test]
+    async fn a_stream_is_let_go_when_its_queued_bytes_pass_the_bound() {
+        let (hub, _dir) = hub().await;
+        let sub = hub.subscribe("AC1").await.unwrap();
+        let big = QUEUE_BYTES / 4 + 1;
+        for position in 1..=4 {
+            hub.dispatch(vec![delivery(position, big)], &["AC1".to_owned()]);
+        }
+        assert!(sub.too_slow.load(Ordering::SeqCst), "four frames of a quarter of the bound and more");
     }
 }
