@@ -166,6 +166,12 @@ impl ApiError {
         }
     }
 
+    /// The Twilio error body, for a channel other than a response (a frame
+    /// of the event stream).
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody::new(self.status_code(), self.code(), self.public_message())
+    }
+
     fn public_message(&self) -> String {
         match self {
             ApiError::Client { message, .. } => message.clone(),

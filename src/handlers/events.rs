@@ -9,7 +9,7 @@
 //! keeps gets `{"type":"resync"}` first. Close codes: [`TOKEN_EXPIRED`],
 //! [`TOO_SLOW`]; a peer silent for two heartbeats is dropped.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -19,8 +19,8 @@ use actix_ws::{CloseCode, CloseReason, Message, Session};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use crate::auth::Caller;
-use crate::domain::EventKind;
+use crate::auth::{Caller, standing};
+use crate::domain::{EventKind, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::live::{Delivery, Subscription, render};
 use crate::sid::SidKind;
@@ -36,6 +36,11 @@ pub const TOKEN_EXPIRED: u16 = 4001;
 pub const TOO_SLOW: u16 = 4008;
 /// A ping goes out this often; a peer silent for two is gone.
 pub const HEARTBEAT: Duration = Duration::from_secs(25);
+/// A participant who typed is typing until this long passes without
+/// another `typing` (Twilio's default typing timeout).
+pub const TYPING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often one stream's `typing` for one conversation is passed on.
+const TYPING_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Deserialize)]
 pub struct StreamQuery {
@@ -74,6 +79,9 @@ pub async fn stream(
         audience,
         last: subscription.from,
         expires: caller.token_expires(),
+        caller,
+        typed: HashMap::new(),
+        typing: HashMap::new(),
     };
     actix_web::rt::spawn(stream.run(subscription, messages, query.since));
     Ok(response)
@@ -117,6 +125,20 @@ struct Stream {
     /// The last position sent.
     last: i64,
     expires: Option<i64>,
+    caller: Caller,
+    /// When this stream's user last typed in each conversation (passed on
+    /// at most every [`TYPING_EVERY`]).
+    typed: HashMap<String, Instant>,
+    /// Others typing in this user's conversations: (conversation,
+    /// identity) → last heard.
+    typing: HashMap<(String, String), Instant>,
+}
+
+#[derive(Deserialize)]
+struct ClientFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    conversation_sid: Option<String>,
 }
 
 impl Stream {
@@ -129,6 +151,7 @@ impl Stream {
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.tick().await;
         let mut heard = Instant::now();
+        let mut typing_tick = tokio::time::interval(Duration::from_millis(500));
         let expiry = self.expires.map(|exp| {
             let left = (exp - crate::time::now()).max(0) as u64;
             tokio::time::Instant::now() + Duration::from_secs(left)
@@ -159,8 +182,15 @@ impl Stream {
                         if self.session.pong(&bytes).await.is_err() { return; }
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(Message::Text(text))) => {
+                        heard = Instant::now();
+                        if let Err(why) = self.received(&text).await { break why }
+                    }
                     Some(Ok(_)) => heard = Instant::now(),
                 },
+                _ = typing_tick.tick() => {
+                    if let Err(why) = self.typing_ended().await { break why }
+                }
                 _ = heartbeat.tick() => {
                     if heard.elapsed() > 2 * HEARTBEAT {
                         break Some(CloseCode::Away.into());
@@ -209,9 +239,91 @@ impl Stream {
         Ok(())
     }
 
+    /// A frame from the client: `{"type": "typing", "conversation_sid":
+    /// "CH…"}` from an end user who may send to that conversation.
+    async fn received(&mut self, text: &str) -> Result<(), Option<CloseReason>> {
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(f) if f.kind == "typing" => f,
+            _ => {
+                let why = ApiError::invalid_param("type", "the stream takes typing frames only");
+                return self.refuse(why).await;
+            }
+        };
+        let Audience::User { conversations, .. } = &self.audience else {
+            return self.refuse(ApiError::forbidden("typing indicators are sent by end users")).await;
+        };
+        let Some(ch) = frame.conversation_sid.filter(|ch| conversations.contains(ch)) else {
+            return self.refuse(ApiError::NotFound).await;
+        };
+        if self.typed.get(&ch).is_some_and(|at| at.elapsed() < TYPING_EVERY) {
+            return Ok(());
+        }
+        self.typed.insert(ch.clone(), Instant::now());
+        let key = ch.clone();
+        let checked = self
+            .caller
+            .read(move |conn, scope| {
+                let (_, standing) = standing::member_of(conn, scope, &key)?;
+                standing.require(Permission::SendMessage)?;
+                Ok(standing.participant_sid().map(str::to_owned))
+            })
+            .await;
+        let (scope, participant) = match checked {
+            Ok(found) => found,
+            Err(e) => return self.refuse(e).await,
+        };
+        let Some(user) = scope.end_user() else {
+            return Ok(());
+        };
+        let frame = serde_json::json!({
+            "type": "typingStarted",
+            "conversation_sid": ch,
+            "data": {"identity": user.identity, "participant_sid": participant},
+        });
+        let typing = Delivery {
+            position: 0,
+            service_sid: user.service_sid.clone(),
+            conversation_sid: Some(ch),
+            kind: None,
+            identity: Some(user.identity.clone()),
+            text: frame.to_string().into(),
+        };
+        self.state.hub.typing(&user.account_sid, typing);
+        Ok(())
+    }
+
+    /// Tells the client why its frame was not taken: `{"type": "error"}`
+    /// with Twilio's error fields.
+    async fn refuse(&mut self, error: ApiError) -> Result<(), Option<CloseReason>> {
+        let mut frame = serde_json::to_value(error.body()).unwrap_or_default();
+        frame["type"] = "error".into();
+        self.send(&frame.to_string()).await
+    }
+
+    /// `typingEnded` for whoever has not typed for [`TYPING_TIMEOUT`].
+    async fn typing_ended(&mut self) -> Result<(), Option<CloseReason>> {
+        let quiet: Vec<(String, String)> = self
+            .typing
+            .iter()
+            .filter(|(_, at)| at.elapsed() >= TYPING_TIMEOUT)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (ch, identity) in quiet {
+            self.typing.remove(&(ch.clone(), identity.clone()));
+            let frame = serde_json::json!({
+                "type": "typingEnded", "conversation_sid": ch, "data": {"identity": identity},
+            });
+            self.send(&frame.to_string()).await?;
+        }
+        Ok(())
+    }
+
     /// Sends a delivery if this stream's caller may see it, with the
     /// frames that membership changes bring.
     async fn deliver(&mut self, d: &Arc<Delivery>) -> Result<(), Option<CloseReason>> {
+        let Some(kind) = d.kind else {
+            return self.deliver_typing(d).await;
+        };
         if d.position <= self.last {
             return Ok(());
         }
@@ -230,7 +342,7 @@ impl Stream {
             return Ok(());
         }
         let me = d.identity.as_deref() == Some(identity.as_str());
-        match (d.kind, conversation) {
+        match (kind, conversation) {
             (EventKind::UserUpdated, _) if me => self.send(&d.text).await,
             (EventKind::ParticipantJoined, Some(ch)) if me => {
                 conversations.insert(ch.to_owned());
@@ -255,6 +367,23 @@ impl Stream {
             (_, Some(ch)) if conversations.contains(ch) => self.send(&d.text).await,
             _ => Ok(()),
         }
+    }
+
+    /// Someone else's typing in one of this user's conversations:
+    /// `typingStarted` unless they were already typing.
+    async fn deliver_typing(&mut self, d: &Delivery) -> Result<(), Option<CloseReason>> {
+        let (Audience::User { identity, conversations, .. }, Some(ch), Some(who)) =
+            (&self.audience, &d.conversation_sid, &d.identity)
+        else {
+            return Ok(());
+        };
+        if who == identity || !conversations.contains(ch) {
+            return Ok(());
+        }
+        if self.typing.insert((ch.clone(), who.clone()), Instant::now()).is_none() {
+            self.send(&d.text).await?;
+        }
+        Ok(())
     }
 
     /// A frame about the conversation `sid` as it is now (for a user who

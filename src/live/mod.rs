@@ -33,10 +33,12 @@ const BATCH: i64 = 500;
 /// An event ready to send: what a stream filters on, and its frame.
 #[derive(Debug)]
 pub struct Delivery {
+    /// 0 for a typing indicator: ephemeral, not in the log.
     pub position: i64,
     pub service_sid: String,
     pub conversation_sid: Option<String>,
-    pub kind: EventKind,
+    /// `None` for a typing indicator.
+    pub kind: Option<EventKind>,
     /// The identity of the participant or user the event is about.
     pub identity: Option<String>,
     pub text: Arc<str>,
@@ -51,7 +53,7 @@ pub fn render(event: &EventRow, v1: &str) -> Result<Delivery, ApiError> {
         position: event.position,
         service_sid: event.service_sid.clone(),
         conversation_sid: event.conversation_sid.clone(),
-        kind: event.kind,
+        kind: Some(event.kind),
         identity,
         text: text.into(),
     })
@@ -158,6 +160,19 @@ impl Hub {
         Some(Subscription { hub: Arc::downgrade(self), id, rx, too_slow, queued_bytes, from: inner.head })
     }
 
+    /// Hands a typing indicator to the streams of `account_sid` of this
+    /// instance. Ephemeral: never logged or replayed; a stream too full to
+    /// take one simply misses it.
+    pub fn typing(&self, account_sid: &str, typing: Delivery) {
+        let typing = Arc::new(typing);
+        let inner = self.inner.lock().expect("hub lock");
+        for s in inner.subscribers.values().filter(|s| s.account_sid == account_sid) {
+            if s.tx.try_send(typing.clone()).is_ok() {
+                s.queued_bytes.fetch_add(typing.text.len(), Ordering::SeqCst);
+            }
+        }
+    }
+
     /// Hands a batch to the subscribers of each event's account. A stream
     /// whose queue is full is let go (it will read the log when it
     /// reconnects).
@@ -244,7 +259,7 @@ mod tests {
             position,
             service_sid: "IS1".into(),
             conversation_sid: Some("CH1".into()),
-            kind: EventKind::MessageAdded,
+            kind: Some(EventKind::MessageAdded),
             identity: None,
             text: "x".repeat(bytes).into(),
         })

@@ -249,3 +249,48 @@ async fn no_credentials_no_stream_and_an_expiring_token_closes_it() {
         other => panic!("expected the close, got {other:?}"),
     }
 }
+
+#[actix_web::test]
+async fn typing_reaches_the_other_participants_and_ends_by_itself() {
+    let c = Client::start().await;
+    let service = c.service().await;
+    let key = c.key().await;
+    let ch = c.conversation().await;
+    let elsewhere = c.conversation().await;
+    c.join(&ch, "alice").await;
+    let bob_mb = c.join(&ch, "bob").await;
+    c.join(&elsewhere, "carol").await;
+    let token = |who: &str| access_token(&key, &c.server.account.sid, who, &service);
+    let mut alice = c.open(&format!("token={}", token("alice")), false).await.unwrap();
+    let mut bob = c.open(&format!("token={}", token("bob")), false).await.unwrap();
+    let mut carol = c.open(&format!("token={}", token("carol")), false).await.unwrap();
+
+    let typing = serde_json::json!({"type": "typing", "conversation_sid": ch}).to_string();
+    bob.send(ws::Message::Text(typing.clone().into())).await.unwrap();
+    let started = frame_of(&mut alice).await;
+    assert_eq!(started["type"], "typingStarted", "{started}");
+    assert_eq!(started["conversation_sid"], ch.as_str());
+    assert_eq!(started["data"]["identity"], "bob");
+    assert_eq!(started["data"]["participant_sid"], bob_mb.as_str());
+    assert!(started.get("position").is_none(), "typing is not in the log");
+    // Typing again within the timeout keeps it going, without a second start.
+    bob.send(ws::Message::Text(typing.into())).await.unwrap();
+    let ended = frame(next(&mut alice, Duration::from_secs(9)).await);
+    assert_eq!(
+        (ended["type"].as_str(), ended["data"]["identity"].as_str()),
+        (Some("typingEnded"), Some("bob"))
+    );
+    quiet(&mut carol).await;
+    quiet(&mut bob).await;
+
+    // Only into one's own conversations.
+    let there = serde_json::json!({"type": "typing", "conversation_sid": elsewhere}).to_string();
+    bob.send(ws::Message::Text(there.into())).await.unwrap();
+    let refused = frame_of(&mut bob).await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["status"].as_u64()),
+        (Some("error"), Some(404)),
+        "{refused}"
+    );
+    quiet(&mut carol).await;
+}
