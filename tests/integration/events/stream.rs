@@ -294,3 +294,75 @@ async fn typing_reaches_the_other_participants_and_ends_by_itself() {
     );
     quiet(&mut carol).await;
 }
+
+/// A second `confab serve` process on the same database.
+struct OtherInstance {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for OtherInstance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn other_instance(c: &Client) -> OtherInstance {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(crate::util::confab_bin())
+        .arg("serve")
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            match &c.server.db.url {
+                confab::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+                confab::config::DatabaseUrl::Postgres(url) => url.clone(),
+            },
+        )
+        .env("CONFAB_BIND", format!("127.0.0.1:{port}"))
+        .env("CONFAB_DATA_DIR", dir.path())
+        .env("CONFAB_BACKGROUND", "off")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn confab");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = awc::Client::default();
+    for _ in 0..200 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return OtherInstance { child, base, _dir: dir };
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the second instance did not start");
+}
+
+#[actix_web::test]
+async fn an_event_committed_through_one_instance_reaches_a_stream_on_another() {
+    let c = Client::start().await;
+    let other = other_instance(&c).await;
+    let url = format!("{}/v1/Events", other.base);
+    let (_, mut socket) = awc::Client::default()
+        .ws(url)
+        .header("Authorization", c.server.account.basic())
+        .connect()
+        .await
+        .expect("connect to the second instance");
+    let ch = c.conversation().await;
+    let im = c.say(&ch, "across instances").await;
+    let added = frame(next(&mut socket, Duration::from_secs(5)).await);
+    assert_eq!(
+        (added["type"].as_str(), added["data"]["sid"].as_str()),
+        (Some("conversationAdded"), Some(ch.as_str()))
+    );
+    let sent = frame(next(&mut socket, Duration::from_secs(5)).await);
+    assert_eq!(sent["data"]["sid"], im.as_str(), "{sent}");
+    assert!(
+        sent["data"]["url"].as_str().unwrap().starts_with(&other.base),
+        "rendered by the second instance"
+    );
+}
