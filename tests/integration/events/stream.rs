@@ -330,11 +330,13 @@ async fn other_instance(c: &Client) -> OtherInstance {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn confab");
-    let base = format!("http://127.0.0.1:{port}");
+    // Owned at once: killed and waited for however the test ends.
+    let instance = OtherInstance { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
     let http = awc::Client::default();
     for _ in 0..200 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            return OtherInstance { child, base, _dir: dir };
+        let health = http.get(format!("{}/healthz", instance.base)).send().await;
+        if health.is_ok_and(|r| r.status().is_success()) {
+            return instance;
         }
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
