@@ -195,6 +195,10 @@ pub struct Config {
     /// How long events stay in the log (`CONFAB_EVENT_RETENTION_SECS`): a
     /// client away longer reloads through REST.
     pub event_retention: Duration,
+    /// How often an open event stream re-checks its credential
+    /// (`CONFAB_STREAM_RECHECK_SECS`): a revoked key or rotated Auth Token
+    /// closes its streams within this.
+    pub stream_recheck: Duration,
     /// `CONFAB_BACKGROUND=off`: this instance only serves requests (the
     /// collector and timers run on others).
     pub background: bool,
@@ -268,6 +272,8 @@ impl Config {
             Duration::from_secs(parse_num(&var, "CONFAB_TIMERS_INTERVAL_SECS", 30u64, 1, 86_400)?);
         let event_retention =
             Duration::from_secs(parse_num(&var, "CONFAB_EVENT_RETENTION_SECS", 86_400u64, 60, 30 * 86_400)?);
+        let stream_recheck =
+            Duration::from_secs(parse_num(&var, "CONFAB_STREAM_RECHECK_SECS", 30u64, 1, 3_600)?);
 
         let background = match var("CONFAB_BACKGROUND").as_deref().map(str::trim) {
             None | Some("on") => true,
@@ -350,6 +356,7 @@ impl Config {
             auth_cache_ttl,
             timers_interval,
             event_retention,
+            stream_recheck,
             background,
             media,
         })
@@ -370,6 +377,7 @@ impl Config {
             auth_cache_ttl: Duration::from_secs(300),
             timers_interval: Duration::from_secs(30),
             event_retention: Duration::from_secs(86_400),
+            stream_recheck: Duration::from_secs(30),
             background: true,
             media: MediaConfig {
                 storage: StorageUrl::Memory,

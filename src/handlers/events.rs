@@ -7,7 +7,8 @@
 //! order, every event after that position that the caller may see, then
 //! goes on live with no gap and no repeat; a position older than the log
 //! keeps gets `{"type":"resync"}` first. Close codes: [`TOKEN_EXPIRED`],
-//! [`TOO_SLOW`]; a peer silent for two heartbeats is dropped.
+//! [`CREDENTIAL_REVOKED`], [`TOO_SLOW`]; a peer silent for two heartbeats
+//! is dropped.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -30,6 +31,9 @@ use crate::views::conversations::Conversation;
 
 /// Close code: the access token expired; reconnect with a fresh one.
 pub const TOKEN_EXPIRED: u16 = 4001;
+/// Close code: the credential no longer holds (key revoked, Auth Token
+/// rotated); checked every `CONFAB_STREAM_RECHECK_SECS`.
+pub const CREDENTIAL_REVOKED: u16 = 4003;
 /// Close code: frames piled up faster than the client read them (more
 /// than `live::QUEUE` frames or `live::QUEUE_BYTES` bytes); reconnect with
 /// `since` to read them from the log.
@@ -152,6 +156,8 @@ impl Stream {
         heartbeat.tick().await;
         let mut heard = Instant::now();
         let mut typing_tick = tokio::time::interval(Duration::from_millis(500));
+        let mut recheck = tokio::time::interval(self.state.config.stream_recheck);
+        recheck.tick().await;
         let expiry = self.expires.map(|exp| {
             let left = (exp - crate::time::now()).max(0) as u64;
             tokio::time::Instant::now() + Duration::from_secs(left)
@@ -190,6 +196,9 @@ impl Stream {
                 },
                 _ = typing_tick.tick() => {
                     if let Err(why) = self.typing_ended().await { break why }
+                }
+                _ = recheck.tick() => {
+                    if let Err(why) = self.recheck().await { break why }
                 }
                 _ = heartbeat.tick() => {
                     if heard.elapsed() > 2 * HEARTBEAT {
@@ -237,6 +246,25 @@ impl Stream {
             }
         }
         Ok(())
+    }
+
+    /// Re-reads the credential as a request would: a key revoked or an Auth
+    /// Token rotated since the stream opened closes it. (A failure to reach
+    /// the database keeps the stream: the next check decides.)
+    async fn recheck(&mut self) -> Result<(), Option<CloseReason>> {
+        let checked = match self.audience {
+            Audience::User { .. } => self.caller.read(|_, _| Ok(())).await.map(drop),
+            Audience::Account { .. } => self.caller.read_account(|_, _| Ok(())).await,
+        };
+        match checked {
+            Err(ApiError::Unauthenticated | ApiError::InvalidToken | ApiError::NotFound) => {
+                Err(Some(CloseReason {
+                    code: CloseCode::Other(CREDENTIAL_REVOKED),
+                    description: Some("credentials revoked".into()),
+                }))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A frame from the client: `{"type": "typing", "conversation_sid":

@@ -19,7 +19,10 @@ struct Client {
 
 impl Client {
     async fn start() -> Client {
-        let server = TestServer::start().await;
+        Client::on(TestServer::start().await)
+    }
+
+    fn on(server: TestServer) -> Client {
         let http = server.client();
         Client { server, http }
     }
@@ -367,4 +370,33 @@ async fn an_event_committed_through_one_instance_reaches_a_stream_on_another() {
         sent["data"]["url"].as_str().unwrap().starts_with(&other.base),
         "rendered by the second instance"
     );
+}
+
+#[actix_web::test]
+async fn a_revoked_api_key_closes_its_streams() {
+    let server =
+        crate::util::TestApp::builder().config(|c| c.stream_recheck = Duration::from_secs(1)).server().await;
+    let c = Client::on(server);
+    let key = c.key().await;
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{}:{}", key.sid, key.secret)
+        )
+    );
+    let (_, mut socket) = awc::Client::default()
+        .ws(c.url("/v1/Events"))
+        .header("Authorization", basic)
+        .connect()
+        .await
+        .unwrap();
+    let ch = c.conversation().await;
+    assert_eq!(frame_of(&mut socket).await["data"]["sid"], ch.as_str(), "the key streams");
+    let path = format!("/2010-04-01/Accounts/{}/Keys/{}.json", c.server.account.sid, key.sid);
+    c.call("DELETE", &path, &[]).await;
+    match next(&mut socket, Duration::from_secs(5)).await {
+        Next::Closed(code) => assert_eq!(code, Some(4003)),
+        other => panic!("expected the close, got {other:?}"),
+    }
 }
