@@ -310,13 +310,14 @@ impl Stream {
         });
         let typing = Delivery {
             position: 0,
+            account_sid: user.account_sid.clone(),
             service_sid: user.service_sid.clone(),
             conversation_sid: Some(ch),
             kind: None,
             identity: Some(user.identity.clone()),
             text: frame.to_string().into(),
         };
-        self.state.hub.typing(&user.account_sid, typing);
+        self.state.hub.typing(typing);
         Ok(())
     }
 

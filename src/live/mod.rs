@@ -35,6 +35,7 @@ const BATCH: i64 = 500;
 pub struct Delivery {
     /// 0 for a typing indicator: ephemeral, not in the log.
     pub position: i64,
+    pub account_sid: String,
     pub service_sid: String,
     pub conversation_sid: Option<String>,
     /// `None` for a typing indicator.
@@ -51,6 +52,7 @@ pub fn render(event: &EventRow, v1: &str) -> Result<Delivery, ApiError> {
     let text = serde_json::to_string(&frame).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Delivery {
         position: event.position,
+        account_sid: event.account_sid.clone(),
         service_sid: event.service_sid.clone(),
         conversation_sid: event.conversation_sid.clone(),
         kind: Some(event.kind),
@@ -163,10 +165,10 @@ impl Hub {
     /// Hands a typing indicator to the streams of `account_sid` of this
     /// instance. Ephemeral: never logged or replayed; a stream too full to
     /// take one simply misses it.
-    pub fn typing(&self, account_sid: &str, typing: Delivery) {
+    pub fn typing(&self, typing: Delivery) {
         let typing = Arc::new(typing);
         let inner = self.inner.lock().expect("hub lock");
-        for s in inner.subscribers.values().filter(|s| s.account_sid == account_sid) {
+        for s in inner.subscribers.values().filter(|s| s.account_sid == typing.account_sid) {
             if s.tx.try_send(typing.clone()).is_ok() {
                 s.queued_bytes.fetch_add(typing.text.len(), Ordering::SeqCst);
             }
@@ -176,11 +178,11 @@ impl Hub {
     /// Hands a batch to the subscribers of each event's account. A stream
     /// whose queue is full is let go (it will read the log when it
     /// reconnects).
-    fn dispatch(&self, batch: Vec<Arc<Delivery>>, accounts: &[String]) {
+    fn dispatch(&self, batch: Vec<Arc<Delivery>>) {
         let mut inner = self.inner.lock().expect("hub lock");
-        for (delivery, account) in batch.iter().zip(accounts) {
+        for delivery in &batch {
             inner.subscribers.retain(|_, s| {
-                if &s.account_sid != account {
+                if s.account_sid != delivery.account_sid {
                     return true;
                 }
                 let bytes = delivery.text.len();
@@ -236,13 +238,8 @@ async fn read_new(hub: &Arc<Hub>) -> Result<(), ApiError> {
         let head = hub.inner.lock().expect("hub lock").head;
         let rows = hub.db.read(move |conn| Ok::<_, ApiError>(events::after(conn, head, BATCH)?)).await?;
         let full = rows.len() as i64 == BATCH;
-        let mut batch = Vec::with_capacity(rows.len());
-        let mut accounts = Vec::with_capacity(rows.len());
-        for row in &rows {
-            batch.push(Arc::new(render(row, &hub.v1)?));
-            accounts.push(row.account_sid.clone());
-        }
-        hub.dispatch(batch, &accounts);
+        let batch = rows.iter().map(|row| render(row, &hub.v1).map(Arc::new)).collect::<Result<_, _>>()?;
+        hub.dispatch(batch);
         if !full {
             return Ok(());
         }
@@ -257,6 +254,7 @@ mod tests {
     fn delivery(position: i64, bytes: usize) -> Arc<Delivery> {
         Arc::new(Delivery {
             position,
+            account_sid: "AC1".into(),
             service_sid: "IS1".into(),
             conversation_sid: Some("CH1".into()),
             kind: Some(EventKind::MessageAdded),
@@ -279,7 +277,7 @@ mod tests {
         let mut brisk = hub.subscribe("AC1").await.unwrap();
         let other_account = hub.subscribe("AC2").await.unwrap();
         for position in 1..=(QUEUE as i64 + 1) {
-            hub.dispatch(vec![delivery(position, 10)], &["AC1".to_owned()]);
+            hub.dispatch(vec![delivery(position, 10)]);
             let d = brisk.rx.try_recv().expect("the brisk stream gets each frame");
             brisk.sent(&d);
         }
@@ -300,7 +298,7 @@ mod tests {
         let sub = hub.subscribe("AC1").await.unwrap();
         let big = QUEUE_BYTES / 4 + 1;
         for position in 1..=4 {
-            hub.dispatch(vec![delivery(position, big)], &["AC1".to_owned()]);
+            hub.dispatch(vec![delivery(position, big)]);
         }
         assert!(sub.too_slow.load(Ordering::SeqCst), "four frames of a quarter of the bound and more");
     }
