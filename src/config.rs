@@ -67,6 +67,26 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// How this instance's event streams follow the log (src/live).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// How often the log is read when nothing woke the reader
+    /// (`CONFAB_STREAM_POLL_MS`): the bound on how late another instance's
+    /// event arrives if its notification was lost, or turned off.
+    pub poll: Duration,
+    /// Frames a stream may have waiting before it counts as too slow and is
+    /// closed (`CONFAB_STREAM_QUEUE_FRAMES`).
+    pub queue_frames: usize,
+    /// Bytes of frames likewise (`CONFAB_STREAM_QUEUE_BYTES`).
+    pub queue_bytes: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits { poll: Duration::from_secs(1), queue_frames: 1024, queue_bytes: 4 << 20 }
+    }
+}
+
 /// Where media objects live (`CONFAB_STORAGE_URL`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageUrl {
@@ -199,6 +219,7 @@ pub struct Config {
     /// (`CONFAB_STREAM_RECHECK_SECS`): a revoked key or rotated Auth Token
     /// closes its streams within this.
     pub stream_recheck: Duration,
+    pub stream_limits: StreamLimits,
     /// `CONFAB_BACKGROUND=off`: this instance only serves requests (the
     /// collector and timers run on others).
     pub background: bool,
@@ -274,6 +295,11 @@ impl Config {
             Duration::from_secs(parse_num(&var, "CONFAB_EVENT_RETENTION_SECS", 86_400u64, 60, 30 * 86_400)?);
         let stream_recheck =
             Duration::from_secs(parse_num(&var, "CONFAB_STREAM_RECHECK_SECS", 30u64, 1, 3_600)?);
+        let stream_limits = StreamLimits {
+            poll: Duration::from_millis(parse_num(&var, "CONFAB_STREAM_POLL_MS", 1_000u64, 50, 60_000)?),
+            queue_frames: parse_num(&var, "CONFAB_STREAM_QUEUE_FRAMES", 1_024usize, 16, 1 << 16)?,
+            queue_bytes: parse_num(&var, "CONFAB_STREAM_QUEUE_BYTES", 4usize << 20, 64 << 10, 256 << 20)?,
+        };
 
         let background = match var("CONFAB_BACKGROUND").as_deref().map(str::trim) {
             None | Some("on") => true,
@@ -357,6 +383,7 @@ impl Config {
             timers_interval,
             event_retention,
             stream_recheck,
+            stream_limits,
             background,
             media,
         })
@@ -378,6 +405,7 @@ impl Config {
             timers_interval: Duration::from_secs(30),
             event_retention: Duration::from_secs(86_400),
             stream_recheck: Duration::from_secs(30),
+            stream_limits: StreamLimits::default(),
             background: true,
             media: MediaConfig {
                 storage: StorageUrl::Memory,

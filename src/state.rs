@@ -59,7 +59,7 @@ impl AppState {
             config.public_url.clone(),
         );
         Ok(AppState {
-            hub: crate::live::Hub::new(db.clone(), format!("{}/v1", config.public_url)),
+            hub: crate::live::Hub::new(db.clone(), format!("{}/v1", config.public_url), config.stream_limits),
             auth: web::Data::new(auth),
             collector: Arc::new(Notify::new()),
             uploads: Semaphore::new(CONCURRENT_UPLOADS),

@@ -26,6 +26,8 @@
 //! and plan on every request that was a third of a SQLite send's CPU.
 
 pub mod migrations;
+#[cfg(unix)]
+pub mod notify;
 pub mod replaceable;
 pub mod schema;
 
@@ -158,7 +160,9 @@ pub struct Db {
     /// Where write work runs: on SQLite a pool of one connection (see the
     /// module doc), on PostgreSQL the same pool.
     write_pool: Pool,
-    postgres: bool,
+    /// The PostgreSQL URL (`None` on SQLite), for sessions of its own
+    /// outside the pool (src/db/notify.rs).
+    postgres_url: Option<std::sync::Arc<str>>,
 }
 
 impl Db {
@@ -183,18 +187,24 @@ impl Db {
                     committed: Default::default(),
                     pool: build(max_size)?,
                     write_pool: build(1)?,
-                    postgres: false,
+                    postgres_url: None,
                 })
             }
-            DatabaseUrl::Postgres(_) => {
+            DatabaseUrl::Postgres(raw) => {
                 let pool = build(max_size)?;
-                Ok(Db { committed: Default::default(), write_pool: pool.clone(), pool, postgres: true })
+                let postgres_url = Some(raw.as_str().into());
+                Ok(Db { committed: Default::default(), write_pool: pool.clone(), pool, postgres_url })
             }
         }
     }
 
     pub fn is_postgres(&self) -> bool {
-        self.postgres
+        self.postgres_url.is_some()
+    }
+
+    /// The PostgreSQL URL, on PostgreSQL.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.postgres_url.as_deref()
     }
 
     /// Runs `f` on a reader connection.
@@ -221,7 +231,7 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let (pool, write_pool, postgres) = (self.pool.clone(), self.write_pool.clone(), self.postgres);
+        let (pool, write_pool, postgres) = (self.pool.clone(), self.write_pool.clone(), self.is_postgres());
         let committed = self.committed.clone();
         let outcome = actix_web::web::block(move || {
             if postgres {

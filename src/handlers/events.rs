@@ -10,7 +10,7 @@
 //! [`CREDENTIAL_REVOKED`], [`TOO_SLOW`]; a peer silent for two heartbeats
 //! is dropped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -21,9 +21,9 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::auth::{Caller, standing};
-use crate::domain::{EventKind, Permission};
+use crate::domain::Permission;
 use crate::error::{ApiError, ApiResult};
-use crate::live::{Delivery, Subscription, render};
+use crate::live::{Audience, Delivery, Subscription, Verdict, render};
 use crate::sid::SidKind;
 use crate::state::AppState;
 use crate::store;
@@ -35,8 +35,8 @@ pub const TOKEN_EXPIRED: u16 = 4001;
 /// rotated); checked every `CONFAB_STREAM_RECHECK_SECS`.
 pub const CREDENTIAL_REVOKED: u16 = 4003;
 /// Close code: frames piled up faster than the client read them (more
-/// than `live::QUEUE` frames or `live::QUEUE_BYTES` bytes); reconnect with
-/// `since` to read them from the log.
+/// than `CONFAB_STREAM_QUEUE_FRAMES` frames or `CONFAB_STREAM_QUEUE_BYTES`
+/// bytes); reconnect with `since` to read them from the log.
 pub const TOO_SLOW: u16 = 4008;
 /// A ping goes out this often; a peer silent for two is gone.
 pub const HEARTBEAT: Duration = Duration::from_secs(25);
@@ -53,15 +53,6 @@ pub struct StreamQuery {
     token: Option<String>,
 }
 
-/// Which events a stream passes on.
-enum Audience {
-    /// Account credentials: the account's events, of one service if named.
-    Account { service: Option<String> },
-    /// An end user: its conversations (kept current as it joins and
-    /// leaves) and its own user.
-    User { service_sid: String, identity: String, conversations: HashSet<String> },
-}
-
 pub async fn stream(
     req: HttpRequest,
     body: web::Payload,
@@ -74,7 +65,7 @@ pub async fn stream(
         None => Caller::extract(&req).await?,
     };
     let audience = audience(&caller, query.service).await?;
-    let subscription = state.hub.subscribe(caller.account_sid()).await?;
+    let subscription = state.hub.subscribe(audience.clone()).await?;
     let (response, session, messages) = actix_ws::handle(&req, body)
         .map_err(|_| ApiError::invalid_param("Upgrade", "a WebSocket upgrade is required"))?;
     let stream = Stream {
@@ -119,7 +110,7 @@ async fn audience(caller: &Caller, service: Option<String>) -> Result<Audience, 
             _ => Ok(()),
         })
         .await?;
-    Ok(Audience::Account { service })
+    Ok(Audience::Account { account_sid: caller.account_sid().to_owned(), service })
 }
 
 struct Stream {
@@ -350,63 +341,34 @@ impl Stream {
     /// Sends a delivery if this stream's caller may see it, with the
     /// frames that membership changes bring.
     async fn deliver(&mut self, d: &Arc<Delivery>) -> Result<(), Option<CloseReason>> {
-        let Some(kind) = d.kind else {
+        if d.kind.is_none() {
             return self.deliver_typing(d).await;
-        };
+        }
         if d.position <= self.last {
             return Ok(());
         }
         self.last = d.position;
-        let conversation = d.conversation_sid.as_deref();
-        let (service_sid, identity, conversations) = match &mut self.audience {
-            Audience::Account { service } => {
-                if service.as_ref().is_none_or(|s| *s == d.service_sid) {
-                    self.send(&d.text).await?;
-                }
-                return Ok(());
-            }
-            Audience::User { service_sid, identity, conversations } => (service_sid, identity, conversations),
-        };
-        if d.service_sid != *service_sid {
-            return Ok(());
-        }
-        let me = d.identity.as_deref() == Some(identity.as_str());
-        match (kind, conversation) {
-            (EventKind::UserUpdated, _) if me => self.send(&d.text).await,
-            (EventKind::ParticipantJoined, Some(ch)) if me => {
-                conversations.insert(ch.to_owned());
-                let ch = ch.to_owned();
-                self.send_conversation("conversationAdded", d.position, &ch).await?;
+        match (self.audience.admit(d), d.conversation_sid.as_deref()) {
+            (Verdict::Skip, _) => Ok(()),
+            (Verdict::Joined, Some(ch)) => {
+                self.send_conversation("conversationAdded", d.position, ch).await?;
                 self.send(&d.text).await
             }
-            (EventKind::ParticipantLeft, Some(ch)) if me => {
-                let ch = ch.to_owned();
-                if conversations.remove(&ch) {
-                    self.send(&d.text).await?;
-                    self.send_conversation("conversationRemoved", d.position, &ch).await?;
-                }
-                Ok(())
+            (Verdict::Left, Some(ch)) => {
+                self.send(&d.text).await?;
+                self.send_conversation("conversationRemoved", d.position, ch).await
             }
-            (EventKind::ConversationRemoved, Some(ch)) => {
-                if conversations.remove(ch) {
-                    self.send(&d.text).await?;
-                }
-                Ok(())
-            }
-            (_, Some(ch)) if conversations.contains(ch) => self.send(&d.text).await,
-            _ => Ok(()),
+            _ => self.send(&d.text).await,
         }
     }
 
     /// Someone else's typing in one of this user's conversations:
     /// `typingStarted` unless they were already typing.
     async fn deliver_typing(&mut self, d: &Delivery) -> Result<(), Option<CloseReason>> {
-        let (Audience::User { identity, conversations, .. }, Some(ch), Some(who)) =
-            (&self.audience, &d.conversation_sid, &d.identity)
-        else {
+        let (Some(ch), Some(who)) = (&d.conversation_sid, &d.identity) else {
             return Ok(());
         };
-        if who == identity || !conversations.contains(ch) {
+        if !self.audience.hears_typing(d) {
             return Ok(());
         }
         if self.typing.insert((ch.clone(), who.clone()), Instant::now()).is_none() {

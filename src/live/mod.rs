@@ -5,30 +5,38 @@
 //! here.
 //!
 //! The tailer wakes when a write of this instance commits
-//! (`Db::committed`) and polls every [`POLL`] for the other instances'
-//! writes. It runs while anyone listens.
+//! (`Db::committed`), when another instance's does (PostgreSQL `NOTIFY`,
+//! src/live/listen.rs), and every `CONFAB_STREAM_POLL_MS` in case a
+//! notification was lost. It runs while anyone listens.
+//!
+//! The hub routes each event to the streams that may see it, through
+//! indexes by account (firehoses), conversation and identity (end users),
+//! so a send wakes its conversation's streams and no others.
 
-use std::collections::HashMap;
+mod audience;
+#[cfg(unix)]
+mod listen;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+pub use audience::{Audience, Verdict};
+
+use crate::config::StreamLimits;
 use crate::db::Db;
 use crate::domain::EventKind;
 use crate::error::ApiError;
 use crate::store::events::{self, EventRow};
 use crate::views::events::frame;
 
-/// How often the tailer reads the log without being woken.
-pub const POLL: Duration = Duration::from_secs(1);
-/// Frames a stream may have waiting; past that it is too slow, and closed.
-pub const QUEUE: usize = 1024;
-/// Bytes of frames a stream may have waiting, likewise.
-pub const QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// Events read per query.
 const BATCH: i64 = 500;
+/// The channel typing indicators cross instances on (PostgreSQL).
+const TYPING_CHANNEL: &str = "confab_typing";
 
 /// An event ready to send: what a stream filters on, and its frame.
 #[derive(Debug)]
@@ -61,10 +69,25 @@ pub fn render(event: &EventRow, v1: &str) -> Result<Delivery, ApiError> {
     })
 }
 
+/// A typing indicator on its way to the other instances.
+#[derive(Serialize, Deserialize)]
+struct RelayedTyping {
+    /// The instance it started on, which has delivered it already.
+    origin: u64,
+    account_sid: String,
+    service_sid: String,
+    conversation_sid: String,
+    identity: String,
+    text: String,
+}
+
 /// The streams of this instance and the tailer that feeds them.
 pub struct Hub {
     db: Db,
     v1: String,
+    limits: StreamLimits,
+    /// This instance, among those relaying typing to each other.
+    instance: u64,
     inner: Mutex<Inner>,
 }
 
@@ -72,6 +95,14 @@ pub struct Hub {
 struct Inner {
     next_id: u64,
     subscribers: HashMap<u64, Subscriber>,
+    /// Account → its firehose streams.
+    firehoses: HashMap<String, HashSet<u64>>,
+    /// Conversation → the end users' streams following it.
+    members: HashMap<String, HashSet<u64>>,
+    /// (service, identity) → that end user's streams: events about the
+    /// user itself, and its joins, reach it before it follows the
+    /// conversation.
+    identities: HashMap<(String, String), HashSet<u64>>,
     /// The last position handed out (or the log's end when the tailer
     /// started).
     head: i64,
@@ -79,7 +110,7 @@ struct Inner {
 }
 
 struct Subscriber {
-    account_sid: String,
+    audience: Audience,
     tx: mpsc::Sender<Arc<Delivery>>,
     too_slow: Arc<AtomicBool>,
     queued_bytes: Arc<AtomicUsize>,
@@ -110,26 +141,92 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(hub) = self.hub.upgrade() {
-            hub.inner.lock().expect("hub lock").subscribers.remove(&self.id);
+            hub.inner.lock().expect("hub lock").remove(self.id);
+        }
+    }
+}
+
+impl Inner {
+    fn add(&mut self, id: u64, subscriber: Subscriber) {
+        match &subscriber.audience {
+            Audience::Account { account_sid, .. } => {
+                self.firehoses.entry(account_sid.clone()).or_default().insert(id);
+            }
+            Audience::User { service_sid, identity, conversations } => {
+                self.identities.entry((service_sid.clone(), identity.clone())).or_default().insert(id);
+                for ch in conversations {
+                    self.members.entry(ch.clone()).or_default().insert(id);
+                }
+            }
+        }
+        self.subscribers.insert(id, subscriber);
+    }
+
+    fn remove(&mut self, id: u64) {
+        let Some(subscriber) = self.subscribers.remove(&id) else {
+            return;
+        };
+        match &subscriber.audience {
+            Audience::Account { account_sid, .. } => unindex(&mut self.firehoses, account_sid, id),
+            Audience::User { service_sid, identity, conversations } => {
+                unindex(&mut self.identities, &(service_sid.clone(), identity.clone()), id);
+                for ch in conversations {
+                    unindex(&mut self.members, ch, id);
+                }
+            }
+        }
+    }
+
+    /// The streams that may want `d`, each once, in no particular order.
+    fn candidates(&self, d: &Delivery) -> Vec<u64> {
+        let mut ids: Vec<u64> = Vec::new();
+        if d.kind.is_some()
+            && let Some(set) = self.firehoses.get(&d.account_sid)
+        {
+            ids.extend(set);
+        }
+        if let Some(set) = d.conversation_sid.as_ref().and_then(|ch| self.members.get(ch)) {
+            ids.extend(set);
+        }
+        if d.kind.is_some()
+            && let Some(identity) = &d.identity
+            && let Some(set) = self.identities.get(&(d.service_sid.clone(), identity.clone()))
+        {
+            ids.extend(set);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+fn unindex<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<u64>>, key: &K, id: u64) {
+    if let Some(set) = index.get_mut(key) {
+        set.remove(&id);
+        if set.is_empty() {
+            index.remove(key);
         }
     }
 }
 
 impl Hub {
-    pub fn new(db: Db, v1: String) -> Arc<Hub> {
-        Arc::new(Hub { db, v1, inner: Mutex::new(Inner::default()) })
+    pub fn new(db: Db, v1: String, limits: StreamLimits) -> Arc<Hub> {
+        let mut instance = [0u8; 8];
+        getrandom::fill(&mut instance).expect("the OS random source");
+        let instance = u64::from_le_bytes(instance);
+        Arc::new(Hub { db, v1, limits, instance, inner: Mutex::new(Inner::default()) })
     }
 
     pub fn v1(&self) -> &str {
         &self.v1
     }
 
-    /// Joins the hub for the events of `account_sid`, starting the tailer
-    /// if it is not running.
-    pub async fn subscribe(self: &Arc<Self>, account_sid: &str) -> Result<Subscription, ApiError> {
+    /// Joins the hub for the events `audience` may see, starting the
+    /// tailer if it is not running.
+    pub async fn subscribe(self: &Arc<Self>, audience: Audience) -> Result<Subscription, ApiError> {
         let mut latest = None;
         loop {
-            if let Some(subscription) = self.join(account_sid, latest) {
+            if let Some(subscription) = self.join(&audience, latest) {
                 return Ok(subscription);
             }
             // No tailer: where one starting now begins, read unlocked (and
@@ -140,79 +237,149 @@ impl Hub {
 
     /// Registers a subscriber if the tailer runs, or starts it after
     /// `latest` when given; `None` when it needs `latest` first.
-    fn join(self: &Arc<Self>, account_sid: &str, latest: Option<i64>) -> Option<Subscription> {
+    fn join(self: &Arc<Self>, audience: &Audience, latest: Option<i64>) -> Option<Subscription> {
         let mut inner = self.inner.lock().expect("hub lock");
         if !inner.running {
             inner.head = latest?;
             inner.running = true;
             actix_web::rt::spawn(tail(Arc::downgrade(self)));
         }
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = mpsc::channel(self.limits.queue_frames);
         let too_slow = Arc::new(AtomicBool::new(false));
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         inner.next_id += 1;
         let id = inner.next_id;
         let subscriber = Subscriber {
-            account_sid: account_sid.to_owned(),
+            audience: audience.clone(),
             tx,
             too_slow: too_slow.clone(),
             queued_bytes: queued_bytes.clone(),
         };
-        inner.subscribers.insert(id, subscriber);
+        inner.add(id, subscriber);
         Some(Subscription { hub: Arc::downgrade(self), id, rx, too_slow, queued_bytes, from: inner.head })
     }
 
-    /// Hands a typing indicator to the streams of `account_sid` of this
-    /// instance. Ephemeral: never logged or replayed; a stream too full to
-    /// take one simply misses it.
+    /// Hands a typing indicator to the streams that hear it, here and (on
+    /// PostgreSQL) on the other instances. Ephemeral: never logged or
+    /// replayed; a stream too full to take one simply misses it.
     pub fn typing(&self, typing: Delivery) {
+        if self.db.is_postgres()
+            && let (Some(conversation_sid), Some(identity)) = (&typing.conversation_sid, &typing.identity)
+        {
+            let relayed = RelayedTyping {
+                origin: self.instance,
+                account_sid: typing.account_sid.clone(),
+                service_sid: typing.service_sid.clone(),
+                conversation_sid: conversation_sid.clone(),
+                identity: identity.clone(),
+                text: typing.text.to_string(),
+            };
+            let payload = serde_json::to_string(&relayed).expect("plain strings");
+            let db = self.db.clone();
+            actix_web::rt::spawn(async move {
+                let sent = db.read(move |conn| events::notify(conn, TYPING_CHANNEL, &payload)).await;
+                if let Err(e) = sent {
+                    tracing::debug!(error = %e, "typing indicator not relayed to the other instances");
+                }
+            });
+        }
+        self.typing_here(typing);
+    }
+
+    /// Delivers a typing indicator to this instance's streams.
+    fn typing_here(&self, typing: Delivery) {
         let typing = Arc::new(typing);
         let inner = self.inner.lock().expect("hub lock");
-        for s in inner.subscribers.values().filter(|s| s.account_sid == typing.account_sid) {
-            if s.tx.try_send(typing.clone()).is_ok() {
+        for id in inner.candidates(&typing) {
+            let s = &inner.subscribers[&id];
+            if s.audience.hears_typing(&typing) && s.tx.try_send(typing.clone()).is_ok() {
                 s.queued_bytes.fetch_add(typing.text.len(), Ordering::SeqCst);
             }
         }
     }
 
-    /// Hands a batch to the subscribers of each event's account. A stream
-    /// whose queue is full is let go (it will read the log when it
-    /// reconnects).
+    /// A typing indicator relayed by another instance (src/live/listen.rs).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    fn relayed_typing(&self, payload: &str) {
+        let Ok(t) = serde_json::from_str::<RelayedTyping>(payload) else {
+            tracing::warn!(payload, "an unreadable typing relay; ignored");
+            return;
+        };
+        if t.origin == self.instance {
+            return;
+        }
+        self.typing_here(Delivery {
+            position: 0,
+            account_sid: t.account_sid,
+            service_sid: t.service_sid,
+            conversation_sid: Some(t.conversation_sid),
+            kind: None,
+            identity: Some(t.identity),
+            text: t.text.into(),
+        });
+    }
+
+    /// Hands a batch to the streams that may see each event, following the
+    /// end users' joins and leaves. A stream whose queue is full is let go
+    /// (it will read the log when it reconnects).
     fn dispatch(&self, batch: Vec<Arc<Delivery>>) {
-        let mut inner = self.inner.lock().expect("hub lock");
+        let mut guard = self.inner.lock().expect("hub lock");
+        let inner = &mut *guard;
+        let mut gone = Vec::new();
         for delivery in &batch {
-            inner.subscribers.retain(|_, s| {
-                if s.account_sid != delivery.account_sid {
-                    return true;
-                }
-                let bytes = delivery.text.len();
-                if s.queued_bytes.load(Ordering::SeqCst) + bytes > QUEUE_BYTES {
-                    s.too_slow.store(true, Ordering::SeqCst);
-                    return false;
-                }
-                match s.tx.try_send(delivery.clone()) {
-                    Ok(()) => {
-                        s.queued_bytes.fetch_add(bytes, Ordering::SeqCst);
-                        true
+            for id in inner.candidates(delivery) {
+                let s = inner.subscribers.get_mut(&id).expect("indexed subscribers exist");
+                let verdict = s.audience.admit(delivery);
+                if let Some(ch) = &delivery.conversation_sid {
+                    // Keep the conversation index as the audience now is.
+                    if s.audience.follows(ch) {
+                        inner.members.entry(ch.clone()).or_default().insert(id);
+                    } else {
+                        unindex(&mut inner.members, ch, id);
                     }
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        s.too_slow.store(true, Ordering::SeqCst);
-                        false
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
                 }
-            });
+                if verdict != Verdict::Skip && !offer(s, delivery, self.limits.queue_bytes) {
+                    gone.push(id);
+                }
+            }
+            for id in gone.drain(..) {
+                inner.remove(id);
+            }
             inner.head = delivery.position;
         }
     }
 }
 
+/// Queues a delivery for one stream; false if the stream is too slow (it
+/// is marked so) or gone.
+fn offer(s: &Subscriber, delivery: &Arc<Delivery>, queue_bytes: usize) -> bool {
+    let bytes = delivery.text.len();
+    if s.queued_bytes.load(Ordering::SeqCst) + bytes > queue_bytes {
+        s.too_slow.store(true, Ordering::SeqCst);
+        return false;
+    }
+    match s.tx.try_send(delivery.clone()) {
+        Ok(()) => {
+            s.queued_bytes.fetch_add(bytes, Ordering::SeqCst);
+            true
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            s.too_slow.store(true, Ordering::SeqCst);
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
 /// The tailer: reads the log after the hub's head whenever woken or every
-/// [`POLL`], until the hub is gone or nobody listens.
+/// poll interval, until the hub is gone or nobody listens.
 async fn tail(hub: Weak<Hub>) {
-    let Some(committed) = hub.upgrade().map(|h| h.db.committed()) else {
+    let Some((committed, poll)) = hub.upgrade().map(|h| (h.db.committed(), h.limits.poll)) else {
         return;
     };
+    // Other instances' commits wake it too, while it runs.
+    #[cfg(unix)]
+    let _listening = hub.upgrade().and_then(|h| listen::start(&h, committed.clone()));
     loop {
         let Some(strong) = hub.upgrade() else {
             return;
@@ -228,7 +395,7 @@ async fn tail(hub: Weak<Hub>) {
             tracing::warn!(error = %e, "event log tailer failed to read; retrying");
         }
         drop(strong);
-        let _ = tokio::time::timeout(POLL, committed.notified()).await;
+        let _ = tokio::time::timeout(poll, committed.notified()).await;
     }
 }
 
@@ -263,20 +430,25 @@ mod tests {
         })
     }
 
+    fn firehose(account: &str) -> Audience {
+        Audience::Account { account_sid: account.into(), service: None }
+    }
+
     async fn hub() -> (Arc<Hub>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&DatabaseUrl::Sqlite(dir.path().join("t.db")), 2).unwrap();
         crate::db::migrations::run_pending(&mut db.get().unwrap()).unwrap();
-        (Hub::new(db, "http://localhost/v1".into()), dir)
+        (Hub::new(db, "http://localhost/v1".into(), StreamLimits::default()), dir)
     }
 
     #[actix_web::test]
     async fn a_stream_that_does_not_keep_up_is_let_go_and_others_are_not() {
         let (hub, _dir) = hub().await;
-        let mut slow = hub.subscribe("AC1").await.unwrap();
-        let mut brisk = hub.subscribe("AC1").await.unwrap();
-        let other_account = hub.subscribe("AC2").await.unwrap();
-        for position in 1..=(QUEUE as i64 + 1) {
+        let mut slow = hub.subscribe(firehose("AC1")).await.unwrap();
+        let mut brisk = hub.subscribe(firehose("AC1")).await.unwrap();
+        let other_account = hub.subscribe(firehose("AC2")).await.unwrap();
+        let queue = StreamLimits::default().queue_frames;
+        for position in 1..=(queue as i64 + 1) {
             hub.dispatch(vec![delivery(position, 10)]);
             let d = brisk.rx.try_recv().expect("the brisk stream gets each frame");
             brisk.sent(&d);
@@ -287,7 +459,7 @@ mod tests {
         while slow.rx.try_recv().is_ok() {
             queued += 1;
         }
-        assert_eq!(queued, QUEUE, "what was queued is still read, then the channel ends");
+        assert_eq!(queued, queue, "what was queued is still read, then the channel ends");
         assert!(matches!(slow.rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)));
         assert!(!other_account.too_slow.load(Ordering::SeqCst), "other accounts' streams get nothing");
     }
@@ -295,11 +467,56 @@ mod tests {
     #[actix_web::test]
     async fn a_stream_is_let_go_when_its_queued_bytes_pass_the_bound() {
         let (hub, _dir) = hub().await;
-        let sub = hub.subscribe("AC1").await.unwrap();
-        let big = QUEUE_BYTES / 4 + 1;
+        let sub = hub.subscribe(firehose("AC1")).await.unwrap();
+        let big = StreamLimits::default().queue_bytes / 4 + 1;
         for position in 1..=4 {
             hub.dispatch(vec![delivery(position, big)]);
         }
         assert!(sub.too_slow.load(Ordering::SeqCst), "four frames of a quarter of the bound and more");
+    }
+
+    #[actix_web::test]
+    async fn an_event_wakes_only_the_streams_that_follow_its_conversation() {
+        let (hub, _dir) = hub().await;
+        let user = |identity: &str, conversations: &[&str]| Audience::User {
+            service_sid: "IS1".into(),
+            identity: identity.into(),
+            conversations: conversations.iter().map(|c| c.to_string()).collect(),
+        };
+        let mut alice = hub.subscribe(user("alice", &["CH1"])).await.unwrap();
+        let mut bob = hub.subscribe(user("bob", &[])).await.unwrap();
+        let mut account = hub.subscribe(firehose("AC1")).await.unwrap();
+        let event = |position, kind, identity: Option<&str>| {
+            Arc::new(Delivery {
+                kind: Some(kind),
+                identity: identity.map(str::to_owned),
+                ..Arc::into_inner(delivery(position, 1)).unwrap()
+            })
+        };
+        hub.dispatch(vec![event(1, EventKind::MessageAdded, None)]);
+        assert_eq!(alice.rx.try_recv().unwrap().position, 1);
+        assert!(bob.rx.try_recv().is_err(), "not bob's conversation");
+        // Bob joins: the join reaches him through his identity, and the
+        // conversation's next event through the index.
+        hub.dispatch(vec![
+            event(2, EventKind::ParticipantJoined, Some("bob")),
+            event(3, EventKind::MessageAdded, None),
+        ]);
+        assert_eq!(bob.rx.try_recv().unwrap().position, 2);
+        assert_eq!(bob.rx.try_recv().unwrap().position, 3);
+        hub.dispatch(vec![
+            event(4, EventKind::ParticipantLeft, Some("alice")),
+            event(5, EventKind::MessageAdded, None),
+        ]);
+        assert_eq!(alice.rx.try_recv().unwrap().position, 2, "others' joins in her conversation");
+        assert_eq!(alice.rx.try_recv().unwrap().position, 3);
+        assert_eq!(alice.rx.try_recv().unwrap().position, 4, "her own leave");
+        assert!(alice.rx.try_recv().is_err(), "nothing after she left");
+        assert_eq!(hub.inner.lock().unwrap().members["CH1"].len(), 1, "only bob follows CH1 now");
+        let firehose: Vec<i64> =
+            std::iter::from_fn(|| account.rx.try_recv().ok()).map(|d| d.position).collect();
+        assert_eq!(firehose, [1, 2, 3, 4, 5]);
+        drop(bob);
+        assert!(hub.inner.lock().unwrap().members.is_empty(), "a stream that goes leaves the index");
     }
 }

@@ -1,4 +1,4 @@
--- confab_fn version 2
+-- confab_fn version 3
 --
 -- PostgreSQL functions that are code, not schema. Each start applies this
 -- file, under the migration lock, when the database holds an older version
@@ -44,6 +44,17 @@ $$;
 
 -- Records one event (store::events::record on PostgreSQL); returns its
 -- position.
+--
+-- Both writers of the log (this and send_message) also NOTIFY
+-- confab_events, which wakes the tailers of every instance at commit
+-- (src/live/listen.rs). PostgreSQL folds a transaction's notifications of
+-- one channel and payload into one, so a transaction notifies once however
+-- many events it records; a rollback notifies nobody. The notification is
+-- a hint, never the truth: tailers also poll the log every second. A commit
+-- that notifies takes a lock that serialises notifying commits cluster-wide;
+-- a deployment where that costs too much turns notifying off per session
+-- with `options=-c confab.notify=off` in its DATABASE_URL, and streams then
+-- hear of other instances' writes within the poll.
 CREATE OR REPLACE FUNCTION confab_fn.record_event(
     p_account_sid TEXT,
     p_service_sid TEXT,
@@ -63,6 +74,9 @@ BEGIN
     VALUES (confab_fn.next_event_position(), p_account_sid, p_service_sid, p_conversation_sid, p_kind,
             p_resource_sid, p_data, p_update_reasons, p_now)
     RETURNING position INTO o_position;
+    IF current_setting('confab.notify', true) IS DISTINCT FROM 'off' THEN
+        PERFORM pg_notify('confab_events', '');
+    END IF;
 END;
 $$;
 
@@ -194,6 +208,9 @@ BEGIN
                             data, update_reasons, date_created)
         VALUES (confab_fn.next_event_position(), p_account_sid, p_service_sid, p_conversation_sid,
                 'messageAdded', p_message_sid, row_to_json(v_message)::TEXT, NULL, p_now);
+        IF current_setting('confab.notify', true) IS DISTINCT FROM 'off' THEN
+            PERFORM pg_notify('confab_events', '');
+        END IF;
     END IF;
 END;
 $$;

@@ -312,6 +312,9 @@ impl Drop for OtherInstance {
     }
 }
 
+/// A second `confab serve` process on the same database. On PostgreSQL it
+/// polls the log once a minute only, so whatever reaches its streams within
+/// seconds came by `NOTIFY`.
 async fn other_instance(c: &Client) -> OtherInstance {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
@@ -328,6 +331,12 @@ async fn other_instance(c: &Client) -> OtherInstance {
         .env("CONFAB_BIND", format!("127.0.0.1:{port}"))
         .env("CONFAB_DATA_DIR", dir.path())
         .env("CONFAB_BACKGROUND", "off")
+        .env("CONFAB_STREAM_POLL_MS", if c.server.db.is_postgres() { "60000" } else { "1000" })
+        // The cluster's master key, so API key secrets (and tokens) verify.
+        .env(
+            "CONFAB_MASTER_KEY",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]),
+        )
         .current_dir(dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -370,6 +379,57 @@ async fn an_event_committed_through_one_instance_reaches_a_stream_on_another() {
         sent["data"]["url"].as_str().unwrap().starts_with(&other.base),
         "rendered by the second instance"
     );
+    // Each later send arrives well inside the other instance's poll: woken
+    // by the commit's notification (on SQLite, by its 1 s poll).
+    for n in 0..3 {
+        let im = c.say(&ch, &format!("again {n}")).await;
+        let started = std::time::Instant::now();
+        let sent = frame(next(&mut socket, Duration::from_secs(5)).await);
+        assert_eq!(sent["data"]["sid"], im.as_str(), "{sent}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    }
+}
+
+#[actix_web::test]
+async fn typing_crosses_instances_on_postgres() {
+    let c = Client::start().await;
+    if !c.server.db.is_postgres() {
+        return; // SQLite: one instance per database file, nothing to cross.
+    }
+    let other = other_instance(&c).await;
+    let service = c.service().await;
+    let key = c.key().await;
+    let ch = c.conversation().await;
+    c.join(&ch, "alice").await;
+    c.join(&ch, "bob").await;
+    let token = |who: &str| access_token(&key, &c.server.account.sid, who, &service);
+    let bare = awc::Client::default();
+    let (_, mut alice) = bare
+        .ws(format!("{}/v1/Events?token={}", other.base, token("alice")))
+        .connect()
+        .await
+        .expect("alice, on the second instance");
+    let mut bob = c.open(&format!("token={}", token("bob")), false).await.unwrap();
+    // The second instance starts listening as alice's stream opens; bob
+    // types (at most once a second is passed on) until she hears it.
+    let typing = serde_json::json!({"type": "typing", "conversation_sid": ch}).to_string();
+    let mut heard = None;
+    for _ in 0..5 {
+        bob.send(ws::Message::Text(typing.clone().into())).await.unwrap();
+        if let Next::Frame(f) = next(&mut alice, Duration::from_millis(1200)).await {
+            heard = Some(f);
+            break;
+        }
+    }
+    let started = heard.expect("bob's typing reaches alice on the other instance");
+    assert_eq!(
+        (started["type"].as_str(), started["data"]["identity"].as_str()),
+        (Some("typingStarted"), Some("bob")),
+        "{started}"
+    );
+    let ended = frame(next(&mut alice, Duration::from_secs(9)).await);
+    assert_eq!(ended["type"], "typingEnded", "ended by alice's own instance: {ended}");
+    quiet(&mut bob).await;
 }
 
 #[actix_web::test]
@@ -399,4 +459,45 @@ async fn a_revoked_api_key_closes_its_streams() {
         Next::Closed(code) => assert_eq!(code, Some(4003)),
         other => panic!("expected the close, got {other:?}"),
     }
+}
+
+#[actix_web::test]
+async fn a_stream_that_does_not_read_is_closed_and_recovers_everything_with_since() {
+    let limits =
+        confab::config::StreamLimits { queue_frames: 16, queue_bytes: 64 << 10, ..Default::default() };
+    let server = crate::util::TestApp::builder().config(move |c| c.stream_limits = limits).server().await;
+    let c = Client::on(server);
+    let mut socket = c.open("", true).await.unwrap();
+    let ch = c.conversation().await;
+    // The client reads nothing meanwhile. Loopback buffers take a few MB
+    // before the server's queue for this stream fills.
+    let body = "x".repeat(30_000);
+    let mut said = Vec::new();
+    for n in 0..400 {
+        said.push(c.say(&ch, &format!("{n} {body}")).await);
+    }
+    let mut got = Vec::new();
+    let mut last = 0;
+    let code = loop {
+        match next(&mut socket, Duration::from_secs(10)).await {
+            Next::Frame(f) => {
+                last = f["position"].as_i64().unwrap();
+                if f["type"] == "messageAdded" {
+                    got.push(text(&f["data"]["sid"]));
+                }
+            }
+            Next::Closed(code) => break code,
+            Next::Quiet => panic!("neither closed nor sending, after {} messages", got.len()),
+        }
+    };
+    assert_eq!(code, Some(4008), "closed as too slow");
+    assert!(got.len() < said.len(), "closed before it had everything: {}", got.len());
+    let mut again = c.open(&format!("since={last}"), true).await.unwrap();
+    while got.len() < said.len() {
+        let f = frame(next(&mut again, Duration::from_secs(10)).await);
+        assert_eq!(f["type"], "messageAdded", "{f}");
+        got.push(text(&f["data"]["sid"]));
+    }
+    assert_eq!(got, said, "every message once, in order");
+    quiet(&mut again).await;
 }
