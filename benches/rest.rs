@@ -16,7 +16,10 @@
 //! process, e.g. "perf record -e cpu-clock -g -o /tmp/perf.data --"),
 //! --compare PATH (another `confab` binary, e.g. a build of the previous
 //! commit: run side by side with this build, each on its own database,
-//! their sends interleaved A B B A against the same pgbench baselines).
+//! their sends interleaved A B B A against the same pgbench baselines),
+//! --compare-pg-options OPTS (libpq `options` for the compared server's
+//! PostgreSQL sessions, e.g. "-c confab.notify=off"; without --compare the
+//! compared server is this build: the same binary with and without them).
 //! Figures go to stdout as a Markdown table.
 
 use std::io::Write;
@@ -44,6 +47,8 @@ struct Opts {
     wrapper: Vec<String>,
     /// Another binary measured in the same run (`--compare`).
     compare: Option<std::path::PathBuf>,
+    /// Session options for the compared server on PostgreSQL.
+    compare_pg_options: Option<String>,
 }
 
 fn parse_args() -> Opts {
@@ -57,6 +62,7 @@ fn parse_args() -> Opts {
         paging: true,
         wrapper: Vec::new(),
         compare: None,
+        compare_pg_options: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -73,9 +79,13 @@ fn parse_args() -> Opts {
             "--skip-paging" => o.paging = false,
             "--server-wrapper" => o.wrapper = val().split_whitespace().map(str::to_owned).collect(),
             "--compare" => o.compare = Some(val().into()),
+            "--compare-pg-options" => o.compare_pg_options = Some(val()),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown option {other}"),
         }
+    }
+    if o.compare.is_none() && o.compare_pg_options.is_some() {
+        o.compare = Some(env!("CARGO_BIN_EXE_confab").into());
     }
     o
 }
@@ -549,7 +559,10 @@ async fn run(opts: Opts) {
         let (database_url, pg_name) = database("confab_bench");
         let server = start_server(&database_url, &opts.wrapper, None);
         let compared = opts.compare.as_deref().map(|binary| {
-            let (url, pg_name) = database("confab_bench_compare");
+            let (mut url, pg_name) = database("confab_bench_compare");
+            if let (Some(options), Some(_)) = (&opts.compare_pg_options, &pg_name) {
+                url = format!("{url}?options={}", options.replace(' ', "%20").replace('=', "%3D"));
+            }
             (start_server(&url, &[], Some(binary)), pg_name)
         });
         let mut bases = vec![server.base.as_str()];
@@ -616,8 +629,12 @@ async fn run(opts: Opts) {
     }
     if !compare_rows.is_empty() {
         println!(
-            "\nthis build against {} (same run, same pgbench baselines, sends interleaved):\n",
-            opts.compare.as_deref().unwrap().display()
+            "\nthis build against {}{} (same run, same pgbench baselines, sends interleaved):\n",
+            opts.compare.as_deref().unwrap().display(),
+            opts.compare_pg_options
+                .as_deref()
+                .map(|o| format!(" with PostgreSQL options {o:?}"))
+                .unwrap_or_default()
         );
         println!(
             "| backend | auth | clients | this build sends/s | compared sends/s | this ÷ compared | this ÷ INSERT | compared ÷ INSERT |"

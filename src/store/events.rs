@@ -107,21 +107,21 @@ pub(crate) fn record<R: Logged>(
     let now = time::now();
     match conn {
         DbConnection::Sqlite(sqlite) => {
-            // Fixed text: prepared once per connection and found again by
-            // its text (a built INSERT walks its AST to make the key).
-            diesel::sql_query(
-                "INSERT INTO events (account_sid, service_sid, conversation_sid, kind, resource_sid, data, \
-                 update_reasons, date_created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind::<Text, _>(row.account_sid())
-            .bind::<Text, _>(row.service_sid())
-            .bind::<Nullable<Text>, _>(row.conversation_sid())
-            .bind::<Text, _>(kind.as_str())
-            .bind::<Text, _>(row.sid())
-            .bind::<Text, _>(&data)
-            .bind::<Nullable<Text>, _>(reasons.as_deref())
-            .bind::<BigInt, _>(now)
-            .execute(sqlite)?;
+            // Built, not `sql_query`: diesel never caches a `sql_query`
+            // statement, so fixed text would be parsed and planned again on
+            // every event; this one is prepared once per connection.
+            diesel::insert_into(events::table)
+                .values((
+                    events::account_sid.eq(row.account_sid()),
+                    events::service_sid.eq(row.service_sid()),
+                    events::conversation_sid.eq(row.conversation_sid()),
+                    events::kind.eq(kind.as_str()),
+                    events::resource_sid.eq(row.sid()),
+                    events::data.eq(&data),
+                    events::update_reasons.eq(reasons.as_deref()),
+                    events::date_created.eq(now),
+                ))
+                .execute(sqlite)?;
         }
         DbConnection::Postgresql(pg) => {
             diesel::select(sql_fn::record_event(
