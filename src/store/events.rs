@@ -21,7 +21,7 @@
 //! transaction holds delivery back, never loses an event.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::Text;
 use serde::Serialize;
 
 use crate::db::DbConnection;
