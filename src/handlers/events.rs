@@ -221,6 +221,7 @@ impl Stream {
             return Ok(());
         }
         self.last = since;
+        self.rewind_to(since).await?;
         let mut position = since;
         loop {
             let rows = db
@@ -235,6 +236,41 @@ impl Stream {
                 let delivery = render(row, self.state.hub.v1()).map_err(|_| Some(CloseCode::Error.into()))?;
                 self.deliver(&Arc::new(delivery)).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Turns an end user's conversations (read at connect) into those it
+    /// had at `since`, undoing its joins and leaves since, so the replay
+    /// brings what happened in a conversation it has left meanwhile, and
+    /// the removal itself.
+    async fn rewind_to(&mut self, since: i64) -> Result<(), Option<CloseReason>> {
+        let Audience::User { service_sid, .. } = &self.audience else {
+            return Ok(());
+        };
+        let service = Arc::<str>::from(service_sid.as_str());
+        let mut changes = Vec::new();
+        let mut position = since;
+        loop {
+            let service = service.clone();
+            let rows = self
+                .state
+                .db
+                .read(move |conn| {
+                    Ok::<_, ApiError>(store::events::memberships_after(conn, &service, position, 500)?)
+                })
+                .await
+                .map_err(|_| Some(CloseCode::Error.into()))?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            position = last.position;
+            for row in &rows {
+                changes.push(render(row, self.state.hub.v1()).map_err(|_| Some(CloseCode::Error.into()))?);
+            }
+        }
+        for change in changes.iter().rev() {
+            self.audience.rewind(change);
         }
         Ok(())
     }

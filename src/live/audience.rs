@@ -74,6 +74,27 @@ impl Audience {
         }
     }
 
+    /// Undoes what [`Audience::admit`] would do with a join or leave of
+    /// this user: fed the joins and leaves after a position newest first,
+    /// it turns the user's conversations now into those it had then.
+    pub fn rewind(&mut self, d: &Delivery) {
+        let Audience::User { service_sid, identity, conversations } = self else {
+            return;
+        };
+        if d.service_sid != *service_sid || d.identity.as_deref() != Some(identity.as_str()) {
+            return;
+        }
+        match (d.kind, &d.conversation_sid) {
+            (Some(EventKind::ParticipantJoined), Some(ch)) => {
+                conversations.remove(ch);
+            }
+            (Some(EventKind::ParticipantLeft), Some(ch)) => {
+                conversations.insert(ch.clone());
+            }
+            _ => {}
+        }
+    }
+
     /// Whether a typing indicator reaches this audience: an end user in its
     /// conversation, other than the one typing.
     pub fn hears_typing(&self, d: &Delivery) -> bool {
@@ -138,6 +159,27 @@ mod tests {
         assert_eq!(a.admit(&event(EventKind::ConversationRemoved, "CH2", None)), Verdict::Send);
         assert_eq!(a.admit(&event(EventKind::ConversationRemoved, "CH2", None)), Verdict::Skip);
         assert_eq!(a.conversations().count(), 0);
+    }
+
+    #[test]
+    fn rewinding_the_joins_and_leaves_gives_the_conversations_of_back_then() {
+        // Then: CH1 and CH2. Since: left CH1, joined CH3, left CH2, rejoined CH1.
+        let history = [
+            event(EventKind::ParticipantLeft, "CH1", Some("alice")),
+            event(EventKind::ParticipantJoined, "CH3", Some("alice")),
+            event(EventKind::ParticipantJoined, "CH3", Some("bob")),
+            event(EventKind::ParticipantLeft, "CH2", Some("alice")),
+            event(EventKind::ParticipantJoined, "CH1", Some("alice")),
+        ];
+        let mut a = alice(&["CH1", "CH3"]);
+        for d in history.iter().rev() {
+            a.rewind(d);
+        }
+        assert_eq!(a, alice(&["CH1", "CH2"]));
+        let verdicts: Vec<Verdict> = history.iter().map(|d| a.admit(d)).collect();
+        use Verdict::*;
+        assert_eq!(verdicts, [Left, Joined, Send, Left, Joined]);
+        assert_eq!(a, alice(&["CH1", "CH3"]), "and forward again to now");
     }
 
     #[test]

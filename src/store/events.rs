@@ -158,6 +158,33 @@ pub fn after(conn: &mut DbConnection, position: i64, limit: i64) -> StoreResult<
     })
 }
 
+/// Up to `limit` joins and leaves (`participantJoined`, `participantLeft`)
+/// in `service_sid` after `position`, in commit order, below the horizon as
+/// [`after`] reads: what a replaying stream needs to know which
+/// conversations its user was in back then.
+pub fn memberships_after(
+    conn: &mut DbConnection,
+    service_sid: &str,
+    position: i64,
+    limit: i64,
+) -> StoreResult<Vec<EventRow>> {
+    let kinds = [EventKind::ParticipantJoined.as_str(), EventKind::ParticipantLeft.as_str()];
+    let query = events::table
+        .filter(events::position.gt(position))
+        .filter(events::service_sid.eq(service_sid))
+        .filter(events::kind.eq_any(kinds))
+        .order(events::position)
+        .limit(limit)
+        .select(EventRow::as_select());
+    Ok(match conn {
+        DbConnection::Sqlite(_) => query.load(conn)?,
+        DbConnection::Postgresql(pg) => {
+            let horizon = diesel::select(sql_fn::event_horizon()).get_result::<i64>(pg)?;
+            query.filter(events::position.lt(horizon * PER_TRANSACTION)).load(conn)?
+        }
+    })
+}
+
 /// The position a reader starting now begins after: the last event below
 /// the horizon (0 for an empty log).
 pub fn latest(conn: &mut DbConnection) -> StoreResult<i64> {

@@ -205,6 +205,37 @@ async fn since_replays_what_was_missed_once_and_in_order() {
 }
 
 #[actix_web::test]
+async fn a_user_removed_while_away_gets_what_came_before_and_the_removal_on_reconnect() {
+    let c = Client::start().await;
+    let service = c.service().await;
+    let key = c.key().await;
+    let ch = c.conversation().await;
+    let mb = c.join(&ch, "alice").await;
+    let token = access_token(&key, &c.server.account.sid, "alice", &service);
+    let mut socket = c.open(&format!("token={token}"), false).await.unwrap();
+    c.say(&ch, "seen").await;
+    let position = frame_of(&mut socket).await["position"].as_i64().unwrap();
+    drop(socket);
+    let missed = c.say(&ch, "said before she was removed").await;
+    c.call("DELETE", &format!("/v1/Conversations/{ch}/Participants/{mb}"), &[]).await;
+    c.say(&ch, "said after").await;
+    let mut socket = c.open(&format!("token={token}&since={position}"), false).await.unwrap();
+    let f = frame_of(&mut socket).await;
+    assert_eq!(
+        (f["type"].as_str(), f["data"]["sid"].as_str()),
+        (Some("messageAdded"), Some(missed.as_str()))
+    );
+    let f = frame_of(&mut socket).await;
+    assert_eq!((f["type"].as_str(), f["data"]["sid"].as_str()), (Some("participantLeft"), Some(mb.as_str())));
+    let f = frame_of(&mut socket).await;
+    assert_eq!(
+        (f["type"].as_str(), f["conversation_sid"].as_str()),
+        (Some("conversationRemoved"), Some(ch.as_str()))
+    );
+    quiet(&mut socket).await;
+}
+
+#[actix_web::test]
 async fn a_since_older_than_the_log_gets_resync_first() {
     let c = Client::start().await;
     let ch = c.conversation().await;
