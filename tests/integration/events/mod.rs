@@ -5,6 +5,7 @@
 
 mod frames;
 mod log;
+mod notify;
 mod ordering;
 mod stream;
 
