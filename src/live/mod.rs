@@ -330,7 +330,15 @@ impl Hub {
             for id in inner.candidates(delivery) {
                 let s = inner.subscribers.get_mut(&id).expect("indexed subscribers exist");
                 let verdict = s.audience.admit(delivery);
-                if let Some(ch) = &delivery.conversation_sid {
+                let membership = matches!(
+                    delivery.kind,
+                    Some(
+                        EventKind::ParticipantJoined
+                            | EventKind::ParticipantLeft
+                            | EventKind::ConversationRemoved
+                    )
+                );
+                if membership && let Some(ch) = &delivery.conversation_sid {
                     // Keep the conversation index as the audience now is.
                     if s.audience.follows(ch) {
                         inner.members.entry(ch.clone()).or_default().insert(id);
