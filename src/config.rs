@@ -69,7 +69,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// How this instance's event streams follow the log (src/live).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamLimits {
+pub struct StreamConfig {
     /// How often the log is read when nothing woke the reader
     /// (`CONFAB_STREAM_POLL_MS`): the bound on how late another instance's
     /// event arrives if its notification was lost, or turned off.
@@ -79,11 +79,20 @@ pub struct StreamLimits {
     pub queue_frames: usize,
     /// Bytes of frames likewise (`CONFAB_STREAM_QUEUE_BYTES`).
     pub queue_bytes: usize,
+    /// Whether this instance announces its commits to the others by
+    /// PostgreSQL `NOTIFY` (`CONFAB_STREAM_NOTIFY`, on by default); off,
+    /// their streams hear of this instance's writes within their poll.
+    pub announce: bool,
 }
 
-impl Default for StreamLimits {
+impl Default for StreamConfig {
     fn default() -> Self {
-        StreamLimits { poll: Duration::from_secs(1), queue_frames: 1024, queue_bytes: 4 << 20 }
+        StreamConfig {
+            poll: Duration::from_secs(1),
+            queue_frames: 1024,
+            queue_bytes: 4 << 20,
+            announce: true,
+        }
     }
 }
 
@@ -219,7 +228,7 @@ pub struct Config {
     /// (`CONFAB_STREAM_RECHECK_SECS`): a revoked key or rotated Auth Token
     /// closes its streams within this.
     pub stream_recheck: Duration,
-    pub stream_limits: StreamLimits,
+    pub stream: StreamConfig,
     /// `CONFAB_BACKGROUND=off`: this instance only serves requests (the
     /// collector and timers run on others).
     pub background: bool,
@@ -295,19 +304,14 @@ impl Config {
             Duration::from_secs(parse_num(&var, "CONFAB_EVENT_RETENTION_SECS", 86_400u64, 60, 30 * 86_400)?);
         let stream_recheck =
             Duration::from_secs(parse_num(&var, "CONFAB_STREAM_RECHECK_SECS", 30u64, 1, 3_600)?);
-        let stream_limits = StreamLimits {
+        let stream = StreamConfig {
             poll: Duration::from_millis(parse_num(&var, "CONFAB_STREAM_POLL_MS", 1_000u64, 50, 60_000)?),
             queue_frames: parse_num(&var, "CONFAB_STREAM_QUEUE_FRAMES", 1_024usize, 16, 1 << 16)?,
             queue_bytes: parse_num(&var, "CONFAB_STREAM_QUEUE_BYTES", 4usize << 20, 64 << 10, 256 << 20)?,
+            announce: on_off(&var, "CONFAB_STREAM_NOTIFY")?,
         };
 
-        let background = match var("CONFAB_BACKGROUND").as_deref().map(str::trim) {
-            None | Some("on") => true,
-            Some("off") => false,
-            Some(other) => {
-                return Err(bad("CONFAB_BACKGROUND", format!("expected on or off, got {other:?}")));
-            }
-        };
+        let background = on_off(&var, "CONFAB_BACKGROUND")?;
 
         let storage = match var("CONFAB_STORAGE_URL") {
             Some(v) => StorageUrl::parse(&v).map_err(|m| bad("CONFAB_STORAGE_URL", m))?,
@@ -383,7 +387,7 @@ impl Config {
             timers_interval,
             event_retention,
             stream_recheck,
-            stream_limits,
+            stream,
             background,
             media,
         })
@@ -405,7 +409,7 @@ impl Config {
             timers_interval: Duration::from_secs(30),
             event_retention: Duration::from_secs(86_400),
             stream_recheck: Duration::from_secs(30),
-            stream_limits: StreamLimits::default(),
+            stream: StreamConfig::default(),
             background: true,
             media: MediaConfig {
                 storage: StorageUrl::Memory,
@@ -445,6 +449,15 @@ fn parse_public_url(raw: &str) -> Result<String, String> {
         return Err(format!("not a usable base URL: {raw:?}"));
     }
     Ok(url.to_string())
+}
+
+/// A switch, `on` (the default) or `off`.
+fn on_off(var: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match var(name).as_deref().map(str::trim) {
+        None | Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(bad(name, format!("expected on or off, got {other:?}"))),
+    }
 }
 
 fn parse_num<T>(

@@ -43,6 +43,7 @@ impl AppState {
             .map_err(|e| format!("CONFAB_DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
         let db = Db::connect(&config.database_url, config.db_pool_size)
             .map_err(|e| format!("DATABASE_URL: cannot connect to {:?}: {e}", config.database_url))?;
+        let db = if config.stream.announce { db } else { db.without_announcements() };
         let mut conn = db.get().map_err(|e| format!("DATABASE_URL: cannot connect: {e}"))?;
         let applied = migrations::run_pending(&mut conn).map_err(|e| format!("migrations failed: {e}"))?;
         drop(conn);
@@ -59,7 +60,7 @@ impl AppState {
             config.public_url.clone(),
         );
         Ok(AppState {
-            hub: crate::live::Hub::new(db.clone(), format!("{}/v1", config.public_url), config.stream_limits),
+            hub: crate::live::Hub::new(db.clone(), format!("{}/v1", config.public_url), config.stream),
             auth: web::Data::new(auth),
             collector: Arc::new(Notify::new()),
             uploads: Semaphore::new(CONCURRENT_UPLOADS),

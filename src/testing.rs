@@ -5,6 +5,7 @@
 pub use crate::auth::accounts::{NewCredentials, create as create_account, rotate_auth_token};
 pub use crate::background::collector::{self, Pass};
 pub use crate::background::{event_log, timers};
+pub use crate::db::openssl::skip_cleanup_at_exit;
 pub use crate::db::{Db, DbConnection, DbError, Tx, establish, migrations, schema};
 pub use crate::domain::{EventKind, permission};
 pub use crate::keys::keyring::{Keyring, SecretKey};

@@ -28,16 +28,21 @@
 pub mod migrations;
 #[cfg(unix)]
 pub mod notify;
+#[cfg(unix)]
+pub mod openssl;
 pub mod replaceable;
 pub mod schema;
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
-use diesel::{Connection, ConnectionError};
+use diesel::{Connection, ConnectionError, RunQueryDsl};
 
 use crate::config::DatabaseUrl;
 
@@ -153,20 +158,39 @@ pub type PooledConnection = r2d2::PooledConnection<Manager>;
 /// The shared handle to the database.
 #[derive(Clone)]
 pub struct Db {
-    /// Notified after every committed write: the event log's tailer reads
-    /// on it (src/live).
-    committed: std::sync::Arc<tokio::sync::Notify>,
+    /// Counts the writes of this instance that committed: the event log's
+    /// tailer reads when it moves (src/live), and so does the announcer.
+    commits: Arc<watch::Sender<u64>>,
+    /// PostgreSQL: tells the other instances that this one committed.
+    announcer: Arc<OnceLock<Announcer>>,
+    /// This instance, as its announcements name it.
+    instance: u64,
     pool: Pool,
     /// Where write work runs: on SQLite a pool of one connection (see the
     /// module doc), on PostgreSQL the same pool.
     write_pool: Pool,
     /// The PostgreSQL URL (`None` on SQLite), for sessions of its own
     /// outside the pool (src/db/notify.rs).
-    postgres_url: Option<std::sync::Arc<str>>,
+    postgres_url: Option<Arc<str>>,
+}
+
+/// The channel on which instances announce their commits; the payload is
+/// the announcing instance.
+pub const COMMITS_CHANNEL: &str = "confab_events";
+
+/// Whether this instance announces its commits (`CONFAB_STREAM_NOTIFY`), and
+/// the task that does.
+enum Announcer {
+    Off,
+    Running,
 }
 
 impl Db {
     pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Db, r2d2::PoolError> {
+        #[cfg(unix)]
+        if matches!(url, DatabaseUrl::Postgres(_)) {
+            openssl::skip_cleanup_at_exit();
+        }
         let build = |size: u32| {
             r2d2::Pool::builder()
                 .max_size(size)
@@ -183,19 +207,39 @@ impl Db {
                     // The embedded default must work on a fresh machine.
                     let _ = std::fs::create_dir_all(dir);
                 }
-                Ok(Db {
-                    committed: Default::default(),
-                    pool: build(max_size)?,
-                    write_pool: build(1)?,
-                    postgres_url: None,
-                })
+                Ok(Db::new(build(max_size)?, build(1)?, None))
             }
             DatabaseUrl::Postgres(raw) => {
                 let pool = build(max_size)?;
-                let postgres_url = Some(raw.as_str().into());
-                Ok(Db { committed: Default::default(), write_pool: pool.clone(), pool, postgres_url })
+                Ok(Db::new(pool.clone(), pool, Some(raw.as_str().into())))
             }
         }
+    }
+
+    fn new(pool: Pool, write_pool: Pool, postgres_url: Option<Arc<str>>) -> Db {
+        let mut instance = [0u8; 8];
+        getrandom::fill(&mut instance).expect("the OS random source");
+        Db {
+            commits: Arc::new(watch::channel(0).0),
+            announcer: Default::default(),
+            instance: u64::from_le_bytes(instance),
+            pool,
+            write_pool,
+            postgres_url,
+        }
+    }
+
+    /// Turns off announcing this instance's commits to the others
+    /// (`CONFAB_STREAM_NOTIFY=off`): their streams then hear of them within
+    /// their poll. Call before the first write.
+    pub fn without_announcements(self) -> Db {
+        let _ = self.announcer.set(Announcer::Off);
+        self
+    }
+
+    /// This instance, as its announcements (and typing relays) name it.
+    pub fn instance(&self) -> u64 {
+        self.instance
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -232,7 +276,6 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let (pool, write_pool, postgres) = (self.pool.clone(), self.write_pool.clone(), self.is_postgres());
-        let committed = self.committed.clone();
         let outcome = actix_web::web::block(move || {
             if postgres {
                 let mut conn = write_pool.get().map_err(DbError::from)?;
@@ -246,15 +289,52 @@ impl Db {
         .await
         .map_err(|e| E::from(e.into()))?;
         if outcome.is_ok() {
-            committed.notify_one();
+            if self.is_postgres() {
+                // Listening before the count moves, so it hears this one.
+                self.announcer.get_or_init(|| self.start_announcing());
+            }
+            self.commits.send_modify(|n| *n = n.wrapping_add(1));
         }
         outcome
     }
 
-    /// Notified after each write that succeeded (one stored permit when
-    /// nobody waits, so a wake-up is never lost).
-    pub fn committed(&self) -> std::sync::Arc<tokio::sync::Notify> {
-        self.committed.clone()
+    /// Moves with every write of this instance that commits (a receiver
+    /// that was away sees one change, never none).
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    /// The announcer: after commits, one `NOTIFY confab_events` (payload:
+    /// this instance), which wakes the other instances' event log readers
+    /// (src/live/listen.rs). It runs after the commit, outside the write's
+    /// transaction: a transaction that notifies takes a lock at commit that
+    /// serialises every notifying commit of the cluster, which cost sends a
+    /// fifth to a third of their rate when each send notified. Commits that
+    /// land while a notification is on its way share the next one, so it
+    /// sends at most one at a time. It stops when the last `Db` clone goes.
+    fn start_announcing(&self) -> Announcer {
+        let mut commits = self.commits.subscribe();
+        let pool = self.pool.clone();
+        let payload = self.instance.to_string();
+        actix_web::rt::spawn(async move {
+            while commits.changed().await.is_ok() {
+                let (pool, payload) = (pool.clone(), payload.clone());
+                let sent = actix_web::web::block(move || -> Result<(), DbError> {
+                    let mut conn = pool.get()?;
+                    diesel::sql_query("SELECT pg_notify($1, $2)")
+                        .bind::<diesel::sql_types::Text, _>(COMMITS_CHANNEL)
+                        .bind::<diesel::sql_types::Text, _>(&payload)
+                        .execute(&mut *conn)?;
+                    Ok(())
+                })
+                .await;
+                if let Ok(Err(e)) | Err(e) = sent.map_err(DbError::from) {
+                    // The others' poll covers it.
+                    tracing::debug!(error = %e, "commit not announced");
+                }
+            }
+        });
+        Announcer::Running
     }
 
     /// A connection for synchronous callers (CLI, start-up): the writers'.
@@ -364,7 +444,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use diesel::RunQueryDsl;
 
     fn memory() -> DbConnection {
         establish(&DatabaseUrl::Sqlite(":memory:".into())).unwrap()

@@ -1,6 +1,6 @@
 //! Hearing the other instances (PostgreSQL): a session that `LISTEN`s on
-//! `confab_events`, which the log's writers notify at commit
-//! (`src/db/sql/postgresql.sql`), and on `confab_typing`, which carries
+//! `confab_events`, on which each instance announces its commits (payload:
+//! the instance; `Db`'s announcer), and on `confab_typing`, which carries
 //! typing indicators. It runs on a thread of its own while the tailer runs,
 //! since libpq blocks.
 //!
@@ -15,12 +15,11 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::db::COMMITS_CHANNEL;
 use crate::db::notify::Listener;
 
 use super::{Hub, TYPING_CHANNEL};
 
-/// The channel the log's writers notify.
-const EVENTS_CHANNEL: &str = "confab_events";
 /// How long one wait lasts: how soon the thread sees that it should stop.
 const WAIT: Duration = Duration::from_secs(1);
 /// The pause before connecting again after a failure.
@@ -40,11 +39,13 @@ impl Drop for Listening {
 /// Starts listening for `hub` (nothing to do on SQLite: one instance).
 pub(super) fn start(hub: &Arc<Hub>, wake: Arc<Notify>) -> Option<Listening> {
     let url = hub.db.postgres_url()?.to_owned();
+    // This instance's own commits wake its tailer without a round trip.
+    let me = hub.db.instance().to_string();
     let stop = Arc::new(AtomicBool::new(false));
     let (weak, stopping) = (Arc::downgrade(hub), stop.clone());
     let spawned = std::thread::Builder::new()
         .name("confab-listen".into())
-        .spawn(move || run(&url, &weak, &wake, &stopping));
+        .spawn(move || run(&url, &me, &weak, &wake, &stopping));
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "could not start listening for other instances; polling only");
         return None;
@@ -52,11 +53,12 @@ pub(super) fn start(hub: &Arc<Hub>, wake: Arc<Notify>) -> Option<Listening> {
     Some(Listening { stop })
 }
 
-fn run(url: &str, hub: &Weak<Hub>, wake: &Notify, stop: &AtomicBool) {
+fn run(url: &str, me: &str, hub: &Weak<Hub>, wake: &Notify, stop: &AtomicBool) {
     let mut failing = false;
-    while !stop.load(Ordering::SeqCst) {
+    let running = || !stop.load(Ordering::SeqCst) && hub.strong_count() > 0;
+    while running() {
         let session = Listener::connect(url).and_then(|mut l| {
-            l.listen(EVENTS_CHANNEL)?;
+            l.listen(COMMITS_CHANNEL)?;
             l.listen(TYPING_CHANNEL)?;
             Ok(l)
         });
@@ -76,7 +78,7 @@ fn run(url: &str, hub: &Weak<Hub>, wake: &Notify, stop: &AtomicBool) {
             failing = false;
         }
         wake.notify_one();
-        while !stop.load(Ordering::SeqCst) {
+        while running() {
             let notifications = match listener.wait(WAIT) {
                 Ok(n) => n,
                 Err(e) => {
@@ -86,7 +88,7 @@ fn run(url: &str, hub: &Weak<Hub>, wake: &Notify, stop: &AtomicBool) {
             };
             for n in notifications {
                 match n.channel.as_str() {
-                    EVENTS_CHANNEL => wake.notify_one(),
+                    COMMITS_CHANNEL if n.payload != me => wake.notify_one(),
                     TYPING_CHANNEL => match hub.upgrade() {
                         Some(hub) => hub.relayed_typing(&n.payload),
                         None => return,

@@ -5,9 +5,10 @@
 //! here.
 //!
 //! The tailer wakes when a write of this instance commits
-//! (`Db::committed`), when another instance's does (PostgreSQL `NOTIFY`,
-//! src/live/listen.rs), and every `CONFAB_STREAM_POLL_MS` in case a
-//! notification was lost. It runs while anyone listens.
+//! (`Db::commits`), when another instance's does (its announcement by
+//! PostgreSQL `NOTIFY`, src/live/listen.rs), and every
+//! `CONFAB_STREAM_POLL_MS` in case an announcement was lost. It runs while
+//! anyone listens.
 //!
 //! The hub routes each event to the streams that may see it, through
 //! indexes by account (firehoses), conversation and identity (end users),
@@ -22,11 +23,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 pub use audience::{Audience, Verdict};
 
-use crate::config::StreamLimits;
+use crate::config::StreamConfig;
 use crate::db::Db;
 use crate::domain::EventKind;
 use crate::error::ApiError;
@@ -85,7 +86,7 @@ struct RelayedTyping {
 pub struct Hub {
     db: Db,
     v1: String,
-    limits: StreamLimits,
+    limits: StreamConfig,
     /// This instance, among those relaying typing to each other.
     instance: u64,
     inner: Mutex<Inner>,
@@ -210,10 +211,8 @@ fn unindex<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<u64>>, key: &
 }
 
 impl Hub {
-    pub fn new(db: Db, v1: String, limits: StreamLimits) -> Arc<Hub> {
-        let mut instance = [0u8; 8];
-        getrandom::fill(&mut instance).expect("the OS random source");
-        let instance = u64::from_le_bytes(instance);
+    pub fn new(db: Db, v1: String, limits: StreamConfig) -> Arc<Hub> {
+        let instance = db.instance();
         Arc::new(Hub { db, v1, limits, instance, inner: Mutex::new(Inner::default()) })
     }
 
@@ -382,12 +381,13 @@ fn offer(s: &Subscriber, delivery: &Arc<Delivery>, queue_bytes: usize) -> bool {
 /// The tailer: reads the log after the hub's head whenever woken or every
 /// poll interval, until the hub is gone or nobody listens.
 async fn tail(hub: Weak<Hub>) {
-    let Some((committed, poll)) = hub.upgrade().map(|h| (h.db.committed(), h.limits.poll)) else {
+    let Some((mut commits, poll)) = hub.upgrade().map(|h| (h.db.commits(), h.limits.poll)) else {
         return;
     };
     // Other instances' commits wake it too, while it runs.
+    let others = Arc::new(Notify::new());
     #[cfg(unix)]
-    let _listening = hub.upgrade().and_then(|h| listen::start(&h, committed.clone()));
+    let _listening = hub.upgrade().and_then(|h| listen::start(&h, others.clone()));
     loop {
         let Some(strong) = hub.upgrade() else {
             return;
@@ -403,7 +403,11 @@ async fn tail(hub: Weak<Hub>) {
             tracing::warn!(error = %e, "event log tailer failed to read; retrying");
         }
         drop(strong);
-        let _ = tokio::time::timeout(poll, committed.notified()).await;
+        tokio::select! {
+            _ = commits.changed() => {}
+            () = others.notified() => {}
+            () = tokio::time::sleep(poll) => {}
+        }
     }
 }
 
@@ -446,7 +450,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&DatabaseUrl::Sqlite(dir.path().join("t.db")), 2).unwrap();
         crate::db::migrations::run_pending(&mut db.get().unwrap()).unwrap();
-        (Hub::new(db, "http://localhost/v1".into(), StreamLimits::default()), dir)
+        (Hub::new(db, "http://localhost/v1".into(), StreamConfig::default()), dir)
     }
 
     #[actix_web::test]
@@ -455,7 +459,7 @@ mod tests {
         let mut slow = hub.subscribe(firehose("AC1")).await.unwrap();
         let mut brisk = hub.subscribe(firehose("AC1")).await.unwrap();
         let other_account = hub.subscribe(firehose("AC2")).await.unwrap();
-        let queue = StreamLimits::default().queue_frames;
+        let queue = StreamConfig::default().queue_frames;
         for position in 1..=(queue as i64 + 1) {
             hub.dispatch(vec![delivery(position, 10)]);
             let d = brisk.rx.try_recv().expect("the brisk stream gets each frame");
@@ -476,7 +480,7 @@ mod tests {
     async fn a_stream_is_let_go_when_its_queued_bytes_pass_the_bound() {
         let (hub, _dir) = hub().await;
         let sub = hub.subscribe(firehose("AC1")).await.unwrap();
-        let big = StreamLimits::default().queue_bytes / 4 + 1;
+        let big = StreamConfig::default().queue_bytes / 4 + 1;
         for position in 1..=4 {
             hub.dispatch(vec![delivery(position, big)]);
         }

@@ -44,17 +44,6 @@ $$;
 
 -- Records one event (store::events::record on PostgreSQL); returns its
 -- position.
---
--- Both writers of the log (this and send_message) also NOTIFY
--- confab_events, which wakes the tailers of every instance at commit
--- (src/live/listen.rs). PostgreSQL folds a transaction's notifications of
--- one channel and payload into one, so a transaction notifies once however
--- many events it records; a rollback notifies nobody. The notification is
--- a hint, never the truth: tailers also poll the log every second. A commit
--- that notifies takes a lock that serialises notifying commits cluster-wide;
--- a deployment where that costs too much turns notifying off per session
--- with `options=-c confab.notify=off` in its DATABASE_URL, and streams then
--- hear of other instances' writes within the poll.
 CREATE OR REPLACE FUNCTION confab_fn.record_event(
     p_account_sid TEXT,
     p_service_sid TEXT,
@@ -74,22 +63,32 @@ BEGIN
     VALUES (confab_fn.next_event_position(), p_account_sid, p_service_sid, p_conversation_sid, p_kind,
             p_resource_sid, p_data, p_update_reasons, p_now)
     RETURNING position INTO o_position;
-    IF current_setting('confab.notify', true) IS DISTINCT FROM 'off' THEN
-        PERFORM pg_notify('confab_events', '');
-    END IF;
 END;
+$$;
+
+-- A 32-bit transaction id (pg_stat_activity's backend_xid) as the 64-bit
+-- id nearest to p_next, a 64-bit one: ids in use are always within 2^31 of
+-- each other, before or after it. (Counting every id above p_next's low
+-- bits as the previous epoch's, as version 2 did, misread an id handed out
+-- after the snapshot as 2^32 too old, and the reader then read nothing.)
+CREATE OR REPLACE FUNCTION confab_fn.full_xid(p_xid BIGINT, p_next BIGINT)
+RETURNS BIGINT
+LANGUAGE sql
+IMMUTABLE
+AS $$
+    SELECT p_next + (p_xid - (p_next & 4294967295) + 6442450944) % 4294967296 - 2147483648
 $$;
 
 -- The event log's read horizon (store::events::after): a transaction id
 -- below which every transaction of this database has finished, so every
 -- event positioned below horizon * 4096 that will ever commit has. It is
 -- the oldest transaction id held by a session of this database, or, with
--- none, the next id this statement's snapshot would hand out. The
+-- none older, the next id this statement's snapshot would hand out. The
 -- sessions are read after the snapshot is taken, so a transaction that had
--- an id by then is either seen here or already finished. Only this
--- database counts: a long transaction elsewhere on the server holds
--- nothing back (pg_snapshot_xmin would). pg_stat_activity shows 32-bit
--- ids; they are widened with the epoch of the next id.
+-- an id by then is either seen here or already finished; one that got its
+-- id since is at or above the snapshot's next id. Only this database
+-- counts: a long transaction elsewhere on the server holds nothing back
+-- (pg_snapshot_xmin would).
 CREATE OR REPLACE FUNCTION confab_fn.event_horizon()
 RETURNS BIGINT
 LANGUAGE sql
@@ -99,9 +98,7 @@ AS $$
          held AS (SELECT backend_xid::TEXT::BIGINT AS x
                     FROM pg_stat_activity
                    WHERE datname = current_database() AND backend_xid IS NOT NULL)
-    SELECT LEAST(n.next,
-                 MIN((n.next - (n.next & 4294967295)) + held.x
-                     - CASE WHEN held.x > (n.next & 4294967295) THEN 4294967296 ELSE 0 END))
+    SELECT LEAST(n.next, MIN(confab_fn.full_xid(held.x, n.next)))
       FROM n LEFT JOIN held ON true
      GROUP BY n.next
 $$;
@@ -208,9 +205,6 @@ BEGIN
                             data, update_reasons, date_created)
         VALUES (confab_fn.next_event_position(), p_account_sid, p_service_sid, p_conversation_sid,
                 'messageAdded', p_message_sid, row_to_json(v_message)::TEXT, NULL, p_now);
-        IF current_setting('confab.notify', true) IS DISTINCT FROM 'off' THEN
-            PERFORM pg_notify('confab_events', '');
-        END IF;
     END IF;
 END;
 $$;

@@ -147,3 +147,37 @@ async fn concurrent_writers_never_make_a_reader_skip_or_repeat_an_event() {
     stored.sort();
     assert_eq!(delivered, stored);
 }
+
+#[actix_web::test]
+async fn a_32_bit_transaction_id_widens_to_the_nearest_64_bit_one() {
+    let app = TestApp::new().await;
+    if !app.db.is_postgres() {
+        return; // positions are transaction ids on PostgreSQL only
+    }
+    const EPOCH: i64 = 1 << 32;
+    let cases = [
+        // (backend_xid, the snapshot's next id, the full id)
+        (90, 5 * EPOCH + 100, 5 * EPOCH + 90),
+        (100, 5 * EPOCH + 100, 5 * EPOCH + 100),
+        // Handed out after the snapshot: just above it, not an epoch below.
+        (130, 5 * EPOCH + 100, 5 * EPOCH + 130),
+        // Across the wrap of the low 32 bits, both ways.
+        (EPOCH - 6, 5 * EPOCH + 10, 5 * EPOCH - 6),
+        (5, 5 * EPOCH + EPOCH - 10, 6 * EPOCH + 5),
+    ];
+    for (xid, next, full) in cases {
+        let widened = app
+            .state
+            .db
+            .read(move |conn| {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+                    "confab_fn.full_xid({xid}, {next})"
+                )))
+                .get_result::<i64>(conn)
+                .map_err(StoreError::from)
+            })
+            .await
+            .unwrap();
+        assert_eq!(widened, full, "xid {xid} with next {next}");
+    }
+}

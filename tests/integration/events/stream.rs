@@ -495,8 +495,8 @@ async fn a_revoked_api_key_closes_its_streams() {
 #[actix_web::test]
 async fn a_stream_that_does_not_read_is_closed_and_recovers_everything_with_since() {
     let limits =
-        confab::config::StreamLimits { queue_frames: 16, queue_bytes: 64 << 10, ..Default::default() };
-    let server = crate::util::TestApp::builder().config(move |c| c.stream_limits = limits).server().await;
+        confab::config::StreamConfig { queue_frames: 16, queue_bytes: 64 << 10, ..Default::default() };
+    let server = crate::util::TestApp::builder().config(move |c| c.stream = limits).server().await;
     let c = Client::on(server);
     let mut socket = c.open("", true).await.unwrap();
     let ch = c.conversation().await;

@@ -18,6 +18,8 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("tempdir");
         match std::env::var("CONFAB_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty()) {
             Some(admin) => {
+                // Before this process's first PostgreSQL connection.
+                confab::testing::skip_cleanup_at_exit();
                 let name = format!("confab_test_{}", &confab::testing::SidKind::Account.generate()[2..18]);
                 let mut conn = diesel::pg::PgConnection::establish(&admin).expect("CONFAB_TEST_DATABASE_URL");
                 diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create db");
