@@ -17,9 +17,9 @@
 //! --compare PATH (another `confab` binary, e.g. a build of the previous
 //! commit: run side by side with this build, each on its own database,
 //! their sends interleaved A B B A against the same pgbench baselines),
-//! --compare-pg-options OPTS (libpq `options` for the compared server's
-//! PostgreSQL sessions, e.g. "-c confab.notify=off"; without --compare the
-//! compared server is this build: the same binary with and without them).
+//! --compare-env KEY=VALUE (an environment variable for the compared server
+//! only, e.g. CONFAB_STREAM_NOTIFY=off; repeatable; without --compare the
+//! compared server is this build: the same binary with and without it).
 //! Figures go to stdout as a Markdown table.
 
 use std::io::Write;
@@ -47,8 +47,8 @@ struct Opts {
     wrapper: Vec<String>,
     /// Another binary measured in the same run (`--compare`).
     compare: Option<std::path::PathBuf>,
-    /// Session options for the compared server on PostgreSQL.
-    compare_pg_options: Option<String>,
+    /// Environment for the compared server only.
+    compare_env: Vec<(String, String)>,
 }
 
 fn parse_args() -> Opts {
@@ -62,7 +62,7 @@ fn parse_args() -> Opts {
         paging: true,
         wrapper: Vec::new(),
         compare: None,
-        compare_pg_options: None,
+        compare_env: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -79,12 +79,16 @@ fn parse_args() -> Opts {
             "--skip-paging" => o.paging = false,
             "--server-wrapper" => o.wrapper = val().split_whitespace().map(str::to_owned).collect(),
             "--compare" => o.compare = Some(val().into()),
-            "--compare-pg-options" => o.compare_pg_options = Some(val()),
+            "--compare-env" => {
+                let pair = val();
+                let (k, v) = pair.split_once('=').expect("--compare-env KEY=VALUE");
+                o.compare_env.push((k.to_owned(), v.to_owned()));
+            }
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown option {other}"),
         }
     }
-    if o.compare.is_none() && o.compare_pg_options.is_some() {
+    if o.compare.is_none() && !o.compare_env.is_empty() {
         o.compare = Some(env!("CARGO_BIN_EXE_confab").into());
     }
     o
@@ -169,7 +173,12 @@ fn free_port() -> u16 {
 }
 
 /// Starts this build's binary (under `wrapper`, if any), or `binary`.
-fn start_server(database_url: &str, wrapper: &[String], binary: Option<&Path>) -> Server {
+fn start_server(
+    database_url: &str,
+    wrapper: &[String],
+    binary: Option<&Path>,
+    env: &[(String, String)],
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -191,6 +200,7 @@ fn start_server(database_url: &str, wrapper: &[String], binary: Option<&Path>) -
         .env("CONFAB_ACCOUNT_SID", ACCOUNT)
         .env("CONFAB_AUTH_TOKEN", TOKEN)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -557,13 +567,10 @@ async fn run(opts: Opts) {
             other => panic!("unknown backend {other}"),
         };
         let (database_url, pg_name) = database("confab_bench");
-        let server = start_server(&database_url, &opts.wrapper, None);
+        let server = start_server(&database_url, &opts.wrapper, None, &[]);
         let compared = opts.compare.as_deref().map(|binary| {
-            let (mut url, pg_name) = database("confab_bench_compare");
-            if let (Some(options), Some(_)) = (&opts.compare_pg_options, &pg_name) {
-                url = format!("{url}?options={}", options.replace(' ', "%20").replace('=', "%3D"));
-            }
-            (start_server(&url, &[], Some(binary)), pg_name)
+            let (url, pg_name) = database("confab_bench_compare");
+            (start_server(&url, &[], Some(binary), &opts.compare_env), pg_name)
         });
         let mut bases = vec![server.base.as_str()];
         if let Some((other, _)) = &compared {
@@ -631,10 +638,7 @@ async fn run(opts: Opts) {
         println!(
             "\nthis build against {}{} (same run, same pgbench baselines, sends interleaved):\n",
             opts.compare.as_deref().unwrap().display(),
-            opts.compare_pg_options
-                .as_deref()
-                .map(|o| format!(" with PostgreSQL options {o:?}"))
-                .unwrap_or_default()
+            opts.compare_env.iter().map(|(k, v)| format!(" with {k}={v}")).collect::<String>()
         );
         println!(
             "| backend | auth | clients | this build sends/s | compared sends/s | this ÷ compared | this ÷ INSERT | compared ÷ INSERT |"
