@@ -185,7 +185,8 @@ impl Stream {
                     }
                     Some(Ok(_)) => heard = Instant::now(),
                 },
-                _ = typing_tick.tick() => {
+                // Only while someone types: an idle stream has no timer to wake it.
+                _ = typing_tick.tick(), if !self.typing.is_empty() => {
                     if let Err(why) = self.typing_ended().await { break why }
                 }
                 _ = recheck.tick() => {
