@@ -140,28 +140,36 @@ pub(crate) fn record<R: Logged>(
     Ok(())
 }
 
+/// The position below which every event that will ever commit has
+/// committed (see the module doc): on PostgreSQL the horizon, read in a
+/// statement of its own before the events are; on SQLite everything.
+fn readable_below(conn: &mut DbConnection) -> StoreResult<i64> {
+    match conn {
+        DbConnection::Sqlite(_) => Ok(i64::MAX),
+        DbConnection::Postgresql(pg) => {
+            Ok(diesel::select(sql_fn::event_horizon()).get_result::<i64>(pg)? * PER_TRANSACTION)
+        }
+    }
+}
+
 /// Up to `limit` events after `position`, in commit order: on PostgreSQL
 /// only those below the horizon (see the module doc). Run it in autocommit:
 /// the horizon must be read in a statement before the events'.
 pub fn after(conn: &mut DbConnection, position: i64, limit: i64) -> StoreResult<Vec<EventRow>> {
-    let query = events::table
+    let below = readable_below(conn)?;
+    Ok(events::table
         .filter(events::position.gt(position))
+        .filter(events::position.lt(below))
         .order(events::position)
         .limit(limit)
-        .select(EventRow::as_select());
-    Ok(match conn {
-        DbConnection::Sqlite(_) => query.load(conn)?,
-        DbConnection::Postgresql(pg) => {
-            let horizon = diesel::select(sql_fn::event_horizon()).get_result::<i64>(pg)?;
-            query.filter(events::position.lt(horizon * PER_TRANSACTION)).load(conn)?
-        }
-    })
+        .select(EventRow::as_select())
+        .load(conn)?)
 }
 
 /// Up to `limit` joins and leaves (`participantJoined`, `participantLeft`)
-/// in `service_sid` after `position`, in commit order, below the horizon as
-/// [`after`] reads: what a replaying stream needs to know which
-/// conversations its user was in back then.
+/// in `service_sid` after `position`, read as [`after`] reads: what a
+/// replaying stream needs to know which conversations its user was in back
+/// then.
 pub fn memberships_after(
     conn: &mut DbConnection,
     service_sid: &str,
@@ -169,36 +177,26 @@ pub fn memberships_after(
     limit: i64,
 ) -> StoreResult<Vec<EventRow>> {
     let kinds = [EventKind::ParticipantJoined.as_str(), EventKind::ParticipantLeft.as_str()];
-    let query = events::table
+    let below = readable_below(conn)?;
+    Ok(events::table
         .filter(events::position.gt(position))
+        .filter(events::position.lt(below))
         .filter(events::service_sid.eq(service_sid))
         .filter(events::kind.eq_any(kinds))
         .order(events::position)
         .limit(limit)
-        .select(EventRow::as_select());
-    Ok(match conn {
-        DbConnection::Sqlite(_) => query.load(conn)?,
-        DbConnection::Postgresql(pg) => {
-            let horizon = diesel::select(sql_fn::event_horizon()).get_result::<i64>(pg)?;
-            query.filter(events::position.lt(horizon * PER_TRANSACTION)).load(conn)?
-        }
-    })
+        .select(EventRow::as_select())
+        .load(conn)?)
 }
 
 /// The position a reader starting now begins after: the last event below
 /// the horizon (0 for an empty log).
 pub fn latest(conn: &mut DbConnection) -> StoreResult<i64> {
-    let max = diesel::dsl::max(events::position);
-    let latest: Option<i64> = match conn {
-        DbConnection::Sqlite(_) => events::table.select(max).get_result(conn)?,
-        DbConnection::Postgresql(pg) => {
-            let horizon = diesel::select(sql_fn::event_horizon()).get_result::<i64>(pg)?;
-            events::table
-                .filter(events::position.lt(horizon * PER_TRANSACTION))
-                .select(max)
-                .get_result(conn)?
-        }
-    };
+    let below = readable_below(conn)?;
+    let latest: Option<i64> = events::table
+        .filter(events::position.lt(below))
+        .select(diesel::dsl::max(events::position))
+        .get_result(conn)?;
     Ok(latest.unwrap_or(0))
 }
 
