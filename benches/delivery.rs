@@ -28,21 +28,18 @@
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use awc::ws;
-use base64::Engine;
-use diesel::{Connection, RunQueryDsl};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
-const ACCOUNT: &str = "ACbe4c0000000000000000000000000000";
-const TOKEN: &str = "bench-auth-token-0123456789";
+mod support;
+use support::*;
+
 /// Marks a bench message's body: `dlv:<send id> …`.
 const MARK: &[u8] = b"dlv:";
 /// The latency goal, for "the highest rate with p99 under it".
@@ -124,68 +121,6 @@ fn raise_nofile_limit() -> u64 {
     0
 }
 
-/// A confab server process on a free port with its own database.
-struct Server {
-    child: Child,
-    base: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    /// SIGINT first, so the server shuts down cleanly.
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn log_path(&self) -> std::path::PathBuf {
-        self.dir.path().join("confab.log")
-    }
-
-    /// Panics (with the log's tail) when the server has exited.
-    fn assert_alive(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(20).collect();
-            panic!(
-                "confab exited ({status}); its log ends:\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-    }
-
-    /// The server's open file descriptors (each accepted socket is one).
-    fn fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |d| d.count())
-    }
-
-    /// The lines of the server's log at level ERROR.
-    fn logged_errors(&self) -> Vec<String> {
-        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        log.lines().filter(|l| l.contains("ERROR")).map(str::to_owned).collect()
-    }
-
-    /// The server's resident memory (VmRSS), KiB.
-    fn rss_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("/proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
-    }
-}
-
 /// CPU time a process has used (all its threads, user and system), in
 /// clock ticks; `pid` `None`: this process.
 fn cpu_ticks(pid: Option<u32>) -> u64 {
@@ -222,53 +157,6 @@ fn ticks_per_second() -> f64 {
     if ticks > 0 { ticks as f64 } else { 100.0 }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts this build's binary.
-fn start_server(database_url: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let log = std::fs::File::create(dir.path().join("confab.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .env("CONFAB_BIND", format!("127.0.0.1:{port}"))
-        .env("CONFAB_PUBLIC_URL", &base)
-        .env("CONFAB_DATA_DIR", dir.path())
-        .env("DATABASE_URL", database_url)
-        .env("CONFAB_ACCOUNT_SID", ACCOUNT)
-        .env("CONFAB_AUTH_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
-        .env("CONFAB_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start confab");
-    let mut server = Server { child, base, dir };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
-        }
-        server.assert_alive();
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("confab did not start; see its log in {}", server.log_path().display());
-}
-
-fn auth_header() -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}")))
-}
-
-fn client(connections: usize) -> awc::Client {
-    awc::Client::builder()
-        .connector(awc::Connector::new().limit(connections.max(1) + 4))
-        .timeout(Duration::from_secs(60))
-        .add_default_header(("Authorization", auth_header()))
-        .finish()
-}
-
 async fn post(client: &awc::Client, url: String, form: &[(&str, &str)]) -> serde_json::Value {
     let mut res = client.post(&url).send_form(&form).await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
     let body = res.body().limit(1 << 20).await.unwrap_or_default();
@@ -282,28 +170,6 @@ async fn create_api_key(client: &awc::Client, base: &str) -> (String, String) {
         post(client, format!("{base}/2010-04-01/Accounts/{ACCOUNT}/Keys.json"), &[("FriendlyName", "bench")])
             .await;
     (body["sid"].as_str().unwrap().to_owned(), body["secret"].as_str().unwrap().to_owned())
-}
-
-/// An access token as twilio-python's `AccessToken` + `ChatGrant` mints it.
-fn access_token(key: &(String, String), identity: &str, service_sid: &str) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let claims = serde_json::json!({
-        "jti": format!("{}-{now}", key.0),
-        "grants": {"identity": identity, "chat": {"service_sid": service_sid}},
-        "iss": key.0,
-        "sub": ACCOUNT,
-        "nbf": now,
-        "exp": now + 3600,
-    });
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-    header.cty = Some("twilio-fpa;v=1".into());
-    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(key.1.as_bytes())).unwrap()
-}
-
-async fn default_service(client: &awc::Client, base: &str) -> String {
-    let mut res = client.get(format!("{base}/v1/Configuration")).send().await.unwrap();
-    let cfg: serde_json::Value = res.json().await.unwrap();
-    cfg["default_chat_service_sid"].as_str().unwrap().to_owned()
 }
 
 /// The conversations, and the stream URL (`?token=`) of every participant.
@@ -798,7 +664,7 @@ struct Memory {
 /// A fresh server: RSS after a warm-up with no stream open, then with
 /// each count of idle end-user sockets (opened on top of the last count).
 async fn measure_idle(database_url: &str, opts: &Opts, sockets: &Sockets) -> (Memory, Vec<String>) {
-    let mut server = start_server(database_url);
+    let mut server = start_server(database_url, &[], None, &[("CONFAB_LOG_FORMAT", "json")]);
     let closes_before = sockets.counters.closes.load(Ordering::Relaxed);
     let population = populate(&server.base, opts.conversations, opts.participants).await;
     // Warm-up: a request and a few streams opened and closed.
@@ -832,20 +698,6 @@ async fn measure_idle(database_url: &str, opts: &Opts, sockets: &Sockets) -> (Me
     let errors = server.logged_errors();
     drop(server);
     (Memory { base_kib, base_fds, points }, errors)
-}
-
-fn fresh_pg_database(admin: &str, name: &str) -> String {
-    let mut conn = diesel::pg::PgConnection::establish(admin).expect("--pg-url");
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).unwrap();
-    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
-    let (server, _) = admin.split('?').next().unwrap().rsplit_once('/').unwrap();
-    format!("{server}/{name}")
-}
-
-fn drop_pg_database(admin: &str, name: &str) {
-    if let Ok(mut conn) = diesel::pg::PgConnection::establish(admin) {
-        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
-    }
 }
 
 fn fmt_ms(ms: f64) -> String {
@@ -900,7 +752,7 @@ async fn run(opts: Opts, nofile: u64) {
 
         // Delivery at each rate.
         let (database_url, pg_name) = database("confab_bench_delivery");
-        let mut server = start_server(&database_url);
+        let mut server = start_server(&database_url, &[], None, &[("CONFAB_LOG_FORMAT", "json")]);
         let t = Instant::now();
         let population = populate(&server.base, opts.conversations, opts.participants).await;
         sockets.open(&population.stream_urls).await;

@@ -23,17 +23,15 @@
 //! Figures go to stdout as a Markdown table.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use diesel::{Connection, RunQueryDsl};
 use futures_util::future::join_all;
 
-const ACCOUNT: &str = "ACbe4c0000000000000000000000000000";
-const TOKEN: &str = "bench-auth-token-0123456789";
+mod support;
+use support::*;
 
 struct Opts {
     duration: Duration,
@@ -146,88 +144,6 @@ fn stats(mut lat_ms: Vec<f64>, errors: usize, elapsed: Duration) -> Stats {
     }
 }
 
-/// A confab server process on a free port with its own database.
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    /// SIGINT first, so the server (or a profiler wrapping it) shuts down cleanly.
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts this build's binary (under `wrapper`, if any), or `binary`.
-fn start_server(
-    database_url: &str,
-    wrapper: &[String],
-    binary: Option<&Path>,
-    env: &[(String, String)],
-) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let log = std::fs::File::create(dir.path().join("confab.log")).unwrap();
-    let mut command = match (binary, wrapper.split_first()) {
-        (Some(binary), _) => Command::new(binary),
-        (None, Some((program, args))) => {
-            let mut c = Command::new(program);
-            c.args(args).arg(env!("CARGO_BIN_EXE_confab"));
-            c
-        }
-        (None, None) => Command::new(env!("CARGO_BIN_EXE_confab")),
-    };
-    let child = command
-        .env("CONFAB_BIND", format!("127.0.0.1:{port}"))
-        .env("CONFAB_PUBLIC_URL", &base)
-        .env("CONFAB_DATA_DIR", dir.path())
-        .env("DATABASE_URL", database_url)
-        .env("CONFAB_ACCOUNT_SID", ACCOUNT)
-        .env("CONFAB_AUTH_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start confab");
-    let server = Server { child, base, _dir: dir };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("confab did not start; see its log in {}", server._dir.path().display());
-}
-
-fn auth_header() -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}")))
-}
-
-fn client(connections: usize) -> awc::Client {
-    awc::Client::builder()
-        .connector(awc::Connector::new().limit(connections.max(1) + 4))
-        .timeout(Duration::from_secs(60))
-        .add_default_header(("Authorization", auth_header()))
-        .finish()
-}
-
 async fn create_conversation(client: &awc::Client, base: &str) -> String {
     let mut res = client
         .post(format!("{base}/v1/Conversations"))
@@ -249,28 +165,6 @@ async fn create_api_key(client: &awc::Client, base: &str) -> (String, String) {
     assert_eq!(res.status(), 201);
     let body: serde_json::Value = res.json().await.unwrap();
     (body["sid"].as_str().unwrap().to_owned(), body["secret"].as_str().unwrap().to_owned())
-}
-
-/// An access token as twilio-python's `AccessToken` + `ChatGrant` mints it.
-fn access_token(key: &(String, String), identity: &str, service_sid: &str) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let claims = serde_json::json!({
-        "jti": format!("{}-{now}", key.0),
-        "grants": {"identity": identity, "chat": {"service_sid": service_sid}},
-        "iss": key.0,
-        "sub": ACCOUNT,
-        "nbf": now,
-        "exp": now + 3600,
-    });
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-    header.cty = Some("twilio-fpa;v=1".into());
-    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(key.1.as_bytes())).unwrap()
-}
-
-async fn default_service(client: &awc::Client, base: &str) -> String {
-    let mut res = client.get(format!("{base}/v1/Configuration")).send().await.unwrap();
-    let cfg: serde_json::Value = res.json().await.unwrap();
-    cfg["default_chat_service_sid"].as_str().unwrap().to_owned()
 }
 
 /// A sender's conversation, `Authorization` override and form.
@@ -376,20 +270,6 @@ async fn send_load(
     sets.into_iter()
         .map(|(server, auth, _, (lat, errors, elapsed))| (server, auth, stats(lat, errors, elapsed)))
         .collect()
-}
-
-fn fresh_pg_database(admin: &str, name: &str) -> String {
-    let mut conn = diesel::pg::PgConnection::establish(admin).expect("--pg-url");
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).unwrap();
-    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
-    let (server, _) = admin.split('?').next().unwrap().rsplit_once('/').unwrap();
-    format!("{server}/{name}")
-}
-
-fn drop_pg_database(admin: &str, name: &str) {
-    if let Ok(mut conn) = diesel::pg::PgConnection::establish(admin) {
-        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
-    }
 }
 
 /// The two pgbench baselines (see BENCHMARKS.md).
@@ -570,7 +450,11 @@ async fn run(opts: Opts) {
         let server = start_server(&database_url, &opts.wrapper, None, &[]);
         let compared = opts.compare.as_deref().map(|binary| {
             let (url, pg_name) = database("confab_bench_compare");
-            (start_server(&url, &[], Some(binary), &opts.compare_env), pg_name)
+            {
+                let env: Vec<(&str, &str)> =
+                    opts.compare_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                (start_server(&url, &[], Some(binary), &env), pg_name)
+            }
         });
         let mut bases = vec![server.base.as_str()];
         if let Some((other, _)) = &compared {
