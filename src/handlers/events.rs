@@ -21,12 +21,14 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::auth::{Caller, standing};
+use crate::db::DbConnection;
 use crate::domain::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::live::{Audience, Delivery, Subscription, Verdict, render};
 use crate::sid::SidKind;
 use crate::state::AppState;
-use crate::store;
+use crate::store::events::EventRow;
+use crate::store::{self, StoreError};
 use crate::views::conversations::Conversation;
 
 /// Close code: the access token expired; reconnect with a fresh one.
@@ -43,6 +45,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(25);
 /// A participant who typed is typing until this long passes without
 /// another `typing` (Twilio's default typing timeout).
 pub const TYPING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Events read from the log per query when replaying.
+const PAGE: i64 = 500;
 /// How often one stream's `typing` for one conversation is passed on.
 const TYPING_EVERY: Duration = Duration::from_secs(1);
 
@@ -213,8 +217,7 @@ impl Stream {
     /// Sends what the caller missed after `since`, from the log; live
     /// frames at or below what it sent are skipped after.
     async fn replay(&mut self, since: i64) -> Result<(), Option<CloseReason>> {
-        let db = self.state.db.clone();
-        let pruned = db.read(|conn| Ok::<_, ApiError>(store::events::pruned_through(conn)?)).await;
+        let pruned = self.state.db.read(|conn| Ok::<_, ApiError>(store::events::pruned_through(conn)?)).await;
         let pruned = pruned.map_err(|_| Some(CloseCode::Error.into()))?;
         if since < pruned {
             // History is gone: reload through REST, then live from here.
@@ -225,16 +228,12 @@ impl Stream {
         self.rewind_to(since).await?;
         let mut position = since;
         loop {
-            let rows = db
-                .read(move |conn| Ok::<_, ApiError>(store::events::after(conn, position, 500)?))
-                .await
-                .map_err(|_| Some(CloseCode::Error.into()))?;
-            let Some(last) = rows.last() else {
+            let page = self.page(move |conn| store::events::after(conn, position, PAGE)).await?;
+            let Some(last) = page.last() else {
                 break;
             };
             position = last.position;
-            for row in &rows {
-                let delivery = render(row, self.state.hub.v1()).map_err(|_| Some(CloseCode::Error.into()))?;
+            for delivery in page {
                 self.deliver(&Arc::new(delivery)).await?;
             }
         }
@@ -254,26 +253,30 @@ impl Stream {
         let mut position = since;
         loop {
             let service = service.clone();
-            let rows = self
-                .state
-                .db
-                .read(move |conn| {
-                    Ok::<_, ApiError>(store::events::memberships_after(conn, &service, position, 500)?)
-                })
-                .await
-                .map_err(|_| Some(CloseCode::Error.into()))?;
-            let Some(last) = rows.last() else {
+            let page = self
+                .page(move |conn| store::events::memberships_after(conn, &service, position, PAGE))
+                .await?;
+            let Some(last) = page.last() else {
                 break;
             };
             position = last.position;
-            for row in &rows {
-                changes.push(render(row, self.state.hub.v1()).map_err(|_| Some(CloseCode::Error.into()))?);
-            }
+            changes.extend(page);
         }
         for change in changes.iter().rev() {
             self.audience.rewind(change);
         }
         Ok(())
+    }
+
+    /// One page of the log, read by `read` and rendered.
+    async fn page<F>(&self, read: F) -> Result<Vec<Delivery>, Option<CloseReason>>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<Vec<EventRow>, StoreError> + Send + 'static,
+    {
+        let rows = self.state.db.read(move |conn| Ok::<_, ApiError>(read(conn)?)).await;
+        let rows = rows.map_err(|_| Some(CloseCode::Error.into()))?;
+        let v1 = self.state.hub.v1();
+        rows.iter().map(|row| render(row, v1).map_err(|_| Some(CloseCode::Error.into()))).collect()
     }
 
     /// Re-reads the credential as a request would: a key revoked or an Auth
