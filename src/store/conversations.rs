@@ -43,20 +43,7 @@ impl ConversationRow {
     }
 }
 
-impl events::Logged for ConversationRow {
-    fn account_sid(&self) -> &str {
-        &self.account_sid
-    }
-    fn service_sid(&self) -> &str {
-        &self.service_sid
-    }
-    fn conversation_sid(&self) -> Option<&str> {
-        Some(&self.sid)
-    }
-    fn sid(&self) -> &str {
-        &self.sid
-    }
-}
+events::logged!(ConversationRow, conversation: sid);
 
 /// What changed between two versions of a conversation (`update_reasons`: the SDK's reasons, plus `timers` and `messagingServiceSid`).
 pub(crate) fn changed_fields(old: &ConversationRow, new: &ConversationRow) -> Vec<&'static str> {

@@ -21,7 +21,6 @@
 //! transaction holds delivery back, never loses an event.
 
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 use serde::Serialize;
 
 use crate::db::DbConnection;
@@ -263,3 +262,34 @@ macro_rules! changed {
 }
 
 pub(crate) use changed;
+
+/// Implements [`Logged`] for a row with `account_sid`, `service_sid` and
+/// `sid` fields: `logged!(Row)` for a row of no conversation,
+/// `logged!(Row, conversation: field)` for one whose conversation's SID is
+/// in `field`.
+macro_rules! logged {
+    ($row:ty) => {
+        $crate::store::events::logged!($row, |_row| None);
+    };
+    ($row:ty, conversation: $field:ident) => {
+        $crate::store::events::logged!($row, |row| Some(row.$field.as_str()));
+    };
+    ($row:ty, |$this:ident| $conversation:expr) => {
+        impl $crate::store::events::Logged for $row {
+            fn account_sid(&self) -> &str {
+                &self.account_sid
+            }
+            fn service_sid(&self) -> &str {
+                &self.service_sid
+            }
+            fn conversation_sid(&self) -> Option<&str> {
+                let $this = self;
+                $conversation
+            }
+            fn sid(&self) -> &str {
+                &self.sid
+            }
+        }
+    };
+}
+pub(crate) use logged;

@@ -38,20 +38,7 @@ pub struct MessageRow {
     pub media: Option<String>,
 }
 
-impl events::Logged for MessageRow {
-    fn account_sid(&self) -> &str {
-        &self.account_sid
-    }
-    fn service_sid(&self) -> &str {
-        &self.service_sid
-    }
-    fn conversation_sid(&self) -> Option<&str> {
-        Some(&self.conversation_sid)
-    }
-    fn sid(&self) -> &str {
-        &self.sid
-    }
-}
+events::logged!(MessageRow, conversation: conversation_sid);
 
 /// What changed between two versions of a message (`update_reasons`).
 pub(crate) fn changed_fields(old: &MessageRow, new: &MessageRow) -> Vec<&'static str> {

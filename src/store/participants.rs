@@ -38,20 +38,7 @@ pub struct ParticipantRow {
     pub date_updated: i64,
 }
 
-impl events::Logged for ParticipantRow {
-    fn account_sid(&self) -> &str {
-        &self.account_sid
-    }
-    fn service_sid(&self) -> &str {
-        &self.service_sid
-    }
-    fn conversation_sid(&self) -> Option<&str> {
-        Some(&self.conversation_sid)
-    }
-    fn sid(&self) -> &str {
-        &self.sid
-    }
-}
+events::logged!(ParticipantRow, conversation: conversation_sid);
 
 /// What changed between two versions of a participant (`update_reasons`).
 pub(crate) fn changed_fields(old: &ParticipantRow, new: &ParticipantRow) -> Vec<&'static str> {

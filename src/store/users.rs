@@ -28,20 +28,7 @@ pub struct UserRow {
     pub date_updated: i64,
 }
 
-impl events::Logged for UserRow {
-    fn account_sid(&self) -> &str {
-        &self.account_sid
-    }
-    fn service_sid(&self) -> &str {
-        &self.service_sid
-    }
-    fn conversation_sid(&self) -> Option<&str> {
-        None
-    }
-    fn sid(&self) -> &str {
-        &self.sid
-    }
-}
+events::logged!(UserRow);
 
 /// What changed between two versions of a user (`update_reasons`).
 pub(crate) fn changed_fields(old: &UserRow, new: &UserRow) -> Vec<&'static str> {
