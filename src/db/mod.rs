@@ -325,12 +325,7 @@ impl Db {
                 let started = tokio::time::Instant::now();
                 let (pool, payload) = (pool.clone(), payload.clone());
                 let sent = actix_web::web::block(move || -> Result<(), DbError> {
-                    let mut conn = pool.get()?;
-                    diesel::sql_query("SELECT pg_notify($1, $2)")
-                        .bind::<diesel::sql_types::Text, _>(COMMITS_CHANNEL)
-                        .bind::<diesel::sql_types::Text, _>(&payload)
-                        .execute(&mut *conn)?;
-                    Ok(())
+                    notify(&mut *pool.get()?, COMMITS_CHANNEL, &payload)
                 })
                 .await;
                 if let Ok(Err(e)) | Err(e) = sent.map_err(DbError::from) {
@@ -418,6 +413,19 @@ impl<'c> Tx<'c> {
         }
         Ok(self.conn)
     }
+}
+
+/// Sends `payload` to the sessions that `LISTEN` on `channel`, when the
+/// current transaction commits (at once in autocommit). PostgreSQL only:
+/// on SQLite there are no other instances to tell.
+pub fn notify(conn: &mut DbConnection, channel: &str, payload: &str) -> Result<(), DbError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(channel)
+            .bind::<diesel::sql_types::Text, _>(payload)
+            .execute(pg)?;
+    }
+    Ok(())
 }
 
 /// Runs `work` as one transaction on `conn` (committed if it began and

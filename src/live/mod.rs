@@ -86,9 +86,7 @@ struct RelayedTyping {
 pub struct Hub {
     db: Db,
     v1: String,
-    limits: StreamConfig,
-    /// This instance, among those relaying typing to each other.
-    instance: u64,
+    config: StreamConfig,
     inner: Mutex<Inner>,
 }
 
@@ -211,9 +209,8 @@ fn unindex<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<u64>>, key: &
 }
 
 impl Hub {
-    pub fn new(db: Db, v1: String, limits: StreamConfig) -> Arc<Hub> {
-        let instance = db.instance();
-        Arc::new(Hub { db, v1, limits, instance, inner: Mutex::new(Inner::default()) })
+    pub fn new(db: Db, v1: String, config: StreamConfig) -> Arc<Hub> {
+        Arc::new(Hub { db, v1, config, inner: Mutex::new(Inner::default()) })
     }
 
     pub fn v1(&self) -> &str {
@@ -243,7 +240,7 @@ impl Hub {
             inner.running = true;
             actix_web::rt::spawn(tail(Arc::downgrade(self)));
         }
-        let (tx, rx) = mpsc::channel(self.limits.queue_frames);
+        let (tx, rx) = mpsc::channel(self.config.queue_frames);
         let too_slow = Arc::new(AtomicBool::new(false));
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         inner.next_id += 1;
@@ -266,7 +263,7 @@ impl Hub {
             && let (Some(conversation_sid), Some(identity)) = (&typing.conversation_sid, &typing.identity)
         {
             let relayed = RelayedTyping {
-                origin: self.instance,
+                origin: self.db.instance(),
                 account_sid: typing.account_sid.clone(),
                 service_sid: typing.service_sid.clone(),
                 conversation_sid: conversation_sid.clone(),
@@ -276,7 +273,7 @@ impl Hub {
             let payload = serde_json::to_string(&relayed).expect("plain strings");
             let db = self.db.clone();
             actix_web::rt::spawn(async move {
-                let sent = db.read(move |conn| events::notify(conn, TYPING_CHANNEL, &payload)).await;
+                let sent = db.read(move |conn| crate::db::notify(conn, TYPING_CHANNEL, &payload)).await;
                 if let Err(e) = sent {
                     tracing::debug!(error = %e, "typing indicator not relayed to the other instances");
                 }
@@ -304,7 +301,7 @@ impl Hub {
             tracing::warn!(payload, "an unreadable typing relay; ignored");
             return;
         };
-        if t.origin == self.instance {
+        if t.origin == self.db.instance() {
             return;
         }
         self.typing_here(Delivery {
@@ -345,7 +342,7 @@ impl Hub {
                         unindex(&mut inner.members, ch, id);
                     }
                 }
-                if verdict != Verdict::Skip && !offer(s, delivery, self.limits.queue_bytes) {
+                if verdict != Verdict::Skip && !offer(s, delivery, self.config.queue_bytes) {
                     gone.push(id);
                 }
             }
@@ -381,7 +378,7 @@ fn offer(s: &Subscriber, delivery: &Arc<Delivery>, queue_bytes: usize) -> bool {
 /// The tailer: reads the log after the hub's head whenever woken or every
 /// poll interval, until the hub is gone or nobody listens.
 async fn tail(hub: Weak<Hub>) {
-    let Some((mut commits, poll)) = hub.upgrade().map(|h| (h.db.commits(), h.limits.poll)) else {
+    let Some((mut commits, poll)) = hub.upgrade().map(|h| (h.db.commits(), h.config.poll)) else {
         return;
     };
     // Other instances' commits wake it too, while it runs.

@@ -199,19 +199,6 @@ pub fn latest(conn: &mut DbConnection) -> StoreResult<i64> {
     Ok(latest.unwrap_or(0))
 }
 
-/// Sends `payload` to the sessions that `LISTEN` on `channel`, when the
-/// current transaction commits (at once in autocommit). PostgreSQL only:
-/// SQLite has no other instances to tell.
-pub fn notify(conn: &mut DbConnection, channel: &str, payload: &str) -> StoreResult<()> {
-    if let DbConnection::Postgresql(pg) = conn {
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<Text, _>(channel)
-            .bind::<Text, _>(payload)
-            .execute(pg)?;
-    }
-    Ok(())
-}
-
 /// The highest position pruned: a reader whose last position is below it
 /// has missed events that are gone.
 pub fn pruned_through(conn: &mut DbConnection) -> StoreResult<i64> {
