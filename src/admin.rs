@@ -12,14 +12,16 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub fn create_account(config: Config, friendly_name: &str) -> Result<NewCredentials, BoxError> {
     let cost = config.hash_cost;
     let state = AppState::initialize(config)?;
-    Ok(accounts::create(&mut *state.db.get()?, friendly_name, None, None, cost)?)
+    let keyring = state.keys.keyring();
+    Ok(accounts::create(&mut *state.db.get()?, friendly_name, None, None, cost, &keyring)?)
 }
 
 /// Replaces an account's Auth Token; returns the new one.
 pub fn rotate_auth_token(config: Config, account_sid: &str) -> Result<String, BoxError> {
     let cost = config.hash_cost;
     let state = AppState::initialize(config)?;
-    accounts::rotate_auth_token(&mut *state.db.get()?, account_sid, cost)
+    let keyring = state.keys.keyring();
+    accounts::rotate_auth_token(&mut *state.db.get()?, account_sid, cost, &keyring)
         .map_err(|e| format!("{account_sid}: {e}").into())
 }
 

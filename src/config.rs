@@ -4,7 +4,7 @@
 //! operator knows what to fix. Nothing here is global: tests build a `Config`
 //! directly and vary what they need.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -83,6 +83,107 @@ pub struct StreamConfig {
     /// PostgreSQL `NOTIFY` (`CONFAB_STREAM_NOTIFY`, on by default); off,
     /// their streams hear of this instance's writes within their poll.
     pub announce: bool,
+}
+
+/// Hosts and address ranges a webhook may reach although they are internal
+/// (`CONFAB_WEBHOOK_ALLOWED_HOSTS`).
+#[derive(Debug, Default, Clone)]
+pub struct AllowList {
+    names: Vec<String>,
+    ranges: Vec<(IpAddr, u8)>,
+}
+
+impl AllowList {
+    /// `host`, `1.2.3.4`, `10.0.0.0/8`, `::1`, `fd00::/8`, comma-separated upstream.
+    pub fn parse(entries: &[String]) -> Result<AllowList, String> {
+        let mut list = AllowList::default();
+        for entry in entries {
+            let (addr, bits) = match entry.split_once('/') {
+                Some((a, b)) => (a, Some(b)),
+                None => (entry.as_str(), None),
+            };
+            match addr.parse::<IpAddr>() {
+                Ok(ip) => {
+                    let max = if ip.is_ipv4() { 32 } else { 128 };
+                    let bits = match bits {
+                        None => max,
+                        Some(b) => b
+                            .parse::<u8>()
+                            .ok()
+                            .filter(|b| *b <= max)
+                            .ok_or_else(|| format!("bad range {entry:?}"))?,
+                    };
+                    list.ranges.push((ip, bits));
+                }
+                Err(_) if bits.is_none() && !addr.is_empty() => list.names.push(addr.to_ascii_lowercase()),
+                Err(_) => {
+                    return Err(format!("{entry:?} is neither a host name, an address nor a CIDR range"));
+                }
+            }
+        }
+        Ok(list)
+    }
+
+    pub fn allows_name(&self, host: &str) -> bool {
+        self.names.iter().any(|n| n.eq_ignore_ascii_case(host))
+    }
+
+    /// Is `ip` in one of the ranges? (An IPv4-mapped IPv6 address counts
+    /// as the IPv4 address it is.)
+    pub fn allows_ip(&self, ip: IpAddr) -> bool {
+        let v4 = |ip: IpAddr| match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.ranges.iter().any(|&(net, bits)| in_range(v4(ip), v4(net), bits))
+    }
+}
+
+fn in_range(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - u32::from(bits)) };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Webhooks (src/webhooks/).
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// REST calls with account credentials fire post-event webhooks only
+    /// with `X-Twilio-Webhook-Enabled: true`, as on Twilio; `true` here
+    /// (`CONFAB_REST_WEBHOOKS=always`) fires them for every change.
+    pub rest_always: bool,
+    /// Hosts and address ranges a webhook may target although they are
+    /// loopback, private, link-local or otherwise internal
+    /// (`CONFAB_WEBHOOK_ALLOWED_HOSTS`: names, addresses, CIDR ranges).
+    pub allowed_hosts: AllowList,
+    /// How long a post-event delivery is retried before it is given up
+    /// (`CONFAB_WEBHOOK_RETRY_HORIZON_SECS`).
+    pub retry_horizon: Duration,
+    /// The timeout of one attempt (Twilio's 5 s).
+    pub timeout: Duration,
+    /// The pause before a delivery's first retry; each next is four times
+    /// longer, up to five minutes.
+    pub retry_base: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            rest_always: false,
+            allowed_hosts: AllowList::default(),
+            retry_horizon: Duration::from_secs(86_400),
+            timeout: Duration::from_secs(5),
+            retry_base: Duration::from_secs(1),
+        }
+    }
 }
 
 impl Default for StreamConfig {
@@ -229,6 +330,7 @@ pub struct Config {
     /// closes its streams within this.
     pub stream_recheck: Duration,
     pub stream: StreamConfig,
+    pub webhooks: WebhookConfig,
     /// `CONFAB_BACKGROUND=off`: this instance only serves requests (the
     /// collector and timers run on others).
     pub background: bool,
@@ -311,6 +413,36 @@ impl Config {
             announce: on_off(&var, "CONFAB_STREAM_NOTIFY")?,
         };
 
+        let webhooks = WebhookConfig {
+            rest_always: match var("CONFAB_REST_WEBHOOKS").as_deref() {
+                None | Some("header") => false,
+                Some("always") => true,
+                Some(v) => {
+                    return Err(bad("CONFAB_REST_WEBHOOKS", format!("expected header or always, got {v:?}")));
+                }
+            },
+            allowed_hosts: AllowList::parse(
+                &var("CONFAB_WEBHOOK_ALLOWED_HOSTS")
+                    .map(|v| {
+                        v.split(',')
+                            .map(|h| h.trim().to_owned())
+                            .filter(|h| !h.is_empty())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default(),
+            )
+            .map_err(|m| bad("CONFAB_WEBHOOK_ALLOWED_HOSTS", m))?,
+            retry_horizon: Duration::from_secs(parse_num(
+                &var,
+                "CONFAB_WEBHOOK_RETRY_HORIZON_SECS",
+                86_400u64,
+                0,
+                30 * 86_400,
+            )?),
+            timeout: Duration::from_secs(5),
+            retry_base: Duration::from_secs(1),
+        };
+
         let background = on_off(&var, "CONFAB_BACKGROUND")?;
 
         let storage = match var("CONFAB_STORAGE_URL") {
@@ -388,6 +520,7 @@ impl Config {
             event_retention,
             stream_recheck,
             stream,
+            webhooks,
             background,
             media,
         })
@@ -410,6 +543,7 @@ impl Config {
             event_retention: Duration::from_secs(86_400),
             stream_recheck: Duration::from_secs(30),
             stream: StreamConfig::default(),
+            webhooks: WebhookConfig::default(),
             background: true,
             media: MediaConfig {
                 storage: StorageUrl::Memory,

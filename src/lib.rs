@@ -24,3 +24,4 @@ mod storage;
 mod store;
 mod time;
 mod views;
+mod webhooks;

@@ -3,7 +3,7 @@
 use actix_web::web;
 
 use crate::handlers::conversations::{
-    configuration, conversations, memberships, messages, participants, roles, services, users,
+    configuration, conversations, memberships, messages, participants, roles, services, users, webhooks,
 };
 use crate::handlers::{api_keys, events, health, media};
 
@@ -27,12 +27,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/Configuration").get(configuration::fetch).post(configuration::update),
                 )
+                .service(
+                    web::resource("/Configuration/Webhooks")
+                        .get(webhooks::fetch_account)
+                        .post(webhooks::update_account),
+                )
                 .service(web::resource("/Services").get(services::list).post(services::create))
                 .service(web::resource("/Services/{service}").get(services::fetch).delete(services::delete))
                 .service(
                     web::resource("/Services/{service}/Configuration")
                         .get(configuration::fetch_service)
                         .post(configuration::update_service),
+                )
+                .service(
+                    web::resource("/Services/{service}/Configuration/Webhooks")
+                        .get(webhooks::fetch_service)
+                        .post(webhooks::update_service),
                 )
                 .service(web::scope("/Services/{service}").configure(media_routes).configure(service_routes))
                 .configure(service_routes),
@@ -78,6 +88,17 @@ fn service_routes(cfg: &mut web::ServiceConfig) {
                 .get(messages::fetch)
                 .post(messages::update)
                 .delete(messages::delete),
+        )
+        .service(
+            web::resource("/Conversations/{conversation}/Webhooks")
+                .get(webhooks::list)
+                .post(webhooks::create),
+        )
+        .service(
+            web::resource("/Conversations/{conversation}/Webhooks/{webhook}")
+                .get(webhooks::fetch)
+                .post(webhooks::update)
+                .delete(webhooks::delete),
         )
         .service(web::resource("/ConversationWithParticipants").post(memberships::create_with_participants))
         .service(web::resource("/ParticipantConversations").get(memberships::list_participant_conversations))

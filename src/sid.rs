@@ -14,6 +14,7 @@ pub enum SidKind {
     ApiKey,
     MessagingService,
     Content,
+    Webhook,
 }
 
 impl SidKind {
@@ -30,6 +31,7 @@ impl SidKind {
             SidKind::ApiKey => "SK",
             SidKind::MessagingService => "MG",
             SidKind::Content => "HX",
+            SidKind::Webhook => "WH",
         }
     }
 

@@ -31,6 +31,8 @@ pub struct AppState {
     pub uploads: Semaphore,
     /// The live streams of this instance (src/live).
     pub hub: Arc<crate::live::Hub>,
+    /// Rung when deliveries were written (src/webhooks).
+    pub(crate) webhooks: Arc<Notify>,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             hub: crate::live::Hub::new(db.clone(), format!("{}/v1", config.public_url), config.stream),
             auth: web::Data::new(auth),
             collector: Arc::new(Notify::new()),
+            webhooks: Arc::new(Notify::new()),
             uploads: Semaphore::new(CONCURRENT_UPLOADS),
             config: Arc::new(config),
             keys,
@@ -83,21 +86,30 @@ impl AppState {
         let mut conn = self.db.get()?;
         let cost = self.config.hash_cost;
         let bootstrap = self.config.bootstrap_account.clone();
+        let keyring = self.keys.keyring();
         // Under the start-up lock: instances starting together create the
         // account once between them.
         migrations::exclusive(&mut conn, |conn| {
             match &bootstrap {
                 Some((sid, token)) => {
                     if store::accounts::find(conn, sid)?.is_none() {
-                        auth::accounts::create(conn, "Confab account", Some(sid), Some(token), cost)
-                            .map_err(|e| format!("creating CONFAB_ACCOUNT_SID account: {e}"))?;
+                        auth::accounts::create(
+                            conn,
+                            "Confab account",
+                            Some(sid),
+                            Some(token),
+                            cost,
+                            &keyring,
+                        )
+                        .map_err(|e| format!("creating CONFAB_ACCOUNT_SID account: {e}"))?;
                         tracing::info!(account_sid = %sid, "account created from CONFAB_ACCOUNT_SID");
                     }
                 }
                 None => {
                     if store::accounts::count(conn)? == 0 {
-                        let creds = auth::accounts::create(conn, "Confab account", None, None, cost)
-                            .map_err(|e| format!("creating the first account: {e}"))?;
+                        let creds =
+                            auth::accounts::create(conn, "Confab account", None, None, cost, &keyring)
+                                .map_err(|e| format!("creating the first account: {e}"))?;
                         eprintln!(
                             "\nConfab created an account (shown once; keep the token):\n  Account SID: {}\n  Auth Token:  {}\n",
                             creds.account_sid, creds.auth_token

@@ -38,3 +38,8 @@ where
 pub fn start_background(state: &actix_web::web::Data<crate::app::AppState>) -> crate::background::Background {
     crate::background::start(state)
 }
+
+/// Webhook deliveries still owed (sent, retried or not yet attempted).
+pub async fn pending_deliveries(db: &Db) -> i64 {
+    db.read(crate::store::deliveries::pending).await.expect("count deliveries")
+}

@@ -17,9 +17,10 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::db::{DbConnection, Tx};
+use crate::domain::{Actor, Origin};
 use crate::error::{ApiError, Code};
 use crate::sid::SidKind;
-use crate::store;
+use crate::store::{self, events};
 use crate::time;
 
 use super::access_token::{self, TokenVerifier};
@@ -35,6 +36,9 @@ pub struct Caller {
     service: Option<String>,
     /// A conversation whose membership is read with the credential.
     conversation: Option<String>,
+    /// `X-Twilio-Webhook-Enabled: true`: this REST call's changes fire
+    /// post-event webhooks (an end user's always do).
+    webhooks_enabled: bool,
 }
 
 #[derive(Clone)]
@@ -63,6 +67,11 @@ impl FromRequest for Caller {
         let credentials =
             req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(basic::parse_basic);
         let service = req.match_info().get("service").map(str::to_owned);
+        let webhooks_enabled = req
+            .headers()
+            .get("x-twilio-webhook-enabled")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         // Path segments (aliases) never hold NUL: such a path names nothing.
         let nul_in_path = req.match_info().iter().any(|(_, v)| v.contains('\0'));
         Box::pin(async move {
@@ -74,7 +83,7 @@ impl FromRequest for Caller {
             if nul_in_path {
                 return Err(ApiError::NotFound);
             }
-            Ok(Caller { auth, credential, service, conversation: None })
+            Ok(Caller { auth, credential, service, conversation: None, webhooks_enabled })
         })
     }
 }
@@ -88,10 +97,31 @@ async fn verify_basic(auth: &Auth, credentials: Option<(String, String)>) -> Res
             let name = user.clone();
             let found = auth.db.read(move |conn| basic::lookup(conn, &name)).await?;
             let (account, phc) = auth.basic.check(&user, &secret, found).await?;
+            if account.auth_token_key_id.is_none() && user == account.sid {
+                seal_auth_token(auth, &account.sid, &secret).await;
+            }
             (account.sid, phc)
         }
     };
     Ok(Credential::Basic { cache_key, user, account_sid, phc })
+}
+
+/// An account created before Auth Tokens were sealed gets its token
+/// sealed the first time it is used, so webhooks can be signed with it.
+/// Failing only delays that: the request goes on.
+async fn seal_auth_token(auth: &Auth, account_sid: &str, token: &str) {
+    let keyring = auth.keys.keyring();
+    let (sid, token) = (account_sid.to_owned(), token.to_owned());
+    let sealed = auth
+        .db
+        .write(
+            |_| Ok::<_, ApiError>(()),
+            move |tx, ()| Ok(super::accounts::seal(tx.conn()?, &keyring, &sid, &token)?),
+        )
+        .await;
+    if let Err(e) = sealed {
+        tracing::warn!(account_sid, error = %e, "could not seal the Auth Token");
+    }
 }
 
 async fn verify_token(auth: &Auth, token: String) -> Result<Credential, ApiError> {
@@ -124,7 +154,7 @@ impl Caller {
     /// a WebSocket request: browsers cannot set headers there).
     pub async fn with_token(auth: web::Data<Auth>, token: String) -> Result<Caller, ApiError> {
         let credential = verify_token(&auth, token).await?;
-        Ok(Caller { auth, credential, service: None, conversation: None })
+        Ok(Caller { auth, credential, service: None, conversation: None, webhooks_enabled: false })
     }
 
     /// When an access token expires (seconds since the epoch); `None` for
@@ -168,6 +198,16 @@ impl Caller {
         match &self.credential {
             Credential::Basic { .. } => None,
             Credential::Token { verified, .. } => Some(&verified.identity),
+        }
+    }
+
+    /// Who the changes of this request are attributed to in the event log.
+    pub fn origin(&self) -> Origin {
+        match &self.credential {
+            Credential::Basic { .. } => Origin { actor: Actor::Api, webhooks: self.webhooks_enabled },
+            Credential::Token { verified, .. } => {
+                Origin { actor: Actor::EndUser(verified.identity.clone()), webhooks: true }
+            }
         }
     }
 
@@ -229,16 +269,19 @@ impl Caller {
         };
         let (account, service, identity) =
             (verified.account_sid.clone(), verified.service_sid.clone(), verified.identity.clone());
+        let origin = self.origin();
         let created = self
             .auth
             .db
             .write(
                 |_| Ok::<_, ApiError>(()),
                 move |tx, ()| {
-                    let conn = tx.conn()?;
-                    let service = store::services::find(conn, &account, &service)?;
-                    store::users::ensure(conn, &service, &identity, time::now())?;
-                    Ok(())
+                    events::as_origin(&origin, || {
+                        let conn = tx.conn()?;
+                        let service = store::services::find(conn, &account, &service)?;
+                        store::users::ensure(conn, &service, &identity, time::now())?;
+                        Ok(())
+                    })
                 },
             )
             .await;
@@ -310,6 +353,7 @@ impl Caller {
         let mut pending = (check, work);
         for _ in 0..2 {
             let me = self.clone();
+            let origin = self.origin();
             let (check, work) = pending;
             let outcome = self
                 .auth
@@ -323,9 +367,9 @@ impl Caller {
                         }
                         Err(NeedsUser) => Ok(Err((check, work))),
                     },
-                    |tx, found| match found {
+                    move |tx, found| match found {
                         Ok((scope, checked, work)) => {
-                            let out = work(tx, &scope, checked)?;
+                            let out = events::as_origin(&origin, || work(tx, &scope, checked))?;
                             Ok(Ok((scope, out)))
                         }
                         Err(back) => Ok(Err(back)),

@@ -17,6 +17,7 @@ use actix_web::web;
 use tracing::Instrument;
 
 use crate::state::AppState;
+use crate::webhooks::{self, outbound::Outbound};
 
 /// How long a loop that panicked waits before it starts again.
 const RESTART_AFTER: Duration = Duration::from_secs(1);
@@ -33,11 +34,28 @@ pub fn start(state: &web::Data<AppState>) -> Background {
         return Background { _tasks: Vec::new() };
     }
     let (timers_state, collector_state, log_state) = (state.clone(), state.clone(), state.clone());
+    let (fanout_state, delivery_state) = (state.clone(), state.clone());
     Background {
         _tasks: vec![
             supervise("timers", move || timers::run(timers_state.clone())),
             supervise("collector", move || collector::run(collector_state.clone())),
             supervise("event_log", move || event_log::run(log_state.clone())),
+            supervise("webhook_fanout", move || {
+                let s = fanout_state.clone();
+                webhooks::fanout::run(s.db.clone(), s.config.webhooks.clone(), s.webhooks.clone())
+            }),
+            supervise("webhook_delivery", move || {
+                let s = delivery_state.clone();
+                let config = &s.config.webhooks;
+                webhooks::deliver::Deliverer {
+                    db: s.db.clone(),
+                    keys: s.keys.clone(),
+                    outbound: Outbound::new(config.allowed_hosts.clone(), config.timeout),
+                    retry_base: config.retry_base,
+                    wake: s.webhooks.clone(),
+                }
+                .run()
+            }),
         ],
     }
 }

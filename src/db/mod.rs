@@ -301,6 +301,22 @@ impl Db {
         outcome
     }
 
+    /// Runs `work` in a write transaction, as [`Db::write`] does, for
+    /// bookkeeping that records no event (webhook deliveries): it does not
+    /// count as a commit, so it wakes no event log reader here or on other
+    /// instances.
+    pub async fn write_unlogged<W, T, E>(&self, work: W) -> Result<T, E>
+    where
+        W: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let write_pool = self.write_pool.clone();
+        actix_web::web::block(move || transaction(&mut *write_pool.get().map_err(DbError::from)?, work))
+            .await
+            .map_err(|e| E::from(e.into()))?
+    }
+
     /// Moves with every write of this instance that commits (a receiver
     /// that was away sees one change, never none).
     pub fn commits(&self) -> watch::Receiver<u64> {

@@ -13,6 +13,8 @@ diesel::table! {
         default_closed_timer -> Nullable<Text>,
         date_created -> BigInt,
         date_updated -> BigInt,
+        auth_token_key_id -> Nullable<Text>,
+        auth_token_sealed -> Nullable<Binary>,
     }
 }
 
@@ -187,6 +189,72 @@ diesel::table! {
         data -> Text,
         update_reasons -> Nullable<Text>,
         date_created -> BigInt,
+        source -> Nullable<Text>,
+        client_identity -> Nullable<Text>,
+        webhooks -> Bool,
+    }
+}
+
+diesel::table! {
+    /// A service's webhooks (src/store/webhooks.rs).
+    service_webhooks (service_sid) {
+        service_sid -> Text,
+        account_sid -> Text,
+        pre_webhook_url -> Nullable<Text>,
+        post_webhook_url -> Nullable<Text>,
+        method -> Text,
+        filters -> Text,
+        target -> Text,
+        date_updated -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Conversation-scoped webhooks (src/store/webhooks.rs).
+    conversation_webhooks (id) {
+        id -> BigInt,
+        sid -> Text,
+        account_sid -> Text,
+        service_sid -> Text,
+        conversation_sid -> Text,
+        target -> Text,
+        url -> Nullable<Text>,
+        method -> Text,
+        filters -> Text,
+        triggers -> Text,
+        flow_sid -> Nullable<Text>,
+        replay_after -> Nullable<BigInt>,
+        replayed_through -> Nullable<BigInt>,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Post-event deliveries still owed (src/store/deliveries.rs).
+    webhook_deliveries (id) {
+        id -> BigInt,
+        account_sid -> Text,
+        position -> BigInt,
+        event_type -> Text,
+        webhook -> Text,
+        url -> Text,
+        method -> Text,
+        queue -> Text,
+        params -> Text,
+        token -> Text,
+        attempts -> Integer,
+        due -> BigInt,
+        expires -> BigInt,
+        leased_until -> BigInt,
+        date_created -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_cursor (id) {
+        id -> Integer,
+        position -> BigInt,
     }
 }
 

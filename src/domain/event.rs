@@ -37,6 +37,46 @@ event_kinds! {
     UserUpdated => "userUpdated",
 }
 
+/// Who caused a change, as the event log records it beside the change
+/// (webhooks send it as `Source` and `ClientIdentity`), and whether the
+/// change fires post-event webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub actor: Actor,
+    pub webhooks: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// Confab itself (the conversation timers).
+    System,
+    /// Account credentials through the REST API.
+    Api,
+    /// An end user with an access token: their identity.
+    EndUser(String),
+}
+
+impl Origin {
+    /// Confab's own changes fire webhooks: no request asked otherwise.
+    pub const SYSTEM: Origin = Origin { actor: Actor::System, webhooks: true };
+
+    /// The stored `source`: Twilio's `Source` spelling, none for Confab.
+    pub fn source(&self) -> Option<&'static str> {
+        match self.actor {
+            Actor::System => None,
+            Actor::Api => Some("API"),
+            Actor::EndUser(_) => Some("SDK"),
+        }
+    }
+
+    pub fn client_identity(&self) -> Option<&str> {
+        match &self.actor {
+            Actor::EndUser(identity) => Some(identity),
+            _ => None,
+        }
+    }
+}
+
 impl EventKind {
     pub fn parse(s: &str) -> Option<EventKind> {
         EventKind::ALL.iter().copied().find(|k| k.as_str() == s)

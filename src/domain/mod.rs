@@ -7,6 +7,6 @@ pub mod event;
 pub mod permission;
 pub mod state;
 
-pub use event::EventKind;
+pub use event::{Actor, EventKind, Origin};
 pub use permission::{Permission, Permissions, RoleType};
 pub use state::{ConversationState, MediaState};

@@ -211,6 +211,8 @@ pub enum Purpose {
     DataKey,
     /// An API key's secret, needed to verify access tokens (owner: the key SID).
     ApiKeySecret,
+    /// An account's Auth Token, needed to sign webhook requests (owner: the account SID).
+    AuthToken,
 }
 
 impl Purpose {
@@ -218,6 +220,7 @@ impl Purpose {
         match self {
             Purpose::DataKey => "confab data key",
             Purpose::ApiKeySecret => "confab api key secret",
+            Purpose::AuthToken => "confab auth token",
         }
     }
 }

@@ -31,7 +31,22 @@ fn unreadable(what: &str, sid: &str, e: impl std::fmt::Display) -> StoreError {
 /// Re-wraps every data key and API key secret not yet under the keyring's
 /// current key.
 pub fn rewrap_all(conn: &mut DbConnection, keyring: &Keyring) -> StoreResult<usize> {
-    Ok(rewrap_media(conn, keyring)? + reseal_api_keys(conn, keyring)?)
+    Ok(rewrap_media(conn, keyring)? + reseal_api_keys(conn, keyring)? + reseal_auth_tokens(conn, keyring)?)
+}
+
+fn reseal_auth_tokens(conn: &mut DbConnection, keyring: &Keyring) -> StoreResult<usize> {
+    let rows = store::accounts::auth_tokens_sealed_elsewhere(conn, &keyring.current_id())?;
+    transaction(conn, |tx| {
+        let conn = tx.conn()?;
+        for (sid, key_id, sealed) in &rows {
+            let resealed = keyring
+                .reseal(Purpose::AuthToken, sid, key_id, sealed)
+                .map_err(|e| unreadable("account", sid, e))?;
+            store::accounts::reseal_auth_token(conn, sid, key_id, &resealed.key_id, &resealed.bytes)?;
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    Ok(rows.len())
 }
 
 fn reseal_api_keys(conn: &mut DbConnection, keyring: &Keyring) -> StoreResult<usize> {

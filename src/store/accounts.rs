@@ -17,6 +17,8 @@ pub struct AccountRow {
     pub default_messaging_service_sid: Option<String>,
     pub default_inactive_timer: Option<String>,
     pub default_closed_timer: Option<String>,
+    /// The master key the Auth Token is sealed under; `None`: not sealed yet.
+    pub auth_token_key_id: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -42,6 +44,55 @@ pub struct DefaultsChanges {
 
 pub fn find(conn: &mut DbConnection, sid: &str) -> StoreResult<Option<AccountRow>> {
     accounts::table.filter(accounts::sid.eq(sid)).select(AccountRow::as_select()).get_result(conn).found()
+}
+
+/// Stores the account's Auth Token sealed under the master key `key_id`.
+pub fn seal_auth_token(conn: &mut DbConnection, sid: &str, key_id: &str, sealed: &[u8]) -> StoreResult<()> {
+    diesel::update(accounts::table.filter(accounts::sid.eq(sid)))
+        .set((accounts::auth_token_key_id.eq(key_id), accounts::auth_token_sealed.eq(sealed)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The sealed Auth Token (master key id, seal), if the account has one.
+pub fn sealed_auth_token(conn: &mut DbConnection, sid: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
+    let found: Option<(Option<String>, Option<Vec<u8>>)> = accounts::table
+        .filter(accounts::sid.eq(sid))
+        .select((accounts::auth_token_key_id, accounts::auth_token_sealed))
+        .get_result(conn)
+        .found()?;
+    Ok(match found {
+        Some((Some(key_id), Some(sealed))) => Some((key_id, sealed)),
+        _ => None,
+    })
+}
+
+/// Accounts whose Auth Token is sealed under another master key than `key_id`.
+pub fn auth_tokens_sealed_elsewhere(
+    conn: &mut DbConnection,
+    key_id: &str,
+) -> StoreResult<Vec<(String, String, Vec<u8>)>> {
+    let rows: Vec<(String, Option<String>, Option<Vec<u8>>)> = accounts::table
+        .filter(accounts::auth_token_key_id.ne(key_id))
+        .select((accounts::sid, accounts::auth_token_key_id, accounts::auth_token_sealed))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(sid, k, s)| Some((sid, k?, s?))).collect())
+}
+
+/// Stores a re-sealed Auth Token, if nobody changed the row meanwhile.
+pub fn reseal_auth_token(
+    conn: &mut DbConnection,
+    sid: &str,
+    old_key_id: &str,
+    key_id: &str,
+    sealed: &[u8],
+) -> StoreResult<()> {
+    diesel::update(
+        accounts::table.filter(accounts::sid.eq(sid)).filter(accounts::auth_token_key_id.eq(old_key_id)),
+    )
+    .set((accounts::auth_token_key_id.eq(key_id), accounts::auth_token_sealed.eq(sealed)))
+    .execute(conn)?;
+    Ok(())
 }
 
 pub fn count(conn: &mut DbConnection) -> StoreResult<i64> {

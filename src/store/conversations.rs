@@ -149,6 +149,21 @@ pub fn find(conn: &mut DbConnection, service_sid: &str, key: &str) -> StoreResul
     Ok(row?)
 }
 
+/// Takes the conversation row's lock for the rest of the transaction (on
+/// SQLite the write transaction already excludes every other writer).
+pub fn lock(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
+    if let DbConnection::Postgresql(pg) = conn {
+        conversations::table
+            .filter(conversations::sid.eq(sid))
+            .select(conversations::id)
+            .for_update()
+            .get_result::<i64>(pg)
+            .found()?
+            .ok_or(StoreError::NotFound)?;
+    }
+    Ok(())
+}
+
 pub fn find_by_sid(conn: &mut DbConnection, sid: &str) -> StoreResult<ConversationRow> {
     Ok(conversations::table
         .filter(conversations::sid.eq(sid))

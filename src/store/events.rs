@@ -20,12 +20,14 @@
 //! horizon, so nothing can commit below a position already read. A long
 //! transaction holds delivery back, never loses an event.
 
+use std::cell::RefCell;
+
 use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::DbConnection;
 use crate::db::schema::{event_log, events};
-use crate::domain::EventKind;
+use crate::domain::{EventKind, Origin};
 use crate::time;
 
 use super::{StoreError, StoreResult};
@@ -49,6 +51,40 @@ pub struct EventRow {
     /// For updates, a JSON list of the fields that changed.
     pub update_reasons: Option<String>,
     pub date_created: i64,
+    /// Who caused it: `SDK`, `API`, or none (Confab itself).
+    pub source: Option<String>,
+    /// The end user who caused it (`source` is `SDK`).
+    pub client_identity: Option<String>,
+    /// Whether it fires post-event webhooks.
+    pub webhooks: bool,
+}
+
+thread_local! {
+    /// The origin of the write running on this thread ([`as_origin`]).
+    static ORIGIN: RefCell<Option<Origin>> = const { RefCell::new(None) };
+}
+
+/// Runs `work` (a write's work, on the thread that runs its transaction)
+/// with every event it records attributed to `origin`. Who caused a write
+/// is a property of the whole write, as its transaction is: the caller
+/// that knows it (`crate::auth::Caller`) sets it once here, instead of
+/// every store function that records an event taking a parameter it only
+/// passes on. Outside such a scope, events are Confab's own
+/// ([`Origin::SYSTEM`]: the timers).
+pub fn as_origin<T>(origin: &Origin, work: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Origin>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ORIGIN.with(|o| *o.borrow_mut() = self.0.take());
+        }
+    }
+    let _restore = Restore(ORIGIN.with(|o| o.replace(Some(origin.clone()))));
+    work()
+}
+
+/// The origin events recorded now are attributed to.
+pub(crate) fn current_origin() -> Origin {
+    ORIGIN.with(|o| o.borrow().clone()).unwrap_or(Origin::SYSTEM)
 }
 
 /// A row the log records: whose it is and what it is.
@@ -68,8 +104,8 @@ mod sql_fn {
     diesel::define_sql_function! {
         /// src/db/sql/postgresql.sql: an insert into `events` at the
         /// transaction's next position.
-        #[sql_name = "confab_fn.record_event"]
-        fn record_event(
+        #[sql_name = "confab_fn.record_event_as"]
+        fn record_event_as(
             account_sid: Text,
             service_sid: Text,
             conversation_sid: Nullable<Text>,
@@ -78,6 +114,9 @@ mod sql_fn {
             data: Text,
             update_reasons: Nullable<Text>,
             now: BigInt,
+            source: Nullable<Text>,
+            client_identity: Nullable<Text>,
+            webhooks: Bool,
         ) -> BigInt;
     }
 
@@ -104,6 +143,7 @@ pub(crate) fn record<R: Logged>(
         names => Some(serde_json::to_string(names).expect("a list of names serializes")),
     };
     let now = time::now();
+    let origin = current_origin();
     match conn {
         DbConnection::Sqlite(sqlite) => {
             // Built, not `sql_query`: diesel never caches a `sql_query`
@@ -119,11 +159,14 @@ pub(crate) fn record<R: Logged>(
                     events::data.eq(&data),
                     events::update_reasons.eq(reasons.as_deref()),
                     events::date_created.eq(now),
+                    events::source.eq(origin.source()),
+                    events::client_identity.eq(origin.client_identity()),
+                    events::webhooks.eq(origin.webhooks),
                 ))
                 .execute(sqlite)?;
         }
         DbConnection::Postgresql(pg) => {
-            diesel::select(sql_fn::record_event(
+            diesel::select(sql_fn::record_event_as(
                 row.account_sid(),
                 row.service_sid(),
                 row.conversation_sid(),
@@ -132,6 +175,9 @@ pub(crate) fn record<R: Logged>(
                 &data,
                 reasons.as_deref(),
                 now,
+                origin.source(),
+                origin.client_identity(),
+                origin.webhooks,
             ))
             .get_result::<i64>(pg)?;
         }

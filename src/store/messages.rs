@@ -207,8 +207,8 @@ mod sql {
 
     diesel::define_sql_function! {
         /// src/db/sql/postgresql.sql: [`super::append`] on PostgreSQL.
-        #[sql_name = "confab_fn.send_message"]
-        fn send_message(
+        #[sql_name = "confab_fn.send_message_as"]
+        fn send_message_as(
             account_sid: Text,
             service_sid: Text,
             conversation_sid: Text,
@@ -223,6 +223,9 @@ mod sql {
             date_created: BigInt,
             date_updated: BigInt,
             record_added: Bool,
+            source: Nullable<Text>,
+            client_identity: Nullable<Text>,
+            webhooks: Bool,
         ) -> Record<(Nullable<BigInt>, Nullable<Text>, Nullable<Text>)>;
     }
 }
@@ -239,7 +242,8 @@ fn postgres_append(
     let DbConnection::Postgresql(pg) = conn else {
         unreachable!("postgres_append on another dialect");
     };
-    let (index, participant, refusal) = diesel::select(sql::send_message(
+    let origin = events::current_origin();
+    let (index, participant, refusal) = diesel::select(sql::send_message_as(
         &m.account_sid,
         &m.service_sid,
         conversation_sid,
@@ -254,6 +258,9 @@ fn postgres_append(
         m.date_created,
         m.date_updated,
         added == Added::Record,
+        origin.source(),
+        origin.client_identity(),
+        origin.webhooks,
     ))
     .get_result::<(Option<i64>, Option<String>, Option<String>)>(pg)?;
     match (refusal.as_deref(), index) {
@@ -491,6 +498,22 @@ pub fn list(
         .select(MessageRow::as_select())
         .into_boxed();
     Ok(keyset!(query, messages::msg_index, page).load(conn)?)
+}
+
+/// Up to `limit` messages from index `from` on, oldest first.
+pub fn from_index(
+    conn: &mut DbConnection,
+    conversation_sid: &str,
+    from: i64,
+    limit: i64,
+) -> StoreResult<Vec<MessageRow>> {
+    Ok(messages::table
+        .filter(messages::conversation_sid.eq(conversation_sid))
+        .filter(messages::msg_index.ge(from))
+        .order(messages::msg_index)
+        .limit(limit)
+        .select(MessageRow::as_select())
+        .load(conn)?)
 }
 
 /// How many messages follow index `after` (a read horizon's unread count).

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod conversations;
 pub mod credentials;
+pub mod deliveries;
 pub mod events;
 pub mod media;
 pub mod messages;
@@ -20,6 +21,7 @@ pub mod roles;
 pub mod services;
 pub mod storage_deletions;
 pub mod users;
+pub mod webhooks;
 
 use crate::db::DbError;
 

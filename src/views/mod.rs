@@ -12,6 +12,7 @@ pub mod participants;
 pub mod roles;
 pub mod services;
 pub mod users;
+pub mod webhooks;
 
 use serde_json::{Map, Value, json};
 

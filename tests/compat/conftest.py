@@ -204,6 +204,8 @@ def server(tmp_root: Path, database_url: str):
         "CONFAB_AUTH_TOKEN": auth_token,
         "CONFAB_WORKERS": "4",
         "CONFAB_LOG_FORMAT": "json",  # the log goes to a file: no ANSI colours
+        # The webhook receivers of test_webhooks.py listen on this machine.
+        "CONFAB_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
     })
 
     proc = None

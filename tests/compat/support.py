@@ -139,7 +139,7 @@ def expect_page_error(fn: Callable[[], Any], status: int, code: int | None = Non
 
 
 SID_RE = {kind: re.compile(rf"^{kind}[0-9a-f]{{32}}$") for kind in
-          ("AC", "IS", "CH", "IM", "MB", "US", "RL")}
+          ("AC", "IS", "CH", "IM", "MB", "US", "RL", "WH")}
 
 
 def is_sid(value: Any, kind: str) -> bool:

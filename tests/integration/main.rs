@@ -13,3 +13,4 @@ mod events;
 mod media;
 mod server;
 mod util;
+mod webhooks;

@@ -1,4 +1,4 @@
--- confab_fn version 3
+-- confab_fn version 4
 --
 -- PostgreSQL functions that are code, not schema. Each start applies this
 -- file, under the migration lock, when the database holds an older version
@@ -42,8 +42,35 @@ BEGIN
 END;
 $$;
 
--- Records one event (store::events::record on PostgreSQL); returns its
--- position.
+-- Records one event with who caused it (store::events::record on
+-- PostgreSQL); returns its position. (confab_fn.record_event, without the
+-- origin, is version 3's; the next version drops it.)
+CREATE OR REPLACE FUNCTION confab_fn.record_event_as(
+    p_account_sid TEXT,
+    p_service_sid TEXT,
+    p_conversation_sid TEXT,
+    p_kind TEXT,
+    p_resource_sid TEXT,
+    p_data TEXT,
+    p_update_reasons TEXT,
+    p_now BIGINT,
+    p_source TEXT,
+    p_client_identity TEXT,
+    p_webhooks BOOLEAN,
+    OUT o_position BIGINT
+)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    INSERT INTO events (position, account_sid, service_sid, conversation_sid, kind, resource_sid, data,
+                        update_reasons, date_created, source, client_identity, webhooks)
+    VALUES (confab_fn.next_event_position(), p_account_sid, p_service_sid, p_conversation_sid, p_kind,
+            p_resource_sid, p_data, p_update_reasons, p_now, p_source, p_client_identity, p_webhooks)
+    RETURNING position INTO o_position;
+END;
+$$;
+
+-- Version 3's record_event (no origin); see confab_fn.send_message.
 CREATE OR REPLACE FUNCTION confab_fn.record_event(
     p_account_sid TEXT,
     p_service_sid TEXT,
@@ -55,15 +82,10 @@ CREATE OR REPLACE FUNCTION confab_fn.record_event(
     p_now BIGINT,
     OUT o_position BIGINT
 )
-LANGUAGE plpgsql
+LANGUAGE sql
 AS $$
-BEGIN
-    INSERT INTO events (position, account_sid, service_sid, conversation_sid, kind, resource_sid, data,
-                        update_reasons, date_created)
-    VALUES (confab_fn.next_event_position(), p_account_sid, p_service_sid, p_conversation_sid, p_kind,
-            p_resource_sid, p_data, p_update_reasons, p_now)
-    RETURNING position INTO o_position;
-END;
+    SELECT confab_fn.record_event_as(p_account_sid, p_service_sid, p_conversation_sid, p_kind, p_resource_sid,
+                                     p_data, p_update_reasons, p_now, NULL, NULL, FALSE)
 $$;
 
 -- A 32-bit transaction id (pg_stat_activity's backend_xid) as the 64-bit
@@ -120,8 +142,9 @@ $$;
 -- closed, or a checked participant that has left, takes nothing: the
 -- refusal says which ('not_found', 'closed'). Who may send is decided in
 -- Rust before this runs. An event's data is the row as committed, as JSON
--- (the same keys as the Rust rows' serde).
-CREATE OR REPLACE FUNCTION confab_fn.send_message(
+-- (the same keys as the Rust rows' serde), with who caused it
+-- (p_source, p_client_identity) and whether it fires post-event webhooks.
+CREATE OR REPLACE FUNCTION confab_fn.send_message_as(
     p_account_sid TEXT,
     p_service_sid TEXT,
     p_conversation_sid TEXT,
@@ -136,6 +159,9 @@ CREATE OR REPLACE FUNCTION confab_fn.send_message(
     p_date_created BIGINT,
     p_date_updated BIGINT,
     p_record_added BOOLEAN,
+    p_source TEXT,
+    p_client_identity TEXT,
+    p_webhooks BOOLEAN,
     OUT o_index BIGINT,
     OUT o_participant_sid TEXT,
     OUT o_refusal TEXT
@@ -143,9 +169,10 @@ CREATE OR REPLACE FUNCTION confab_fn.send_message(
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    -- No id yet: this transaction has recorded no event before this call.
+    v_fresh BOOLEAN := pg_current_xact_id_if_assigned() IS NULL;
     v_state TEXT;
     v_conversation conversations%ROWTYPE;
-    v_message messages%ROWTYPE;
 BEGIN
     IF p_participant_sid IS NULL THEN
         SELECT p.sid INTO o_participant_sid
@@ -189,24 +216,68 @@ BEGIN
         RETURNING c.* INTO v_conversation;
         o_index := v_conversation.last_message_index;
         IF v_state = 'inactive' THEN
-            PERFORM confab_fn.record_event(p_account_sid, p_service_sid, p_conversation_sid,
-                                           'conversationUpdated', p_conversation_sid,
-                                           row_to_json(v_conversation)::TEXT, '["state","timers"]', p_now);
+            PERFORM confab_fn.record_event_as(p_account_sid, p_service_sid, p_conversation_sid,
+                                              'conversationUpdated', p_conversation_sid,
+                                              row_to_json(v_conversation)::TEXT, '["state","timers"]', p_now,
+                                              p_source, p_client_identity, p_webhooks);
+            v_fresh := FALSE;
         END IF;
     END IF;
     INSERT INTO messages (sid, account_sid, service_sid, conversation_sid, msg_index, author, body,
                           attributes, participant_sid, content_sid, subject, date_created, date_updated)
     VALUES (p_message_sid, p_account_sid, p_service_sid, p_conversation_sid, o_index, p_author, p_body,
-            p_attributes, o_participant_sid, p_content_sid, p_subject, p_date_created, p_date_updated)
-    RETURNING * INTO v_message;
+            p_attributes, o_participant_sid, p_content_sid, p_subject, p_date_created, p_date_updated);
     IF p_record_added THEN
-        -- confab_fn.record_event's insert, written out: the hot path.
+        -- confab_fn.record_event_as's insert, written out: the hot path.
+        -- The first event of a transaction takes its first position
+        -- without a probe, and the row's JSON is built from what was
+        -- inserted (the keys of row_to_json(messages)): both cost the
+        -- send measurably (BENCHMARKS.md).
         INSERT INTO events (position, account_sid, service_sid, conversation_sid, kind, resource_sid,
-                            data, update_reasons, date_created)
-        VALUES (confab_fn.next_event_position(), p_account_sid, p_service_sid, p_conversation_sid,
-                'messageAdded', p_message_sid, row_to_json(v_message)::TEXT, NULL, p_now);
+                            data, update_reasons, date_created, source, client_identity, webhooks)
+        VALUES (CASE WHEN v_fresh THEN pg_current_xact_id()::TEXT::BIGINT * 4096
+                     ELSE confab_fn.next_event_position() END,
+                p_account_sid, p_service_sid, p_conversation_sid, 'messageAdded', p_message_sid,
+                json_build_object('sid', p_message_sid, 'account_sid', p_account_sid,
+                                  'service_sid', p_service_sid, 'conversation_sid', p_conversation_sid,
+                                  'msg_index', o_index, 'author', p_author, 'body', p_body,
+                                  'attributes', p_attributes, 'participant_sid', o_participant_sid,
+                                  'content_sid', p_content_sid, 'subject', p_subject,
+                                  'date_created', p_date_created, 'date_updated', p_date_updated,
+                                  'media', NULL)::TEXT,
+                NULL, p_now, p_source, p_client_identity, p_webhooks);
     END IF;
 END;
+$$;
+
+-- The send of version 3 (events without their origin), kept for
+-- instances of that version during a rolling deploy; the next version
+-- drops it, and confab_fn.record_event with it.
+CREATE OR REPLACE FUNCTION confab_fn.send_message(
+    p_account_sid TEXT,
+    p_service_sid TEXT,
+    p_conversation_sid TEXT,
+    p_message_sid TEXT,
+    p_author TEXT,
+    p_participant_sid TEXT,
+    p_body TEXT,
+    p_attributes TEXT,
+    p_content_sid TEXT,
+    p_subject TEXT,
+    p_now BIGINT,
+    p_date_created BIGINT,
+    p_date_updated BIGINT,
+    p_record_added BOOLEAN,
+    OUT o_index BIGINT,
+    OUT o_participant_sid TEXT,
+    OUT o_refusal TEXT
+)
+LANGUAGE sql
+AS $$
+    SELECT * FROM confab_fn.send_message_as(p_account_sid, p_service_sid, p_conversation_sid, p_message_sid,
+                                            p_author, p_participant_sid, p_body, p_attributes, p_content_sid,
+                                            p_subject, p_now, p_date_created, p_date_updated, p_record_added,
+                                            NULL, NULL, FALSE)
 $$;
 
 -- The send of version 1 (no events), kept for instances of that version

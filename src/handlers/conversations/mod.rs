@@ -12,3 +12,4 @@ pub mod participants;
 pub mod roles;
 pub mod services;
 pub mod users;
+pub mod webhooks;

@@ -37,9 +37,10 @@ fn assert_challenge(res: &crate::util::Resp) {
 
 async fn rotate(app: &TestApp, account_sid: &str) -> String {
     let account_sid = account_sid.to_owned();
+    let keyring = app.state.keys.keyring();
     app.state
         .db
-        .read(move |conn| accounts::rotate_auth_token(conn, &account_sid, HashCost::TESTING))
+        .read(move |conn| accounts::rotate_auth_token(conn, &account_sid, HashCost::TESTING, &keyring))
         .await
         .expect("rotate")
 }
@@ -170,9 +171,12 @@ async fn a_rotated_token_stops_working_on_the_very_next_request() {
 
     // Unknown accounts cannot be rotated.
     let app_state = app.state.clone();
+    let keyring = app.state.keys.keyring();
     let missing = app_state
         .db
-        .read(|conn| accounts::rotate_auth_token(conn, &format!("AC{}", "0".repeat(32)), HashCost::TESTING))
+        .read(move |conn| {
+            accounts::rotate_auth_token(conn, &format!("AC{}", "0".repeat(32)), HashCost::TESTING, &keyring)
+        })
         .await;
     assert!(missing.is_err());
 }

@@ -65,7 +65,8 @@ async fn rewrapping_moves_data_keys_to_the_new_master_and_leaves_objects_alone()
     let ring = Keyring::new(SecretKey::from_bytes(new), vec![SecretKey::from_bytes(old)]);
     let moved =
         app.state.db.read(move |conn| confab::testing::rotate::rewrap_all(conn, &ring)).await.unwrap();
-    assert_eq!(moved, 1);
+    // The media's data key and the account's sealed Auth Token.
+    assert_eq!(moved, 2);
     assert_eq!(key_ids(&app.state).await, vec![SecretKey::from_bytes(new).id()]);
     let after = app.state.storage.store().get(&Storage::path(&Storage::media_key(&sid))).await;
     assert_eq!(after.unwrap().bytes().await.unwrap(), before, "objects are not rewritten");
@@ -136,7 +137,8 @@ async fn the_cli_rotates_the_key_file_under_a_running_server() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["rewrapped"], 1);
+    // The media's data key and the account's sealed Auth Token.
+    assert_eq!(report["rewrapped"], 2);
     let key_after = std::fs::read_to_string(data_dir.join("master.key")).unwrap();
     assert_ne!(key_before, key_after);
     assert_eq!(std::fs::read_to_string(data_dir.join("master.key.previous")).unwrap(), key_before);

@@ -106,9 +106,10 @@ impl TestBuilder {
 
 /// A new account (with its default service) in the app's database.
 async fn create_account(state: &AppState) -> Account {
+    let keyring = state.keys.keyring();
     let creds = state
         .db
-        .read(|conn| create(conn, "test", None, None, HashCost::TESTING))
+        .read(move |conn| create(conn, "test", None, None, HashCost::TESTING, &keyring))
         .await
         .expect("create account");
     Account { sid: creds.account_sid, token: creds.auth_token }
@@ -129,6 +130,18 @@ impl TestApp {
 
     /// Sends a request as `auth` (an `Authorization` value, or none).
     pub async fn send(&self, method: &str, path: &str, form: &[(&str, &str)], auth: Option<&str>) -> Resp {
+        self.send_with(method, path, form, auth, &[]).await
+    }
+
+    /// [`TestApp::send`] with extra request headers.
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        form: &[(&str, &str)],
+        auth: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let service = test::init_service(app::build(self.state.clone())).await;
         let mut req = match method {
             "GET" => test::TestRequest::get(),
@@ -140,6 +153,9 @@ impl TestApp {
         .uri(path);
         if let Some(auth) = auth {
             req = req.insert_header(("Authorization", auth));
+        }
+        for &(name, value) in headers {
+            req = req.insert_header((name, value));
         }
         if method == "POST" {
             let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();

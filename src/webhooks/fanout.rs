@@ -1,0 +1,318 @@
+//! From the event log to deliveries: each round locks `webhook_cursor`,
+//! reads the events after it (below the log's read horizon, so in commit
+//! order, as a stream reads them), writes a delivery row for every webhook
+//! each event fires, and moves the cursor, all in one transaction. An event
+//! is thus fanned out exactly once, by whichever instance holds the cursor;
+//! the others skip the round (`SKIP LOCKED`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::config::WebhookConfig;
+use crate::db::{Db, DbConnection};
+use crate::domain::EventKind;
+use crate::error::ApiError;
+use crate::store::conversations::ConversationRow;
+use crate::store::deliveries::{self, NewDelivery};
+use crate::store::events::{self, EventRow};
+use crate::store::webhooks::{self as hooks, ConversationWebhookRow, ServiceWebhooksRow};
+use crate::store::{StoreError, StoreResult};
+use crate::time;
+
+use super::params::{self, Params};
+
+/// Events read per round.
+const BATCH: i64 = 500;
+/// How often the log is looked at when no commit of this instance woke the
+/// fan-out: the delay before another instance's changes are delivered.
+const POLL: Duration = Duration::from_secs(1);
+/// Messages `ReplayAfter` re-delivers at most.
+pub const MAX_REPLAY: i64 = 10_000;
+
+/// Fans out until stopped: after each commit of this instance, and every
+/// [`POLL`] for the others'. Wakes the deliverer when it wrote deliveries.
+pub async fn run(db: Db, config: WebhookConfig, delivered: Arc<Notify>) {
+    let mut commits = db.commits();
+    loop {
+        match round(&db, &config).await {
+            Ok(Round { written, more }) => {
+                if written > 0 {
+                    delivered.notify_one();
+                }
+                if more {
+                    continue;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "webhook fan-out failed; retrying"),
+        }
+        tokio::select! {
+            changed = commits.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+pub struct Round {
+    /// Deliveries written.
+    pub written: usize,
+    /// A full batch was read: more may follow at once.
+    pub more: bool,
+}
+
+/// One round: at most [`BATCH`] events.
+pub async fn round(db: &Db, config: &WebhookConfig) -> Result<Round, ApiError> {
+    let rest_always = config.rest_always;
+    let horizon = config.retry_horizon;
+    db.write_unlogged(move |tx| {
+        let conn = tx.conn()?;
+        let Some(cursor) = deliveries::lock_cursor(conn)? else {
+            return Ok(Round { written: 0, more: false });
+        };
+        let batch = events::after(conn, cursor, BATCH)?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            return Ok(Round { written: 0, more: false });
+        };
+        let firing: Vec<&EventRow> = batch
+            .iter()
+            .filter(|e| e.webhooks || (rest_always && e.source.as_deref() == Some("API")))
+            .collect();
+        let rows = plan(conn, &firing, horizon)?;
+        deliveries::insert(conn, &rows)?;
+        deliveries::move_cursor(conn, last)?;
+        Ok(Round { written: rows.len(), more: batch.len() as i64 == BATCH })
+    })
+    .await
+}
+
+/// The deliveries `events` fire, in log order.
+fn plan(conn: &mut DbConnection, events: &[&EventRow], horizon: Duration) -> StoreResult<Vec<NewDelivery>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut services: Vec<&str> = events.iter().map(|e| e.service_sid.as_str()).collect();
+    services.sort_unstable();
+    services.dedup();
+    let services: HashMap<String, ServiceWebhooksRow> =
+        hooks::with_post_url(conn, &services)?.into_iter().map(|r| (r.service_sid.clone(), r)).collect();
+    let mut conversations: Vec<&str> = events.iter().filter_map(|e| e.conversation_sid.as_deref()).collect();
+    conversations.sort_unstable();
+    conversations.dedup();
+    let mut scoped: HashMap<String, Vec<ConversationWebhookRow>> = HashMap::new();
+    for row in hooks::of_conversations(conn, &conversations)? {
+        scoped.entry(row.conversation_sid.clone()).or_default().push(row);
+    }
+    let now = now_ms();
+    let expires = now + horizon.as_millis() as i64;
+    let mut rows = Vec::new();
+    for event in events {
+        for &event_type in super::post_events(event.kind, event.update_reasons.as_deref()) {
+            let mut params: Option<Params> = None;
+            let mut add =
+                |webhook: &str, url: &str, method: &str, extra: &[(&str, &str)]| -> StoreResult<()> {
+                    let base = match &params {
+                        Some(p) => p.clone(),
+                        None => {
+                            let p = params::post_event(event, event_type)
+                                .map_err(|_| StoreError::Corrupt("an event that does not parse"))?;
+                            params = Some(p.clone());
+                            p
+                        }
+                    };
+                    let mut all = base;
+                    all.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+                    rows.push(delivery(event, event_type, webhook, url, method, &all, now, expires));
+                    Ok(())
+                };
+            if let Some(service) = services.get(&event.service_sid)
+                && let Some(url) = &service.post_webhook_url
+                && service.filter_names().iter().any(|f| f == event_type)
+            {
+                add(&service.service_sid, url, &service.method, &[])?;
+            }
+            let Some(list) = event.conversation_sid.as_ref().and_then(|c| scoped.get(c)) else {
+                continue;
+            };
+            for hook in list {
+                let Some(url) = &hook.url else { continue };
+                if !after_creation(event, hook) {
+                    continue;
+                }
+                let fires = match hook.target.as_str() {
+                    "webhook" => hook.filter_names().iter().any(|f| f == event_type),
+                    "trigger" => event_type == "onMessageAdded" && triggered(event, &hook.trigger_words()),
+                    _ => false,
+                };
+                if fires {
+                    add(
+                        &hook.sid,
+                        url,
+                        &hook.method,
+                        &[("WebhookSid", &hook.sid), ("WebhookType", &hook.target)],
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Did `event` happen after `hook` was created? A webhook hears only what
+/// happened once it existed: the fan-out may reach an older event after
+/// the webhook is created, and what `ReplayAfter` delivered is not sent
+/// twice.
+fn after_creation(event: &EventRow, hook: &ConversationWebhookRow) -> bool {
+    if event.date_created < hook.date_created {
+        return false;
+    }
+    #[derive(serde::Deserialize)]
+    struct Index {
+        msg_index: i64,
+    }
+    match (event.kind, hook.replayed_through) {
+        (EventKind::MessageAdded, Some(through)) => {
+            serde_json::from_str::<Index>(&event.data).is_ok_and(|m| m.msg_index > through)
+        }
+        _ => true,
+    }
+}
+
+/// Does the message's body hold one of the trigger keywords, as a word
+/// (case does not matter)?
+fn triggered(event: &EventRow, words: &[String]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        body: Option<String>,
+    }
+    let Ok(Body { body: Some(body) }) = serde_json::from_str::<Body>(&event.data) else {
+        return false;
+    };
+    let body = body.to_lowercase();
+    let tokens: Vec<&str> = body.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).collect();
+    words.iter().any(|w| {
+        let w = w.to_lowercase();
+        let parts: Vec<&str> = w.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).collect();
+        !parts.is_empty() && tokens.windows(parts.len()).any(|window| window == parts.as_slice())
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn delivery(
+    event: &EventRow,
+    event_type: &str,
+    webhook: &str,
+    url: &str,
+    method: &str,
+    params: &Params,
+    now: i64,
+    expires: i64,
+) -> NewDelivery {
+    let subject = event.conversation_sid.as_deref().unwrap_or(&event.resource_sid);
+    NewDelivery {
+        account_sid: event.account_sid.clone(),
+        position: event.position,
+        event_type: event_type.to_owned(),
+        webhook: webhook.to_owned(),
+        url: url.to_owned(),
+        method: method.to_owned(),
+        queue: format!("{url} {subject}"),
+        params: form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish(),
+        token: idempotency_token(),
+        attempts: 0,
+        due: now,
+        expires,
+        leased_until: 0,
+        date_created: time::now(),
+    }
+}
+
+/// `ReplayAfter`: `onMessageAdded` for the conversation's messages with
+/// index ≥ `after` (at most [`MAX_REPLAY`]), to the new webhook only, in
+/// the transaction that creates it.
+pub fn replay(
+    conn: &mut DbConnection,
+    conversation: &ConversationRow,
+    hook: &ConversationWebhookRow,
+    after: i64,
+    horizon: Duration,
+) -> StoreResult<usize> {
+    let Some(url) = &hook.url else { return Ok(0) };
+    if hook.target != "webhook" || !hook.filter_names().iter().any(|f| f == "onMessageAdded") {
+        return Ok(0);
+    }
+    let messages = crate::store::messages::from_index(conn, &conversation.sid, after, MAX_REPLAY)?;
+    let last = messages.last().map(|m| m.msg_index);
+    let now = now_ms();
+    let expires = now + horizon.as_millis() as i64;
+    let mut rows = Vec::with_capacity(messages.len());
+    for message in messages {
+        let event = EventRow {
+            position: 0,
+            account_sid: message.account_sid.clone(),
+            service_sid: message.service_sid.clone(),
+            conversation_sid: Some(message.conversation_sid.clone()),
+            kind: EventKind::MessageAdded,
+            resource_sid: message.sid.clone(),
+            data: serde_json::to_string(&message)
+                .map_err(|_| StoreError::Corrupt("a row that does not serialize"))?,
+            update_reasons: None,
+            date_created: message.date_created,
+            source: Some("API".to_owned()),
+            client_identity: None,
+            webhooks: true,
+        };
+        let mut params = params::post_event(&event, "onMessageAdded")
+            .map_err(|_| StoreError::Corrupt("a row that does not parse"))?;
+        params.push(("WebhookSid".to_owned(), hook.sid.clone()));
+        params.push(("WebhookType".to_owned(), hook.target.clone()));
+        rows.push(delivery(&event, "onMessageAdded", &hook.sid, url, &hook.method, &params, now, expires));
+    }
+    deliveries::insert(conn, &rows)?;
+    if let Some(last) = last {
+        hooks::set_replayed_through(conn, &hook.sid, last)?;
+    }
+    Ok(rows.len())
+}
+
+/// A fresh `I-Twilio-Idempotency-Token`: 128 random bits.
+fn idempotency_token() -> String {
+    let bytes: [u8; 16] = crate::keys::keyring::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str) -> EventRow {
+        EventRow {
+            position: 1,
+            account_sid: "AC".into(),
+            service_sid: "IS".into(),
+            conversation_sid: Some("CH".into()),
+            kind: EventKind::MessageAdded,
+            resource_sid: "IM".into(),
+            data: serde_json::json!({ "body": body }).to_string(),
+            update_reasons: None,
+            date_created: 0,
+            source: None,
+            client_identity: None,
+            webhooks: true,
+        }
+    }
+
+    #[test]
+    fn triggers_match_whole_words_in_any_case() {
+        let words = vec!["help".to_owned(), "talk to agent".to_owned()];
+        assert!(triggered(&message("HELP me"), &words));
+        assert!(triggered(&message("please, talk  to agent!"), &words));
+        assert!(!triggered(&message("helpful"), &words));
+        assert!(!triggered(&message("talk to an agent"), &words));
+    }
+}
