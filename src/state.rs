@@ -31,8 +31,8 @@ pub struct AppState {
     pub uploads: Semaphore,
     /// The live streams of this instance (src/live).
     pub hub: Arc<crate::live::Hub>,
-    /// Rung when deliveries were written (src/webhooks).
-    pub(crate) webhooks: Arc<Notify>,
+    /// Webhook requests and deliveries (src/webhooks).
+    pub(crate) webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 impl AppState {
@@ -65,7 +65,11 @@ impl AppState {
             hub: crate::live::Hub::new(db.clone(), format!("{}/v1", config.public_url), config.stream),
             auth: web::Data::new(auth),
             collector: Arc::new(Notify::new()),
-            webhooks: Arc::new(Notify::new()),
+            webhooks: Arc::new(crate::webhooks::Webhooks::new(
+                db.clone(),
+                keys.clone(),
+                config.webhooks.clone(),
+            )),
             uploads: Semaphore::new(CONCURRENT_UPLOADS),
             config: Arc::new(config),
             keys,

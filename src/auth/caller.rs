@@ -22,6 +22,7 @@ use crate::error::{ApiError, Code};
 use crate::sid::SidKind;
 use crate::store::{self, events};
 use crate::time;
+use crate::webhooks::pre::Actor as HookActor;
 
 use super::access_token::{self, TokenVerifier};
 use super::basic::{self, Authenticator};
@@ -191,6 +192,19 @@ impl Caller {
             self.conversation = Some(key.to_owned());
         }
         self
+    }
+
+    /// An access token's user as the actor of a pre-event webhook (`None`
+    /// for account credentials, whose actions call none).
+    pub fn end_user(&self) -> Option<HookActor<'_>> {
+        match &self.credential {
+            Credential::Basic { .. } => None,
+            Credential::Token { verified, .. } => Some(HookActor {
+                account_sid: &verified.account_sid,
+                service_sid: &verified.service_sid,
+                identity: &verified.identity,
+            }),
+        }
     }
 
     /// The identity of an access token's user (`None` for account credentials).

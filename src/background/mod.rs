@@ -17,7 +17,7 @@ use actix_web::web;
 use tracing::Instrument;
 
 use crate::state::AppState;
-use crate::webhooks::{self, outbound::Outbound};
+use crate::webhooks;
 
 /// How long a loop that panicked waits before it starts again.
 const RESTART_AFTER: Duration = Duration::from_secs(1);
@@ -40,21 +40,9 @@ pub fn start(state: &web::Data<AppState>) -> Background {
             supervise("timers", move || timers::run(timers_state.clone())),
             supervise("collector", move || collector::run(collector_state.clone())),
             supervise("event_log", move || event_log::run(log_state.clone())),
-            supervise("webhook_fanout", move || {
-                let s = fanout_state.clone();
-                webhooks::fanout::run(s.db.clone(), s.config.webhooks.clone(), s.webhooks.clone())
-            }),
+            supervise("webhook_fanout", move || webhooks::fanout::run(fanout_state.webhooks.clone())),
             supervise("webhook_delivery", move || {
-                let s = delivery_state.clone();
-                let config = &s.config.webhooks;
-                webhooks::deliver::Deliverer {
-                    db: s.db.clone(),
-                    keys: s.keys.clone(),
-                    outbound: Outbound::new(config.allowed_hosts.clone(), config.timeout),
-                    retry_base: config.retry_base,
-                    wake: s.webhooks.clone(),
-                }
-                .run()
+                webhooks::deliver::Deliverer { hooks: delivery_state.webhooks.clone() }.run()
             }),
         ],
     }

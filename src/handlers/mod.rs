@@ -9,14 +9,41 @@ pub mod events;
 pub mod health;
 pub mod media;
 
-use crate::auth::ServiceScope;
 use crate::auth::standing::{self, Standing};
+use crate::auth::{Caller, ServiceScope};
 use crate::db::DbConnection;
 use crate::domain::RoleType;
 use crate::error::ApiError;
 use crate::store::conversations::ConversationRow;
 use crate::store::roles::RoleRow;
 use crate::store::{self, StoreError};
+use crate::webhooks::Webhooks;
+use crate::webhooks::params::Params;
+use crate::webhooks::pre::Changes;
+
+/// An end user's action first calls the service's pre-event webhook
+/// `event`, if one is configured for it: `proposed` (on a reader, making
+/// the same checks as the action, so a refused action calls nothing) gives
+/// the event's parameters; the answer may change the action (the
+/// [`Changes`]) or reject it. Without a webhook this costs no I/O.
+async fn pre_event<F>(
+    hooks: &Webhooks,
+    caller: &Caller,
+    event: &'static str,
+    proposed: F,
+) -> Result<Changes, ApiError>
+where
+    F: FnOnce(&mut DbConnection, &ServiceScope) -> Result<Params, ApiError> + Send + 'static,
+{
+    let Some(actor) = caller.end_user() else {
+        return Ok(Changes::default());
+    };
+    let Some(hook) = hooks.pre_hook(&actor, event).await? else {
+        return Ok(Changes::default());
+    };
+    let (_, params) = caller.read(proposed).await?;
+    hooks.call_pre(&hook, &actor, event, params).await
+}
 
 /// A role named by a request parameter (`RoleSid`, …): it must exist in the
 /// service and be of the expected type, else 400 naming the parameter.

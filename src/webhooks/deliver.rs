@@ -6,22 +6,17 @@
 //! attempt and its outcome is logged; nothing here ever reaches an API
 //! caller.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::sync::Mutex;
+use tokio::sync::Semaphore;
 
-use tokio::sync::{Notify, Semaphore};
-
-use crate::db::Db;
 use crate::error::ApiError;
-use crate::keys::MasterKeys;
-use crate::keys::keyring::Purpose;
 use crate::store::{self, deliveries::DeliveryRow};
 
+use super::Webhooks;
 use super::fanout::now_ms;
-use super::outbound::{Outbound, Request};
+use super::outbound::Request;
 
 /// Deliveries claimed (and in flight) at once per instance.
 const BATCH: i64 = 64;
@@ -33,17 +28,8 @@ const LEASE_MS: i64 = 60_000;
 const IDLE: Duration = Duration::from_secs(1);
 /// The longest pause between attempts.
 const MAX_BACKOFF_MS: i64 = 5 * 60_000;
-/// How long an opened Auth Token is reused before it is read again.
-const TOKEN_TTL: Duration = Duration::from_secs(30);
-
 pub struct Deliverer {
-    pub db: Db,
-    pub keys: Arc<MasterKeys>,
-    pub outbound: Outbound,
-    /// The pause before the first retry; each next one is four times longer.
-    pub retry_base: Duration,
-    /// Rung by the fan-out when it wrote deliveries.
-    pub wake: Arc<Notify>,
+    pub hooks: Arc<Webhooks>,
 }
 
 /// The pause after `attempts` failed attempts: base × 4^(attempts − 1),
@@ -59,7 +45,6 @@ impl Deliverer {
     pub async fn run(self) {
         let me = Arc::new(self);
         let in_flight = Arc::new(Semaphore::new(BATCH as usize));
-        let tokens = Arc::new(Tokens::default());
         loop {
             let free = in_flight.available_permits() as i64;
             if free == 0 {
@@ -80,13 +65,14 @@ impl Deliverer {
             }
             for row in claimed {
                 let permit = in_flight.clone().acquire_owned().await.expect("the semaphore is never closed");
-                let (me, tokens) = (me.clone(), tokens.clone());
+                let me = me.clone();
                 actix_web::rt::spawn(async move {
-                    let token = tokens.get(&me.db, &me.keys, &row.account_sid).await;
+                    let hooks = &me.hooks;
+                    let token = hooks.tokens.get(&hooks.db, &hooks.keys, &row.account_sid).await;
                     me.attempt(row, token).await;
                     drop(permit);
                     // The next delivery of its queue may be due now.
-                    me.wake.notify_one();
+                    hooks.wake.notify_one();
                 });
             }
         }
@@ -94,14 +80,15 @@ impl Deliverer {
 
     async fn claim(&self, limit: i64) -> Result<Vec<DeliveryRow>, ApiError> {
         let now = now_ms();
-        self.db
+        self.hooks
+            .db
             .write_unlogged(move |tx| Ok(store::deliveries::claim(tx.conn()?, now, LEASE_MS, limit)?))
             .await
     }
 
     /// Waits for the fan-out, the next due delivery, or [`IDLE`].
     async fn idle(&self) {
-        let next = self.db.read(|conn| Ok::<_, ApiError>(store::deliveries::next_due(conn)?)).await;
+        let next = self.hooks.db.read(|conn| Ok::<_, ApiError>(store::deliveries::next_due(conn)?)).await;
         let wait = match next {
             Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, IDLE.as_millis() as i64) as u64),
             _ => IDLE,
@@ -112,7 +99,7 @@ impl Deliverer {
             return;
         }
         tokio::select! {
-            () = self.wake.notified() => {}
+            () = self.hooks.wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
@@ -140,7 +127,7 @@ impl Deliverer {
             idempotency_token: &row.token,
         };
         let started = Instant::now();
-        let outcome = self.outbound.send(&request).await;
+        let outcome = self.hooks.outbound.send(&request).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         if outcome.is_success() {
             tracing::info!(
@@ -167,6 +154,7 @@ impl Deliverer {
     async fn finish(&self, row: &DeliveryRow) {
         let id = row.id;
         let done = self
+            .hooks
             .db
             .write_unlogged(move |tx| Ok::<_, ApiError>(store::deliveries::finish(tx.conn()?, id)?))
             .await;
@@ -178,7 +166,7 @@ impl Deliverer {
 
     async fn reschedule(&self, row: &DeliveryRow, why: &str) {
         let attempts = row.attempts + 1;
-        let due = now_ms() + backoff(self.retry_base, attempts);
+        let due = now_ms() + backoff(self.hooks.config.retry_base, attempts);
         if due > row.expires {
             tracing::error!(
                 delivery = row.id, event_type = %row.event_type, url = %row.url, attempts, last = why,
@@ -188,6 +176,7 @@ impl Deliverer {
         }
         let id = row.id;
         let saved = self
+            .hooks
             .db
             .write_unlogged(move |tx| {
                 Ok::<_, ApiError>(store::deliveries::retry_at(tx.conn()?, id, attempts, due)?)
@@ -196,43 +185,6 @@ impl Deliverer {
         if let Err(e) = saved {
             tracing::warn!(delivery = id, error = %e, "could not reschedule a webhook delivery");
         }
-    }
-}
-
-/// Opened Auth Tokens by account, each kept for [`TOKEN_TTL`]: a rotated
-/// token signs within that long.
-#[derive(Default)]
-struct Tokens(Mutex<HashMap<String, (Option<String>, Instant)>>);
-
-impl Tokens {
-    async fn get(&self, db: &Db, keys: &MasterKeys, account_sid: &str) -> Option<String> {
-        if let Some((token, at)) = self.0.lock().expect("tokens lock").get(account_sid)
-            && at.elapsed() < TOKEN_TTL
-        {
-            return token.clone();
-        }
-        let sid = account_sid.to_owned();
-        let sealed =
-            db.read(move |conn| Ok::<_, ApiError>(store::accounts::sealed_auth_token(conn, &sid)?)).await;
-        let token = match sealed {
-            Ok(Some((key_id, sealed))) => {
-                let keyring = keys.keyring_for(&key_id).await;
-                match keyring.open(Purpose::AuthToken, account_sid, &key_id, &sealed) {
-                    Ok(bytes) => String::from_utf8(bytes).ok(),
-                    Err(e) => {
-                        tracing::error!(account_sid, error = %e, "the account's sealed Auth Token does not open");
-                        None
-                    }
-                }
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(account_sid, error = %e, "reading the account's Auth Token failed");
-                return None;
-            }
-        };
-        self.0.lock().expect("tokens lock").insert(account_sid.to_owned(), (token.clone(), Instant::now()));
-        token
     }
 }
 

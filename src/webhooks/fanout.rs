@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
-
 use crate::config::WebhookConfig;
 use crate::db::{Db, DbConnection};
 use crate::domain::EventKind;
@@ -22,6 +20,7 @@ use crate::store::webhooks::{self as hooks, ConversationWebhookRow, ServiceWebho
 use crate::store::{StoreError, StoreResult};
 use crate::time;
 
+use super::Webhooks;
 use super::params::{self, Params};
 
 /// Events read per round.
@@ -34,13 +33,13 @@ pub const MAX_REPLAY: i64 = 10_000;
 
 /// Fans out until stopped: after each commit of this instance, and every
 /// [`POLL`] for the others'. Wakes the deliverer when it wrote deliveries.
-pub async fn run(db: Db, config: WebhookConfig, delivered: Arc<Notify>) {
-    let mut commits = db.commits();
+pub async fn run(hooks: Arc<Webhooks>) {
+    let mut commits = hooks.db.commits();
     loop {
-        match round(&db, &config).await {
+        match round(&hooks.db, &hooks.config).await {
             Ok(Round { written, more }) => {
                 if written > 0 {
-                    delivered.notify_one();
+                    hooks.wake.notify_one();
                 }
                 if more {
                     continue;
@@ -277,7 +276,7 @@ pub fn replay(
 }
 
 /// A fresh `I-Twilio-Idempotency-Token`: 128 random bits.
-fn idempotency_token() -> String {
+pub fn idempotency_token() -> String {
     let bytes: [u8; 16] = crate::keys::keyring::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -19,9 +19,46 @@ pub mod deliver;
 pub mod fanout;
 pub mod outbound;
 pub mod params;
+pub mod pre;
 pub mod signature;
+pub mod tokens;
 
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::config::WebhookConfig;
+use crate::db::Db;
 use crate::domain::EventKind;
+use crate::keys::MasterKeys;
+
+/// What requests and the background loops share: the HTTP client for
+/// receivers, the opened Auth Tokens, the services' pre-event
+/// configurations, and the deliverer's bell.
+pub struct Webhooks {
+    pub db: Db,
+    pub keys: Arc<MasterKeys>,
+    pub config: WebhookConfig,
+    pub outbound: outbound::Outbound,
+    pub tokens: tokens::Tokens,
+    pub pre: pre::Configs,
+    /// Rung when deliveries were written or a queue moved on.
+    pub wake: Notify,
+}
+
+impl Webhooks {
+    pub fn new(db: Db, keys: Arc<MasterKeys>, config: WebhookConfig) -> Webhooks {
+        Webhooks {
+            outbound: outbound::Outbound::new(config.allowed_hosts.clone(), config.timeout),
+            db,
+            keys,
+            config,
+            tokens: tokens::Tokens::default(),
+            pre: pre::Configs::default(),
+            wake: Notify::new(),
+        }
+    }
+}
 
 /// The pre-event names a filter may list.
 pub const PRE_EVENTS: &[&str] = &[

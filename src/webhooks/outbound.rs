@@ -176,13 +176,23 @@ impl Outbound {
     /// Sends `req`, signed: `POST` with a form body, or `GET` with the
     /// parameters in the query string (then signed as part of the URL).
     pub async fn send(&self, req: &Request<'_>) -> Outcome {
+        self.exchange(req, false).await.0
+    }
+
+    /// [`Outbound::send`], keeping up to [`MAX_ANSWER`] bytes of the answer.
+    pub async fn send_reading(&self, req: &Request<'_>) -> (Outcome, bytes::Bytes) {
+        self.exchange(req, true).await
+    }
+
+    async fn exchange(&self, req: &Request<'_>, keep: bool) -> (Outcome, bytes::Bytes) {
+        let outcome = |o: Outcome| (o, bytes::Bytes::new());
         // A fragment is never sent, so it is not part of what is signed.
         let configured = req.url.split('#').next().unwrap_or(req.url);
         let Ok(mut url) = super::webhook_url(configured) else {
-            return Outcome::Forbidden(format!("{configured:?} is not a webhook URL"));
+            return outcome(Outcome::Forbidden(format!("{configured:?} is not a webhook URL")));
         };
         if let Some(refusal) = self.literal_refusal(&url) {
-            return refusal;
+            return outcome(refusal);
         }
         let encoded = encode(req.params);
         let (signed_url, builder) = if req.method.eq_ignore_ascii_case("GET") {
@@ -192,7 +202,7 @@ impl Outbound {
             };
             url = match reqwest::Url::parse(&full) {
                 Ok(u) => u,
-                Err(e) => return Outcome::Forbidden(e.to_string()),
+                Err(e) => return outcome(Outcome::Forbidden(e.to_string())),
             };
             (full, self.client.get(url))
         } else {
@@ -212,8 +222,8 @@ impl Outbound {
             .send()
             .await;
         match sent {
-            Ok(response) => read_answer(response).await,
-            Err(e) => failure(&e),
+            Ok(response) => read_answer(response, keep).await,
+            Err(e) => outcome(failure(&e)),
         }
     }
 
@@ -233,18 +243,24 @@ fn encode(params: &[(String, String)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish()
 }
 
-async fn read_answer(mut response: reqwest::Response) -> Outcome {
+/// The status, and the body up to the cap if `keep` (read either way, so
+/// the connection can be reused). A body cut short is still an answer.
+async fn read_answer(mut response: reqwest::Response, keep: bool) -> (Outcome, bytes::Bytes) {
     let status = response.status().as_u16();
-    // Read (so the connection can be reused) up to the cap; the status is
-    // what counts, and a body cut short is still an answer.
+    let mut body = bytes::BytesMut::new();
     let mut read = 0;
     while read < MAX_ANSWER {
         match response.chunk().await {
-            Ok(Some(chunk)) => read += chunk.len(),
+            Ok(Some(chunk)) => {
+                if keep {
+                    body.extend_from_slice(&chunk[..chunk.len().min(MAX_ANSWER - read)]);
+                }
+                read += chunk.len();
+            }
             Ok(None) | Err(_) => break,
         }
     }
-    Outcome::Answered { status }
+    (Outcome::Answered { status }, body.freeze())
 }
 
 fn failure(e: &reqwest::Error) -> Outcome {

@@ -18,7 +18,7 @@ use crate::store::users::UserRow;
 pub type Params = Vec<(String, String)>;
 
 /// `2025-01-01T00:00:00.000Z`, as Twilio's webhooks spell dates.
-fn date(ts: i64) -> String {
+pub fn date(ts: i64) -> String {
     DateTime::<Utc>::from_timestamp(ts, 0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 

@@ -12,13 +12,15 @@ use crate::db::{DbConnection, Tx};
 use crate::domain::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::media::media_sids_param;
-use crate::handlers::{conversation_in_scope, ensure_open};
+use crate::handlers::{conversation_in_scope, ensure_open, pre_event};
 use crate::sid::SidKind;
 use crate::state::AppState;
 use crate::store::messages::{Attachments, Author, MessageChanges, MessageRow, NewMessage};
 use crate::store::{self};
 use crate::time;
 use crate::views::messages::Message;
+use crate::webhooks::params::Params;
+use crate::webhooks::pre::Changes;
 
 use super::conversations::ConversationPath;
 
@@ -37,6 +39,8 @@ struct Target {
 /// A send's parameters, checked before any database work.
 struct Draft {
     author: Option<String>,
+    /// An author a pre-event webhook set for an end user's message.
+    hooked_author: Option<String>,
     body: Option<String>,
     attributes: Option<String>,
     content_sid: Option<String>,
@@ -49,6 +53,7 @@ impl Draft {
     fn from_params(p: &api::Params) -> Result<Draft, ApiError> {
         Ok(Draft {
             author: p.text("Author", limits::IDENTITY_CHARS)?,
+            hooked_author: None,
             body: p.text("Body", limits::MESSAGE_BODY_CHARS)?,
             attributes: p.json_text("Attributes", limits::MESSAGE_ATTRIBUTES)?,
             content_sid: p.sid("ContentSid", SidKind::Content)?,
@@ -61,9 +66,10 @@ impl Draft {
     /// The message to append: account credentials write as `Author` (or
     /// `system`), a user as its identity.
     fn into_message(self, scope: &ServiceScope, now: i64) -> NewMessage {
-        let author = match scope.end_user() {
-            Some(user) => user.identity.clone(),
-            None => self.author.filter(|a| !a.is_empty()).unwrap_or_else(|| "system".into()),
+        let author = match (scope.end_user(), self.hooked_author) {
+            (Some(_), Some(hooked)) => hooked,
+            (Some(user), None) => user.identity.clone(),
+            (None, _) => self.author.filter(|a| !a.is_empty()).unwrap_or_else(|| "system".into()),
         };
         let date_created = self.date_created.unwrap_or(now);
         NewMessage {
@@ -101,6 +107,35 @@ pub async fn create(
     }
     let key = path.into_inner().conversation;
     let with_media = !media_sids.is_empty();
+    let mut draft = draft;
+    let proposed = {
+        let (key, body, attributes, media) =
+            (key.clone(), draft.body.clone(), draft.attributes.clone(), media_sids.clone());
+        move |conn: &mut DbConnection, scope: &ServiceScope| {
+            let target = target(conn, scope, &key, with_media)?;
+            let mut params = vec![("ConversationSid".to_owned(), target.conversation_sid.clone())];
+            let author = scope.end_user().map(|u| u.identity.clone()).unwrap_or_default();
+            let participant = match &target.author {
+                Author::Participant(sid) => Some(sid.clone()),
+                Author::Resolve => None,
+            };
+            params.extend(hook_message_params(body, author, participant, attributes, time::now()));
+            if !media.is_empty() {
+                let sids: Vec<_> = media.iter().map(|sid| serde_json::json!({ "Sid": sid })).collect();
+                params.push(("Media".to_owned(), serde_json::Value::Array(sids).to_string()));
+            }
+            Ok(params)
+        }
+    };
+    let changes = pre_event(&state.webhooks, &caller, "onMessageAdd", proposed).await?;
+    if let Some(body) = hooked(&changes, &["Body", "body"], limits::MESSAGE_BODY_CHARS) {
+        draft.body = Some(body);
+    }
+    if let Some(attributes) = hooked_json(&changes, limits::MESSAGE_ATTRIBUTES) {
+        draft.attributes = Some(attributes);
+    }
+    draft.hooked_author =
+        hooked(&changes, &["Author", "author"], limits::IDENTITY_CHARS).filter(|a| !a.is_empty());
     let (scope, row) = caller
         .in_conversation(&key)
         .write_checked(
@@ -109,6 +144,47 @@ pub async fn create(
         )
         .await?;
     Ok(api::created(Message::new(row, &scope.urls)))
+}
+
+/// A message's fields as a pre-event webhook gets them.
+fn hook_message_params(
+    body: Option<String>,
+    author: String,
+    participant: Option<String>,
+    attributes: Option<String>,
+    date_created: i64,
+) -> Params {
+    let mut params = vec![
+        ("Body".to_owned(), body.unwrap_or_default()),
+        ("Author".to_owned(), author),
+        ("Attributes".to_owned(), attributes.unwrap_or_else(|| "{}".to_owned())),
+        ("DateCreated".to_owned(), crate::webhooks::params::date(date_created)),
+    ];
+    if let Some(participant) = participant {
+        params.push(("ParticipantSid".to_owned(), participant));
+    }
+    params
+}
+
+/// A text a pre-event webhook's answer set, if it fits `max` characters
+/// (one that does not is ignored, and logged).
+fn hooked(changes: &Changes, names: &[&str], max: usize) -> Option<String> {
+    let text = changes.text(names)?;
+    if text.chars().count() > max {
+        tracing::warn!(field = names[0], "a pre-event webhook's value is too long; ignored");
+        return None;
+    }
+    Some(text)
+}
+
+/// `Attributes` a pre-event webhook's answer set, if valid JSON within `max` bytes.
+fn hooked_json(changes: &Changes, max: usize) -> Option<String> {
+    let text = changes.text(&["Attributes", "attributes"])?;
+    if text.len() > max || serde_json::from_str::<serde::de::IgnoredAny>(&text).is_err() {
+        tracing::warn!("a pre-event webhook's Attributes are not JSON within the limit; ignored");
+        return None;
+    }
+    Some(text)
 }
 
 /// A send's check: where it goes, and as whom. An access token's user
@@ -165,6 +241,7 @@ pub async fn fetch(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<Ht
 
 /// A message edit: body, author, attributes, subject and dates can change;
 /// media cannot.
+#[derive(Clone)]
 struct Edit {
     author: Option<String>,
     body: Option<String>,
@@ -239,9 +316,50 @@ impl Edit {
     }
 }
 
-pub async fn update(caller: Caller, path: web::Path<MessagePath>, Form(p): Form) -> ApiResult<HttpResponse> {
-    let edit = Edit::from_params(&p)?;
+/// A stored message as a pre-event webhook gets it (`onMessageUpdate`
+/// with the proposed body and attributes, `onMessageRemove` as it is).
+fn hook_stored_message(row: &MessageRow, body: Option<String>, attributes: Option<String>) -> Params {
+    let mut params = vec![
+        ("ConversationSid".to_owned(), row.conversation_sid.clone()),
+        ("MessageSid".to_owned(), row.sid.clone()),
+        ("Index".to_owned(), row.msg_index.to_string()),
+    ];
+    params.extend(hook_message_params(
+        body.or_else(|| row.body.clone()),
+        row.author.clone(),
+        row.participant_sid.clone(),
+        attributes.or_else(|| Some(row.attributes.clone())),
+        row.date_created,
+    ));
+    params.push(("DateUpdated".to_owned(), crate::webhooks::params::date(row.date_updated)));
+    params
+}
+
+pub async fn update(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<MessagePath>,
+    Form(p): Form,
+) -> ApiResult<HttpResponse> {
+    let mut edit = Edit::from_params(&p)?;
     let path = path.into_inner();
+    let proposed = {
+        let (conversation, message, edit) = (path.conversation.clone(), path.message.clone(), edit.clone());
+        move |conn: &mut DbConnection, scope: &ServiceScope| {
+            let (conversation, standing) = conversation_in_scope(conn, scope, &conversation)?;
+            ensure_open(&conversation)?;
+            let current = store::messages::find(conn, &conversation.sid, &message)?;
+            edit.authorize(&standing, &current.author)?;
+            Ok(hook_stored_message(&current, edit.body, edit.attributes))
+        }
+    };
+    let changes = pre_event(&state.webhooks, &caller, "onMessageUpdate", proposed).await?;
+    if let Some(body) = hooked(&changes, &["Body", "body"], limits::MESSAGE_BODY_CHARS) {
+        edit.body = Some(body);
+    }
+    if let Some(attributes) = hooked_json(&changes, limits::MESSAGE_ATTRIBUTES) {
+        edit.attributes = Some(attributes);
+    }
     let (scope, row) = caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;
@@ -265,6 +383,20 @@ pub async fn delete(
     path: web::Path<MessagePath>,
 ) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
+    let proposed = {
+        let (conversation, message) = (path.conversation.clone(), path.message.clone());
+        move |conn: &mut DbConnection, scope: &ServiceScope| {
+            let (conversation, standing) = conversation_in_scope(conn, scope, &conversation)?;
+            let row = store::messages::find(conn, &conversation.sid, &message)?;
+            standing.require_own_or_any(
+                Some(&row.author),
+                Permission::DeleteOwnMessage,
+                Permission::DeleteAnyMessage,
+            )?;
+            Ok(hook_stored_message(&row, None, None))
+        }
+    };
+    pre_event(&state.webhooks, &caller, "onMessageRemove", proposed).await?;
     caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;

@@ -119,6 +119,7 @@ pub async fn fetch_service(caller: Caller, path: web::Path<ServicePath>) -> ApiR
 
 pub async fn update_service(
     caller: Caller,
+    state: web::Data<AppState>,
     path: web::Path<ServicePath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
@@ -133,6 +134,7 @@ pub async fn update_service(
             Ok(row)
         })
         .await?;
+    state.webhooks.pre.forget(&row.service_sid);
     Ok(api::ok(ServiceWebhooks::new(row, &caller.v1())))
 }
 
@@ -153,7 +155,11 @@ pub async fn fetch_account(caller: Caller) -> ApiResult<HttpResponse> {
     Ok(api::ok(AccountWebhooks::new(row, &caller.v1())))
 }
 
-pub async fn update_account(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
+pub async fn update_account(
+    caller: Caller,
+    state: web::Data<AppState>,
+    Form(p): Form,
+) -> ApiResult<HttpResponse> {
     let target = p.choice("Target", &["webhook", "flex"])?.map(str::to_owned);
     let row = caller
         .write_account(move |tx, principal| {
@@ -169,6 +175,7 @@ pub async fn update_account(caller: Caller, Form(p): Form) -> ApiResult<HttpResp
             Ok(row)
         })
         .await?;
+    state.webhooks.pre.forget(&row.service_sid);
     Ok(api::ok(AccountWebhooks::new(row, &caller.v1())))
 }
 

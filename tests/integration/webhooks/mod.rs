@@ -5,6 +5,7 @@
 
 mod config;
 mod delivery;
+mod pre;
 
 use std::collections::VecDeque;
 use std::net::TcpListener;
@@ -36,8 +37,8 @@ impl Hit {
 
 struct Shared {
     hits: Mutex<Vec<Hit>>,
-    /// Statuses to answer, in order; 200 once they run out.
-    script: Mutex<VecDeque<u16>>,
+    /// Answers (status, body), in order; 200 once they run out.
+    script: Mutex<VecDeque<(u16, String)>>,
 }
 
 /// A webhook receiver on an ephemeral local port.
@@ -58,8 +59,10 @@ async fn receive(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) 
         params: form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
     };
     shared.hits.lock().unwrap().push(hit);
-    let status = shared.script.lock().unwrap().pop_front().unwrap_or(200);
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
+    let (status, body) = shared.script.lock().unwrap().pop_front().unwrap_or((200, String::new()));
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+        .content_type("application/json")
+        .body(body)
 }
 
 impl Receiver {
@@ -82,7 +85,12 @@ impl Receiver {
 
     /// Answers these statuses to the next requests, then 200.
     pub fn answer(&self, statuses: &[u16]) {
-        self.shared.script.lock().unwrap().extend(statuses);
+        self.shared.script.lock().unwrap().extend(statuses.iter().map(|&s| (s, String::new())));
+    }
+
+    /// Answers `status` with `body` to the next request (after those already scripted).
+    pub fn answer_with(&self, status: u16, body: &str) {
+        self.shared.script.lock().unwrap().push_back((status, body.to_owned()));
     }
 
     pub fn hits(&self) -> Vec<Hit> {
