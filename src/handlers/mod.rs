@@ -45,6 +45,27 @@ where
     hooks.call_pre(&hook, &actor, event, params).await
 }
 
+/// A text a pre-event webhook's answer set, if it fits `max` characters
+/// (one that does not is ignored, and logged).
+pub(crate) fn hooked(changes: &Changes, names: &[&str], max: usize) -> Option<String> {
+    let text = changes.text(names)?;
+    if text.chars().count() > max {
+        tracing::warn!(field = names[0], "a pre-event webhook's value is too long; ignored");
+        return None;
+    }
+    Some(text)
+}
+
+/// `Attributes` a pre-event webhook's answer set, if valid JSON within `max` bytes.
+pub(crate) fn hooked_json(changes: &Changes, max: usize) -> Option<String> {
+    let text = changes.text(&["Attributes", "attributes"])?;
+    if text.len() > max || serde_json::from_str::<serde::de::IgnoredAny>(&text).is_err() {
+        tracing::warn!("a pre-event webhook's Attributes are not JSON within the limit; ignored");
+        return None;
+    }
+    Some(text)
+}
+
 /// A role named by a request parameter (`RoleSid`, …): it must exist in the
 /// service and be of the expected type, else 400 naming the parameter.
 fn role_param(

@@ -84,7 +84,7 @@ struct NewConversation<'a> {
 
 /// What a new conversation is given; the account's defaults fill in the
 /// messaging service and timers left out.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ConversationSpec {
     pub unique_name: Option<String>,
     pub friendly_name: Option<String>,
@@ -100,7 +100,7 @@ pub struct ConversationSpec {
 }
 
 /// An update: `None` leaves a field alone, `Some(None)` clears it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ConversationUpdate {
     pub unique_name: Option<Option<String>>,
     pub friendly_name: Option<String>,

@@ -76,7 +76,7 @@ struct NewParticipant<'a> {
 
 /// What a new participant is given (already validated: an identity or a
 /// binding address, not both).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ParticipantSpec {
     pub identity: Option<String>,
     pub binding_address: Option<String>,

@@ -54,34 +54,19 @@ pub fn post_event(event: &EventRow, event_type: &str) -> serde_json::Result<Para
     match event.kind {
         EventKind::ConversationAdded | EventKind::ConversationUpdated | EventKind::ConversationRemoved => {
             let c: ConversationRow = serde_json::from_str(&event.data)?;
-            b.put("ConversationSid", &c.sid);
             if event_type == "onConversationStateUpdated" {
-                b.put("StateTo", c.state.as_str())
+                b.put("ConversationSid", &c.sid)
+                    .put("StateTo", c.state.as_str())
                     .put("StateUpdated", date(c.date_updated))
                     .put("Reason", if event.source.is_none() { "TIMER" } else { "API" })
                     .opt("MessagingServiceSid", c.messaging_service_sid.as_deref());
             } else {
-                b.put("DateCreated", date(c.date_created))
-                    .put("DateUpdated", date(c.date_updated))
-                    .opt("FriendlyName", c.friendly_name.as_deref())
-                    .opt("UniqueName", c.unique_name.as_deref())
-                    .put("Attributes", &c.attributes)
-                    .opt("MessagingServiceSid", c.messaging_service_sid.as_deref())
-                    .put("State", c.state.as_str());
+                b.0.extend(conversation(&c));
             }
         }
         EventKind::ParticipantJoined | EventKind::ParticipantUpdated | EventKind::ParticipantLeft => {
             let p: ParticipantRow = serde_json::from_str(&event.data)?;
-            b.put("ConversationSid", &p.conversation_sid)
-                .put("ParticipantSid", &p.sid)
-                .put("DateCreated", date(p.date_created))
-                .opt("Identity", p.identity.as_deref())
-                .put("RoleSid", &p.role_sid)
-                .put("Attributes", &p.attributes)
-                .opt("MessagingBinding.Address", p.binding_address.as_deref())
-                .opt("MessagingBinding.ProxyAddress", p.binding_proxy_address.as_deref())
-                .opt("MessagingBinding.ProjectedAddress", p.binding_projected_address.as_deref())
-                .opt("MessagingBinding.Type", p.binding_type.as_deref());
+            b.0.extend(participant(&p));
             if event.kind != EventKind::ParticipantJoined {
                 b.put("DateUpdated", date(p.date_updated));
             }
@@ -106,12 +91,7 @@ pub fn post_event(event: &EventRow, event_type: &str) -> serde_json::Result<Para
         }
         EventKind::UserAdded | EventKind::UserUpdated => {
             let u: UserRow = serde_json::from_str(&event.data)?;
-            b.put("UserSid", &u.sid)
-                .put("DateCreated", date(u.date_created))
-                .put("Identity", &u.identity)
-                .put("RoleSid", &u.role_sid)
-                .put("Attributes", &u.attributes)
-                .opt("FriendlyName", u.friendly_name.as_deref());
+            b.0.extend(user(&u));
             if event.kind == EventKind::UserUpdated {
                 b.put("DateUpdated", date(u.date_updated));
             }
@@ -121,6 +101,56 @@ pub fn post_event(event: &EventRow, event_type: &str) -> serde_json::Result<Para
         b.put("DateRemoved", date(event.date_created));
     }
     Ok(b.0)
+}
+
+/// A conversation's fields, as its events (and pre-event webhooks) carry them.
+pub fn conversation(c: &ConversationRow) -> Params {
+    let mut b = Builder(Vec::with_capacity(9));
+    b.put("ConversationSid", &c.sid)
+        .put("DateCreated", date(c.date_created))
+        .put("DateUpdated", date(c.date_updated))
+        .opt("FriendlyName", c.friendly_name.as_deref())
+        .opt("UniqueName", c.unique_name.as_deref())
+        .put("Attributes", &c.attributes)
+        .opt("MessagingServiceSid", c.messaging_service_sid.as_deref())
+        .put("State", c.state.as_str());
+    b.0
+}
+
+/// A participant's fields, likewise.
+pub fn participant(p: &ParticipantRow) -> Params {
+    let mut b = Builder(Vec::with_capacity(10));
+    b.put("ConversationSid", &p.conversation_sid)
+        .put("ParticipantSid", &p.sid)
+        .put("DateCreated", date(p.date_created))
+        .opt("Identity", p.identity.as_deref())
+        .put("RoleSid", &p.role_sid)
+        .put("Attributes", &p.attributes)
+        .opt("MessagingBinding.Address", p.binding_address.as_deref())
+        .opt("MessagingBinding.ProxyAddress", p.binding_proxy_address.as_deref())
+        .opt("MessagingBinding.ProjectedAddress", p.binding_projected_address.as_deref())
+        .opt("MessagingBinding.Type", p.binding_type.as_deref());
+    b.0
+}
+
+/// A user's fields, likewise.
+pub fn user(u: &UserRow) -> Params {
+    let mut b = Builder(Vec::with_capacity(6));
+    b.put("UserSid", &u.sid)
+        .put("DateCreated", date(u.date_created))
+        .put("Identity", &u.identity)
+        .put("RoleSid", &u.role_sid)
+        .put("Attributes", &u.attributes)
+        .opt("FriendlyName", u.friendly_name.as_deref());
+    b.0
+}
+
+/// Sets `name` to `value` in `params` (replacing it, or adding it).
+pub fn set(params: &mut Params, name: &str, value: Option<&str>) {
+    params.retain(|(k, _)| k != name);
+    if let Some(value) = value {
+        params.push((name.to_owned(), value.to_owned()));
+    }
 }
 
 /// A message's media as webhooks carry it: a JSON array of

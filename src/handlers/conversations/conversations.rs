@@ -9,7 +9,7 @@ use crate::auth::{Caller, ServiceScope};
 use crate::db::DbConnection;
 use crate::domain::{ConversationState, Permission};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::handlers::{conversation_in_scope, ensure_open};
+use crate::handlers::{conversation_in_scope, ensure_open, hooked, hooked_json, pre_event};
 use crate::sid::SidKind;
 use crate::state::AppState;
 use crate::store::conversations::{ConversationRow, ConversationSpec, ConversationUpdate, ListFilter};
@@ -18,6 +18,8 @@ use crate::store::participants::ParticipantSpec;
 use crate::store::{self};
 use crate::time;
 use crate::views::conversations::Conversation;
+use crate::webhooks::params::{self as webhook_params, Params as HookParams, set};
+use crate::webhooks::pre::Changes;
 
 use super::configuration::{MIN_CLOSED_SECS, MIN_INACTIVE_SECS};
 
@@ -112,8 +114,69 @@ pub fn create_as(
     Ok(row)
 }
 
-pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
-    let spec = spec_from_params(&p)?;
+/// What a pre-event webhook's answer changes in a conversation: its names
+/// and attributes (a unique name that looks like a SID, or anything too
+/// long or not JSON, is ignored and logged).
+struct HookedNames {
+    friendly_name: Option<String>,
+    unique_name: Option<String>,
+    attributes: Option<String>,
+}
+
+impl HookedNames {
+    fn from(changes: &Changes) -> HookedNames {
+        HookedNames {
+            friendly_name: hooked(
+                changes,
+                &["FriendlyName", "friendly_name", "friendlyName"],
+                limits::NAME_CHARS,
+            ),
+            unique_name: hooked(changes, &["UniqueName", "unique_name", "uniqueName"], limits::NAME_CHARS)
+                .filter(|u| !SidKind::Conversation.matches(u)),
+            attributes: hooked_json(changes, limits::CONVERSATION_ATTRIBUTES),
+        }
+    }
+}
+
+/// The proposed conversation as a pre-event webhook gets it.
+fn proposed_names(
+    params: &mut HookParams,
+    friendly: Option<&str>,
+    unique: Option<&str>,
+    attributes: Option<&str>,
+) {
+    for (name, value) in [("FriendlyName", friendly), ("UniqueName", unique), ("Attributes", attributes)] {
+        if value.is_some() {
+            set(params, name, value);
+        }
+    }
+}
+
+pub async fn create(caller: Caller, state: web::Data<AppState>, Form(p): Form) -> ApiResult<HttpResponse> {
+    let mut spec = spec_from_params(&p)?;
+    let proposed = {
+        let spec = spec.clone();
+        move |_: &mut DbConnection, scope: &ServiceScope| {
+            let standing = standing::in_service(scope);
+            standing.require(Permission::CreateConversation)?;
+            refuse_admin_only(&standing, &spec)?;
+            let now = webhook_params::date(time::now());
+            let mut params: HookParams = vec![("State".into(), "active".into()), ("DateCreated".into(), now)];
+            let attributes = spec.attributes.as_deref().unwrap_or("{}");
+            proposed_names(
+                &mut params,
+                spec.friendly_name.as_deref(),
+                spec.unique_name.as_deref(),
+                Some(attributes),
+            );
+            Ok(params)
+        }
+    };
+    let changes =
+        HookedNames::from(&pre_event(&state.webhooks, &caller, "onConversationAdd", proposed).await?);
+    spec.friendly_name = changes.friendly_name.or(spec.friendly_name);
+    spec.unique_name = changes.unique_name.or(spec.unique_name);
+    spec.attributes = changes.attributes.or(spec.attributes);
     let (scope, row) = caller
         .write(move |tx, scope| create_as(tx.conn()?, scope, &standing::in_service(scope), spec))
         .await?;
@@ -166,13 +229,34 @@ fn authorize_update(standing: &Standing, update: &ConversationUpdate) -> Result<
 
 pub async fn update(
     caller: Caller,
+    state: web::Data<AppState>,
     path: web::Path<ConversationPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
     let update = update_from_params(&p)?;
     let key = path.into_inner().conversation;
+    let proposed = {
+        let (key, update) = (key.clone(), update.clone());
+        move |conn: &mut DbConnection, scope: &ServiceScope| {
+            let (current, standing) = conversation_in_scope(conn, scope, &key)?;
+            authorize_update(&standing, &update)?;
+            ensure_open(&current)?;
+            let mut params = webhook_params::conversation(&current);
+            let unique = update.unique_name.as_ref().map(|u| u.as_deref().unwrap_or(""));
+            proposed_names(
+                &mut params,
+                update.friendly_name.as_deref(),
+                unique,
+                update.attributes.as_deref(),
+            );
+            Ok(params)
+        }
+    };
+    let hooked =
+        HookedNames::from(&pre_event(&state.webhooks, &caller, "onConversationUpdate", proposed).await?);
     let (scope, row) = caller
         .write(move |tx, scope| {
+            let mut update = update;
             let conn = tx.conn()?;
             let (current, standing) = conversation_in_scope(conn, scope, &key)?;
             authorize_update(&standing, &update)?;
@@ -183,6 +267,10 @@ pub async fn update(
             if !standing.is_admin() && !names && update.attributes.is_none() {
                 return Ok(current);
             }
+            // What the webhook set, after the caller's own checks.
+            update.friendly_name = hooked.friendly_name.or(update.friendly_name);
+            update.unique_name = hooked.unique_name.map(Some).or(update.unique_name);
+            update.attributes = hooked.attributes.or(update.attributes);
             Ok(store::conversations::update(conn, &current, update, time::now())?)
         })
         .await?;
@@ -196,6 +284,15 @@ pub async fn delete(
     path: web::Path<ConversationPath>,
 ) -> ApiResult<HttpResponse> {
     let key = path.into_inner().conversation;
+    let proposed = {
+        let key = key.clone();
+        move |conn: &mut DbConnection, scope: &ServiceScope| {
+            let (row, standing) = conversation_in_scope(conn, scope, &key)?;
+            standing.require(Permission::DeleteConversation)?;
+            Ok(webhook_params::conversation(&row))
+        }
+    };
+    pre_event(&state.webhooks, &caller, "onConversationRemove", proposed).await?;
     caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;

@@ -12,7 +12,7 @@ use crate::db::{DbConnection, Tx};
 use crate::domain::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::media::media_sids_param;
-use crate::handlers::{conversation_in_scope, ensure_open, pre_event};
+use crate::handlers::{conversation_in_scope, ensure_open, hooked, hooked_json, pre_event};
 use crate::sid::SidKind;
 use crate::state::AppState;
 use crate::store::messages::{Attachments, Author, MessageChanges, MessageRow, NewMessage};
@@ -20,7 +20,6 @@ use crate::store::{self};
 use crate::time;
 use crate::views::messages::Message;
 use crate::webhooks::params::Params;
-use crate::webhooks::pre::Changes;
 
 use super::conversations::ConversationPath;
 
@@ -164,27 +163,6 @@ fn hook_message_params(
         params.push(("ParticipantSid".to_owned(), participant));
     }
     params
-}
-
-/// A text a pre-event webhook's answer set, if it fits `max` characters
-/// (one that does not is ignored, and logged).
-fn hooked(changes: &Changes, names: &[&str], max: usize) -> Option<String> {
-    let text = changes.text(names)?;
-    if text.chars().count() > max {
-        tracing::warn!(field = names[0], "a pre-event webhook's value is too long; ignored");
-        return None;
-    }
-    Some(text)
-}
-
-/// `Attributes` a pre-event webhook's answer set, if valid JSON within `max` bytes.
-fn hooked_json(changes: &Changes, max: usize) -> Option<String> {
-    let text = changes.text(&["Attributes", "attributes"])?;
-    if text.len() > max || serde_json::from_str::<serde::de::IgnoredAny>(&text).is_err() {
-        tracing::warn!("a pre-event webhook's Attributes are not JSON within the limit; ignored");
-        return None;
-    }
-    Some(text)
 }
 
 /// A send's check: where it goes, and as whom. An access token's user
@@ -341,7 +319,7 @@ pub async fn update(
     path: web::Path<MessagePath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
-    let mut edit = Edit::from_params(&p)?;
+    let edit = Edit::from_params(&p)?;
     let path = path.into_inner();
     let proposed = {
         let (conversation, message, edit) = (path.conversation.clone(), path.message.clone(), edit.clone());
@@ -354,14 +332,11 @@ pub async fn update(
         }
     };
     let changes = pre_event(&state.webhooks, &caller, "onMessageUpdate", proposed).await?;
-    if let Some(body) = hooked(&changes, &["Body", "body"], limits::MESSAGE_BODY_CHARS) {
-        edit.body = Some(body);
-    }
-    if let Some(attributes) = hooked_json(&changes, limits::MESSAGE_ATTRIBUTES) {
-        edit.attributes = Some(attributes);
-    }
+    let hooked_body = hooked(&changes, &["Body", "body"], limits::MESSAGE_BODY_CHARS);
+    let hooked_attributes = hooked_json(&changes, limits::MESSAGE_ATTRIBUTES);
     let (scope, row) = caller
         .write(move |tx, scope| {
+            let mut edit = edit;
             let conn = tx.conn()?;
             let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
             ensure_open(&conversation)?;
@@ -370,6 +345,10 @@ pub async fn update(
             if edit.is_empty_for(&standing) {
                 return Ok(current);
             }
+            // What the webhook set, after the caller's own checks: the
+            // webhook is the backend's, and may change what the user may not.
+            edit.body = hooked_body.or(edit.body);
+            edit.attributes = hooked_attributes.or(edit.attributes);
             let changes = edit.into_changes(conn, &conversation.sid)?;
             Ok(store::messages::update(conn, &conversation.sid, &current.sid, &changes)?)
         })

@@ -6,17 +6,21 @@ use serde::Deserialize;
 
 use crate::api::{self, Form, ListPage, PageRequest, Params, Query, limits};
 use crate::auth::Caller;
+use crate::auth::ServiceScope;
 use crate::auth::standing::{self, Standing};
 use crate::db::DbConnection;
 use crate::domain::{Permission, RoleType};
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{conversation_in_scope, ensure_open, role_param};
+use crate::handlers::{conversation_in_scope, ensure_open, hooked, hooked_json, pre_event, role_param};
 use crate::sid::SidKind;
+use crate::state::AppState;
 use crate::store::conversations::ConversationRow;
 use crate::store::participants::{ParticipantChanges, ParticipantRow, ParticipantSpec};
 use crate::store::{self};
 use crate::time;
 use crate::views::participants::Participant;
+use crate::webhooks::params::{self as webhook_params, Params as HookParams, set};
+use crate::webhooks::pre::Changes;
 
 use super::conversations::ConversationPath;
 
@@ -127,8 +131,46 @@ pub fn add(
     Ok(store::participants::insert(conn, conversation, spec, time::now())?)
 }
 
+/// A user may add this participant (or join as it)?
+fn authorize_add(standing: &Standing, spec: &ParticipantSpec) -> Result<(), ApiError> {
+    if standing.is_admin() {
+        return Ok(());
+    }
+    if spec.role_sid.is_some() {
+        standing.require_admin_for("RoleSid")?;
+    }
+    if spec.date_created.is_some() || spec.date_updated.is_some() {
+        standing.require_admin_for("DateCreated and DateUpdated")?;
+    }
+    let joining = spec.identity.as_deref() == standing.identity() && !standing.is_participant();
+    if joining {
+        standing.require(Permission::JoinConversation)
+    } else if !standing.is_participant() {
+        Err(ApiError::NotFound)
+    } else {
+        standing.require(Permission::AddParticipant)
+    }
+}
+
+/// What a pre-event webhook's answer changes in a participant.
+struct HookedParticipant {
+    attributes: Option<String>,
+    role_sid: Option<String>,
+}
+
+impl HookedParticipant {
+    fn from(changes: &Changes) -> HookedParticipant {
+        HookedParticipant {
+            attributes: hooked_json(changes, limits::PARTICIPANT_ATTRIBUTES),
+            role_sid: hooked(changes, &["RoleSid", "role_sid", "roleSid"], 34)
+                .filter(|r| SidKind::Role.matches(r)),
+        }
+    }
+}
+
 pub async fn create(
     caller: Caller,
+    state: web::Data<AppState>,
     path: web::Path<ConversationPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
@@ -136,27 +178,36 @@ pub async fn create(
     params.validate("Identity")?;
     let spec = params.into_spec();
     let key = path.into_inner().conversation;
+    let proposed = {
+        let (key, spec) = (key.clone(), spec.clone());
+        move |conn: &mut DbConnection, scope: &ServiceScope| {
+            let conversation = store::conversations::find(conn, &scope.service_sid, &key)?;
+            let standing = standing::towards_conversation(conn, scope, &conversation.sid)?;
+            authorize_add(&standing, &spec)?;
+            let mut params: HookParams = vec![
+                ("ConversationSid".into(), conversation.sid.clone()),
+                ("Attributes".into(), spec.attributes.clone().unwrap_or_else(|| "{}".into())),
+                ("DateCreated".into(), webhook_params::date(time::now())),
+            ];
+            set(&mut params, "Identity", spec.identity.as_deref());
+            set(&mut params, "RoleSid", spec.role_sid.as_deref());
+            set(&mut params, "MessagingBinding.Address", spec.binding_address.as_deref());
+            set(&mut params, "MessagingBinding.ProxyAddress", spec.binding_proxy_address.as_deref());
+            Ok(params)
+        }
+    };
+    let hooked =
+        HookedParticipant::from(&pre_event(&state.webhooks, &caller, "onParticipantAdd", proposed).await?);
     let (scope, row) = caller
         .write(move |tx, scope| {
+            let mut spec = spec;
             let conn = tx.conn()?;
             let conversation = store::conversations::find(conn, &scope.service_sid, &key)?;
             let standing = standing::towards_conversation(conn, scope, &conversation.sid)?;
-            if !standing.is_admin() {
-                if spec.role_sid.is_some() {
-                    standing.require_admin_for("RoleSid")?;
-                }
-                if spec.date_created.is_some() || spec.date_updated.is_some() {
-                    standing.require_admin_for("DateCreated and DateUpdated")?;
-                }
-                let joining = spec.identity.as_deref() == standing.identity() && !standing.is_participant();
-                if joining {
-                    standing.require(Permission::JoinConversation)?;
-                } else if !standing.is_participant() {
-                    return Err(ApiError::NotFound);
-                } else {
-                    standing.require(Permission::AddParticipant)?;
-                }
-            }
+            authorize_add(&standing, &spec)?;
+            // What the webhook set, after the caller's own checks.
+            spec.attributes = hooked.attributes.or(spec.attributes);
+            spec.role_sid = hooked.role_sid.or(spec.role_sid);
             add(conn, &conversation, &spec)
         })
         .await?;
@@ -175,6 +226,7 @@ pub async fn fetch(caller: Caller, path: web::Path<ParticipantPath>) -> ApiResul
 }
 
 /// What a participant update asks for.
+#[derive(Clone)]
 struct ParticipantUpdate {
     identity: Option<String>,
     attributes: Option<String>,
@@ -270,18 +322,44 @@ impl ParticipantUpdate {
 
 pub async fn update(
     caller: Caller,
+    state: web::Data<AppState>,
     path: web::Path<ParticipantPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
     let update = ParticipantUpdate::from_params(&p)?;
     let path = path.into_inner();
+    let proposed = {
+        let (conversation, participant, update) =
+            (path.conversation.clone(), path.participant.clone(), update.clone());
+        move |conn: &mut DbConnection, scope: &ServiceScope| {
+            let (conversation, standing) = conversation_in_scope(conn, scope, &conversation)?;
+            ensure_open(&conversation)?;
+            let current = store::participants::find(conn, &conversation.sid, &participant)?;
+            update.authorize(&standing, &current)?;
+            let mut params = webhook_params::participant(&current);
+            if let Some(attributes) = &update.attributes {
+                set(&mut params, "Attributes", Some(attributes));
+            }
+            if let Some(index) = update.last_read_index.or(current.last_read_message_index) {
+                set(&mut params, "LastReadMessageIndex", Some(&index.to_string()));
+            }
+            set(&mut params, "DateUpdated", Some(&webhook_params::date(time::now())));
+            Ok(params)
+        }
+    };
+    let hooked =
+        HookedParticipant::from(&pre_event(&state.webhooks, &caller, "onParticipantUpdate", proposed).await?);
     let (scope, row) = caller
         .write(move |tx, scope| {
+            let mut update = update;
             let conn = tx.conn()?;
             let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
             ensure_open(&conversation)?;
             let current = store::participants::find(conn, &conversation.sid, &path.participant)?;
             update.authorize(&standing, &current)?;
+            // What the webhook set, after the caller's own checks.
+            update.attributes = hooked.attributes.or(update.attributes);
+            update.role = hooked.role_sid.or(update.role);
             let changes = update.into_changes(conn, &conversation, &current)?;
             Ok(store::participants::update(conn, &current.sid, &changes)?)
         })
@@ -289,18 +367,37 @@ pub async fn update(
     Ok(api::ok(Participant::new(row, &scope.urls)))
 }
 
-pub async fn delete(caller: Caller, path: web::Path<ParticipantPath>) -> ApiResult<HttpResponse> {
+/// A user may remove this participant (leave, if it is themselves)?
+fn authorize_remove(standing: &Standing, row: &ParticipantRow) -> Result<(), ApiError> {
+    if standing.participant_sid() == Some(row.sid.as_str()) {
+        standing.require(Permission::LeaveConversation)
+    } else {
+        standing.require(Permission::RemoveParticipant)
+    }
+}
+
+pub async fn delete(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<ParticipantPath>,
+) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
+    let proposed = {
+        let (conversation, participant) = (path.conversation.clone(), path.participant.clone());
+        move |conn: &mut DbConnection, scope: &ServiceScope| {
+            let (conversation, standing) = conversation_in_scope(conn, scope, &conversation)?;
+            let row = store::participants::find(conn, &conversation.sid, &participant)?;
+            authorize_remove(&standing, &row)?;
+            Ok(webhook_params::participant(&row))
+        }
+    };
+    pre_event(&state.webhooks, &caller, "onParticipantRemove", proposed).await?;
     caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;
             let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
             let row = store::participants::find(conn, &conversation.sid, &path.participant)?;
-            if standing.participant_sid() == Some(row.sid.as_str()) {
-                standing.require(Permission::LeaveConversation)?;
-            } else {
-                standing.require(Permission::RemoveParticipant)?;
-            }
+            authorize_remove(&standing, &row)?;
             Ok(store::participants::delete(conn, &row.sid)?)
         })
         .await?;

@@ -5,14 +5,17 @@ use serde::Deserialize;
 
 use crate::api::{self, Form, ListPage, PageRequest, Query, limits};
 use crate::auth::{Caller, ServiceScope, standing};
+use crate::db::DbConnection;
 use crate::domain::{Permission, RoleType};
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::role_param;
+use crate::handlers::{pre_event, role_param};
 use crate::sid::SidKind;
-use crate::store::users::{NewUser, UserChanges};
+use crate::state::AppState;
+use crate::store::users::{NewUser, UserChanges, UserRow};
 use crate::store::{self};
 use crate::time;
 use crate::views::users::User;
+use crate::webhooks::params::{self as webhook_params, set};
 
 #[derive(Deserialize)]
 pub struct UserPath {
@@ -70,24 +73,53 @@ pub async fn fetch(caller: Caller, path: web::Path<UserPath>) -> ApiResult<HttpR
     Ok(api::ok(User::new(row, &scope.urls)))
 }
 
-pub async fn update(caller: Caller, path: web::Path<UserPath>, Form(p): Form) -> ApiResult<HttpResponse> {
+/// A user may make this change to `user`?
+fn authorize_update(scope: &ServiceScope, user: &UserRow, role: Option<&str>) -> Result<(), ApiError> {
+    let standing = standing::in_service(scope);
+    standing.require_own_or_any(
+        Some(&user.identity),
+        Permission::EditOwnUserInfo,
+        Permission::EditAnyUserInfo,
+    )?;
+    if role.is_some() {
+        standing.require_admin_for("RoleSid")?;
+    }
+    Ok(())
+}
+
+pub async fn update(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<UserPath>,
+    Form(p): Form,
+) -> ApiResult<HttpResponse> {
     let friendly_name = p.text("FriendlyName", limits::NAME_CHARS)?;
     let attributes = p.json_text("Attributes", limits::USER_ATTRIBUTES)?;
     let role = p.sid("RoleSid", SidKind::Role)?;
     let key = path.into_inner().user;
+    // An end user's edit of a user calls the pre-event webhook, which may reject it.
+    let proposed = {
+        let (key, friendly_name, attributes, role) =
+            (key.clone(), friendly_name.clone(), attributes.clone(), role.clone());
+        move |conn: &mut DbConnection, scope: &ServiceScope| {
+            let user = store::users::find(conn, &scope.service_sid, &key)?;
+            authorize_update(scope, &user, role.as_deref())?;
+            let mut params = webhook_params::user(&user);
+            if friendly_name.is_some() {
+                set(&mut params, "FriendlyName", friendly_name.as_deref());
+            }
+            if attributes.is_some() {
+                set(&mut params, "Attributes", attributes.as_deref());
+            }
+            Ok(params)
+        }
+    };
+    pre_event(&state.webhooks, &caller, "onUserUpdate", proposed).await?;
     let (scope, row) = caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;
             let user = store::users::find(conn, &scope.service_sid, &key)?;
-            let standing = standing::in_service(scope);
-            standing.require_own_or_any(
-                Some(&user.identity),
-                Permission::EditOwnUserInfo,
-                Permission::EditAnyUserInfo,
-            )?;
-            if role.is_some() {
-                standing.require_admin_for("RoleSid")?;
-            }
+            authorize_update(scope, &user, role.as_deref())?;
             let role_sid = match &role {
                 Some(r) => Some(role_param(conn, &scope.service_sid, "RoleSid", r, RoleType::Service)?.sid),
                 None => None,

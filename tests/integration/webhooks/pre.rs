@@ -123,3 +123,82 @@ async fn actions_outside_the_filters_or_refused_by_roles_call_nothing() {
     app.as_user(&bob, "POST", &messages, &[("Body", "intruder")]).await.expect_error(404, 20404);
     assert!(receiver.hits().is_empty(), "{:#?}", receiver.hits());
 }
+
+#[actix_web::test]
+async fn conversations_participants_and_users_call_their_pre_event_webhooks() {
+    let app = hooked_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let events = [
+        "onConversationAdd",
+        "onConversationUpdate",
+        "onConversationRemove",
+        "onParticipantAdd",
+        "onParticipantUpdate",
+        "onParticipantRemove",
+        "onUserUpdate",
+    ];
+    let (_, alice) = setup(&app, &format!("{}/pre", receiver.base), &events).await;
+    let key = app.api_key().await;
+    let _bob = app.user_token(&key, "bob").await;
+    app.as_user(&_bob, "GET", "/v1/Users/bob", &[]).await.expect(200);
+
+    // A new conversation's names can be changed.
+    receiver.answer_with(200, r#"{"UniqueName": "moderated-room", "FriendlyName": "Room"}"#);
+    let created =
+        app.as_user(&alice, "POST", "/v1/Conversations", &[("FriendlyName", "my room")]).await.expect(201);
+    assert_eq!(
+        (created["unique_name"].as_str(), created["friendly_name"].as_str()),
+        (Some("moderated-room"), Some("Room"))
+    );
+    let add = &receiver.hits()[0];
+    assert_eq!(
+        (add.param("EventType"), add.param("FriendlyName")),
+        (Some("onConversationAdd"), Some("my room"))
+    );
+
+    // An update: the webhook sees the proposed name and may replace the attributes.
+    receiver.answer_with(200, r#"{"Attributes": "{\"checked\":true}"}"#);
+    let path = format!("/v1/Conversations/{}", created["sid"].as_str().unwrap());
+    let updated = app.as_user(&alice, "POST", &path, &[("FriendlyName", "renamed")]).await.expect(200);
+    assert_eq!(updated["friendly_name"], "renamed");
+    assert_eq!(updated["attributes"], r#"{"checked":true}"#);
+    let update = &receiver.hits()[1];
+    assert_eq!(update.param("FriendlyName"), Some("renamed"));
+    assert_eq!(update.param("ConversationSid"), created["sid"].as_str());
+
+    // Adding bob: the webhook sets his attributes.
+    receiver.answer_with(200, r#"{"Attributes": {"invited_by": "alice"}}"#);
+    // (alice created the conversation: the creator's role may add participants)
+    let participants = format!("{path}/Participants");
+    let bob = app.as_user(&alice, "POST", &participants, &[("Identity", "bob")]).await.expect(201);
+    assert_eq!(bob["attributes"], r#"{"invited_by":"alice"}"#);
+    assert_eq!(receiver.hits()[2].param("Identity"), Some("bob"));
+
+    // Refusals: removing bob, alice's read horizon, alice's user, the conversation.
+    let bob_path = format!("{participants}/{}", bob["sid"].as_str().unwrap());
+    receiver.answer(&[403, 403, 403, 403]);
+    app.as_user(&alice, "DELETE", &bob_path, &[]).await.expect_error(403, 20403);
+    app.get(&bob_path).await.expect(200);
+    app.as_user(&alice, "POST", &format!("{participants}/alice"), &[("LastReadMessageIndex", "0")])
+        .await
+        .expect_error(403, 20403);
+    app.as_user(&alice, "POST", "/v1/Users/alice", &[("FriendlyName", "Alice")])
+        .await
+        .expect_error(403, 20403);
+    assert_eq!(app.get("/v1/Users/alice").await.expect(200)["friendly_name"], serde_json::Value::Null);
+    app.as_user(&alice, "DELETE", &path, &[]).await.expect_error(403, 20403);
+    app.get(&path).await.expect(200);
+    let types: Vec<_> = receiver.hits().iter().map(|h| h.param("EventType").unwrap().to_owned()).collect();
+    assert_eq!(
+        types,
+        [
+            "onConversationAdd",
+            "onConversationUpdate",
+            "onParticipantAdd",
+            "onParticipantRemove",
+            "onParticipantUpdate",
+            "onUserUpdate",
+            "onConversationRemove"
+        ]
+    );
+}

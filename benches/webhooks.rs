@@ -1,0 +1,258 @@
+//! Webhook benchmark: what a post-event webhook costs a send, and how fast
+//! deliveries reach a receiver.
+//!
+//!     cargo bench --bench webhooks
+//!     cargo bench --bench webhooks -- --backends postgres --clients 8 --duration 10
+//!
+//! Two servers of this build run side by side, each on its own database:
+//! one with the default service's post-event webhook (`onMessageAdded`)
+//! pointed at a receiver in this process, one without. Closed-loop sends
+//! (`X-Twilio-Webhook-Enabled: true`, one conversation per client) go to
+//! each in turn, A B B A, so the ratio of their send rates is the cost of
+//! the webhook measured in the same run. Then: the deliveries per second
+//! the receiver saw, the delay from a send's 201 to the receiver getting
+//! its `onMessageAdded` (p50/p99/max), and how long after the last send
+//! the last delivery arrived (deliveries keep up when that is short).
+//!
+//! Options: --duration SECS (per phase; default 10), --clients N (8),
+//! --backends LIST (sqlite,postgres), --pg-url URL (an admin URL; default
+//! postgres://postgres@127.0.0.1:5432/postgres). Figures go to stdout as a
+//! Markdown table.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpRequest, HttpResponse, HttpServer, web};
+use futures_util::future::join_all;
+
+mod support;
+use support::*;
+
+struct Opts {
+    duration: Duration,
+    clients: usize,
+    backends: Vec<String>,
+    pg_url: String,
+}
+
+fn parse_args() -> Opts {
+    let mut o = Opts {
+        duration: Duration::from_secs(10),
+        clients: 8,
+        backends: vec!["sqlite".into(), "postgres".into()],
+        pg_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        match a.as_str() {
+            "--duration" => o.duration = Duration::from_secs(val().parse().expect("--duration SECS")),
+            "--clients" => o.clients = val().parse().expect("--clients N"),
+            "--backends" => o.backends = val().split(',').map(str::to_owned).collect(),
+            "--pg-url" => o.pg_url = val(),
+            "--bench" => {}
+            other => panic!("unknown option {other}"),
+        }
+    }
+    o
+}
+
+/// When each message's `onMessageAdded` arrived, by MessageSid.
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+async fn receive(
+    _req: HttpRequest,
+    body: web::Bytes,
+    arrivals: web::Data<Mutex<HashMap<String, Instant>>>,
+) -> HttpResponse {
+    let now = Instant::now();
+    if let Some((_, sid)) = form_urlencoded::parse(&body).find(|(k, _)| k == "MessageSid") {
+        arrivals.lock().unwrap().insert(sid.into_owned(), now);
+    }
+    HttpResponse::Ok().finish()
+}
+
+/// A receiver on its own thread (its own actix system): it does not share
+/// the load generator's loop.
+fn start_receiver() -> (String, Arrivals) {
+    let arrivals: Arrivals = Arc::new(Mutex::new(HashMap::new()));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let data = web::Data::from(arrivals.clone());
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(move || {
+                actix_web::App::new().app_data(data.clone()).default_service(web::to(receive))
+            })
+            .workers(1)
+            .listen(listener)
+            .unwrap()
+            .run()
+            .await
+            .unwrap();
+        })
+    });
+    (url, arrivals)
+}
+
+struct Target {
+    server: Server,
+    conversations: Vec<String>,
+    /// (MessageSid, when its 201 came) of every send.
+    sent: Vec<(String, Instant)>,
+    sends: usize,
+    elapsed: Duration,
+}
+
+async fn prepare(server: Server, http: &awc::Client, clients: usize, hook: Option<&str>) -> Target {
+    let base = server.base.clone();
+    if let Some(url) = hook {
+        let service = default_service(http, &base).await;
+        let form = [("PostWebhookUrl", url), ("Filters", "onMessageAdded"), ("Method", "POST")];
+        let res = http
+            .post(format!("{base}/v1/Services/{service}/Configuration/Webhooks"))
+            .send_form(&form)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "configuring the webhook");
+    }
+    let mut conversations = Vec::new();
+    for _ in 0..clients {
+        let mut res = http
+            .post(format!("{base}/v1/Conversations"))
+            .send_form(&[("FriendlyName", "bench")])
+            .await
+            .unwrap();
+        let body: serde_json::Value = res.json().await.unwrap();
+        conversations.push(body["sid"].as_str().unwrap().to_owned());
+    }
+    Target { server, conversations, sent: Vec::new(), sends: 0, elapsed: Duration::ZERO }
+}
+
+/// Closed-loop sends for `duration`, one client per conversation.
+async fn phase(target: &mut Target, http: &awc::Client, duration: Duration) {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let base = target.server.base.clone();
+    let runs = target.conversations.iter().map(|ch| {
+        let url = format!("{base}/v1/Conversations/{ch}/Messages");
+        let http = http.clone();
+        async move {
+            let mut sent = Vec::new();
+            while Instant::now() < deadline {
+                let mut res = http
+                    .post(&url)
+                    .insert_header(("X-Twilio-Webhook-Enabled", "true"))
+                    .send_form(&[
+                        ("Author", "bench"),
+                        ("Body", "a message of a typical length, with a few words"),
+                    ])
+                    .await
+                    .unwrap();
+                let at = Instant::now();
+                assert_eq!(res.status(), 201);
+                let body: serde_json::Value = res.json().await.unwrap();
+                sent.push((body["sid"].as_str().unwrap().to_owned(), at));
+            }
+            sent
+        }
+    });
+    for sent in join_all(runs).await {
+        target.sends += sent.len();
+        target.sent.extend(sent);
+    }
+    target.elapsed += start.elapsed();
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn run(opts: Opts) {
+    println!(
+        "| backend | clients | sends/s without | sends/s with webhook | with ÷ without | deliveries/s | p50 ms | p99 ms | max ms | last delivery after last send | missing |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for backend in &opts.backends {
+        let (url_a, url_b) = match backend.as_str() {
+            "sqlite" => {
+                let dir = tempfile::tempdir().unwrap().keep();
+                (format!("sqlite://{}/a.db", dir.display()), format!("sqlite://{}/b.db", dir.display()))
+            }
+            "postgres" => (
+                fresh_pg_database(&opts.pg_url, "confab_bench_hooks_a"),
+                fresh_pg_database(&opts.pg_url, "confab_bench_hooks_b"),
+            ),
+            other => panic!("unknown backend {other}"),
+        };
+        let env = [("CONFAB_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")];
+        let (receiver, arrivals) = start_receiver();
+        let http = client(opts.clients * 2);
+        let mut hooked =
+            prepare(start_server(&url_a, &[], None, &env), &http, opts.clients, Some(&receiver)).await;
+        let mut plain = prepare(start_server(&url_b, &[], None, &env), &http, opts.clients, None).await;
+        let half = opts.duration / 2;
+        phase(&mut plain, &http, half).await;
+        phase(&mut hooked, &http, half).await;
+        phase(&mut hooked, &http, half).await;
+        let last_send = Instant::now();
+        phase(&mut plain, &http, half).await;
+        // Every delivery should arrive; wait for stragglers (60 s at most).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while arrivals.lock().unwrap().len() < hooked.sends && Instant::now() < deadline {
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        let arrived = arrivals.lock().unwrap().clone();
+        let mut delays: Vec<f64> = hooked
+            .sent
+            .iter()
+            .filter_map(|(sid, at)| {
+                arrived.get(sid).map(|got| got.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+            })
+            .collect();
+        delays.sort_by(|a, b| a.total_cmp(b));
+        let first = arrived.values().min().copied();
+        let last = arrived.values().max().copied();
+        let span = match (first, last) {
+            (Some(f), Some(l)) if l > f => l.duration_since(f).as_secs_f64(),
+            _ => f64::NAN,
+        };
+        let hooked_last = hooked.sent.iter().map(|(_, at)| *at).max().unwrap_or(last_send);
+        let tail = last.map_or(f64::NAN, |l| l.saturating_duration_since(hooked_last).as_secs_f64() * 1000.0);
+        let rate = |t: &Target| t.sends as f64 / t.elapsed.as_secs_f64();
+        println!(
+            "| {backend} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} ms | {} |",
+            opts.clients,
+            rate(&plain),
+            rate(&hooked),
+            rate(&hooked) / rate(&plain),
+            arrived.len() as f64 / span,
+            percentile(&delays, 0.50),
+            percentile(&delays, 0.99),
+            delays.last().copied().unwrap_or(f64::NAN),
+            tail,
+            hooked.sends - delays.len(),
+        );
+        for (name, server) in [("with webhook", &mut hooked.server), ("without", &mut plain.server)] {
+            server.assert_alive();
+            let errors = server.logged_errors();
+            assert!(errors.is_empty(), "{name}: errors in the server log: {errors:?}");
+        }
+        drop(hooked);
+        drop(plain);
+        if backend == "postgres" {
+            drop_pg_database(&opts.pg_url, "confab_bench_hooks_a");
+            drop_pg_database(&opts.pg_url, "confab_bench_hooks_b");
+        }
+    }
+}
+
+fn main() {
+    let opts = parse_args();
+    actix_web::rt::System::new().block_on(run(opts));
+}
