@@ -10,7 +10,7 @@
 //! or its retry horizon passed. Times here are milliseconds.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable};
+use diesel::sql_types::BigInt;
 
 use crate::db::DbConnection;
 use crate::db::schema::{webhook_cursor, webhook_deliveries};
@@ -48,21 +48,57 @@ pub struct DeliveryRow {
     pub webhook: String,
     pub url: String,
     pub method: String,
+    pub queue: String,
     pub params: String,
     pub token: String,
     pub attempts: i32,
+    pub due: i64,
     pub expires: i64,
+    pub leased_until: i64,
 }
+
+/// Key of the fan-out's lock (`pg_try_advisory_xact_lock`): "confabwh".
+const FANOUT_LOCK_KEY: i64 = 0x636f_6e66_6162_7768;
 
 /// The fan-out's position, locked for this transaction; `None` when
 /// another instance holds it (PostgreSQL: that one is fanning out now).
+/// The lock is an advisory one: taking it writes nothing.
 pub fn lock_cursor(conn: &mut DbConnection) -> StoreResult<Option<i64>> {
-    let query = webhook_cursor::table.filter(webhook_cursor::id.eq(1)).select(webhook_cursor::position);
-    Ok(match conn {
-        DbConnection::Postgresql(pg) => query.for_update().skip_locked().get_result(pg).optional()?,
-        // One writer at a time: the write transaction is the lock.
-        DbConnection::Sqlite(sqlite) => Some(query.get_result(sqlite)?),
-    })
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    if let DbConnection::Postgresql(pg) = conn {
+        let taken = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+            .bind::<BigInt, _>(FANOUT_LOCK_KEY)
+            .get_result::<Locked>(pg)?;
+        if !taken.locked {
+            return Ok(None);
+        }
+    }
+    // On SQLite the write transaction is the lock: one writer at a time.
+    Ok(Some(
+        webhook_cursor::table
+            .filter(webhook_cursor::id.eq(1))
+            .select(webhook_cursor::position)
+            .get_result(conn)?,
+    ))
+}
+
+/// Is any post-event webhook configured (a service's URL, or a
+/// conversation's)? Without one the fan-out only keeps its cursor up.
+pub fn any_configured(conn: &mut DbConnection) -> StoreResult<bool> {
+    use crate::db::schema::{conversation_webhooks, service_webhooks};
+    let service: bool = diesel::select(diesel::dsl::exists(
+        service_webhooks::table.filter(service_webhooks::post_webhook_url.is_not_null()),
+    ))
+    .get_result(conn)?;
+    Ok(service
+        || diesel::select(diesel::dsl::exists(
+            conversation_webhooks::table.select(conversation_webhooks::id),
+        ))
+        .get_result(conn)?)
 }
 
 pub fn move_cursor(conn: &mut DbConnection, position: i64) -> StoreResult<()> {
@@ -91,18 +127,26 @@ pub fn insert(conn: &mut DbConnection, rows: &[NewDelivery]) -> StoreResult<()> 
 }
 
 const CLAIMABLE: &str = "SELECT d.id, d.account_sid, d.position, d.event_type, d.webhook, d.url, d.method, \
-     d.params, d.token, d.attempts, d.expires \
+     d.queue, d.params, d.token, d.attempts, d.due, d.expires, d.leased_until \
      FROM webhook_deliveries d \
      WHERE d.due <= $1 AND d.leased_until <= $1 \
        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.queue = d.queue AND e.id < d.id) \
      ORDER BY d.due, d.id LIMIT $2";
 
-/// Claims up to `limit` due deliveries, each the oldest of its queue, for
-/// `lease` ms: nobody else attempts them until the lease runs out. Call
-/// in a write transaction; instances claim side by side without waiting
-/// on each other (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
-pub fn claim(conn: &mut DbConnection, now: i64, lease: i64, limit: i64) -> StoreResult<Vec<DeliveryRow>> {
-    let rows: Vec<DeliveryRow> = match conn {
+/// Claims the heads of up to `limit` queues that are due, each with the
+/// deliveries queued behind it (up to `run` in all), for `lease` ms:
+/// nobody else attempts them until the lease runs out. Each inner list is
+/// one queue, oldest first. Call in a write transaction; instances claim
+/// side by side without waiting on each other (PostgreSQL: `FOR UPDATE
+/// SKIP LOCKED`).
+pub fn claim(
+    conn: &mut DbConnection,
+    now: i64,
+    lease: i64,
+    limit: i64,
+    run: i64,
+) -> StoreResult<Vec<Vec<DeliveryRow>>> {
+    let heads: Vec<DeliveryRow> = match conn {
         DbConnection::Postgresql(pg) => diesel::sql_query(format!("{CLAIMABLE} FOR UPDATE SKIP LOCKED"))
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(limit)
@@ -112,19 +156,87 @@ pub fn claim(conn: &mut DbConnection, now: i64, lease: i64, limit: i64) -> Store
             .bind::<BigInt, _>(limit)
             .load(sqlite)?,
     };
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut runs = Vec::with_capacity(heads.len());
+    for head in heads {
+        runs.push(lease_run(conn, &head.queue, now, lease, run)?);
+    }
+    Ok(runs)
+}
+
+/// Leases the first `run` deliveries of `queue` (its head and what follows
+/// it), stopping at one that is not due or is leased already.
+fn lease_run(
+    conn: &mut DbConnection,
+    queue: &str,
+    now: i64,
+    lease: i64,
+    run: i64,
+) -> StoreResult<Vec<DeliveryRow>> {
+    let first = || {
+        webhook_deliveries::table
+            .filter(webhook_deliveries::queue.eq(queue))
+            .order(webhook_deliveries::id)
+            .limit(run)
+    };
+    let rows: Vec<DeliveryRow> = match conn {
+        DbConnection::Postgresql(pg) => {
+            // Not SKIP LOCKED: a skipped row would break the queue's order (only
+            // the instance holding the head works on a queue, so this never waits long).
+            first().select(DeliveryRow::as_select()).for_update().load(pg)?
+        }
+        DbConnection::Sqlite(sqlite) => first().select(DeliveryRow::as_select()).load(sqlite)?,
+    };
+    let mut leased: Vec<DeliveryRow> =
+        rows.into_iter().take_while(|row| row.due <= now && row.leased_until <= now).collect();
+    let ids: Vec<i64> = leased.iter().map(|r| r.id).collect();
     if !ids.is_empty() {
         diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&ids)))
             .set(webhook_deliveries::leased_until.eq(now + lease))
             .execute(conn)?;
     }
-    Ok(rows)
+    for row in &mut leased {
+        row.leased_until = now + lease;
+    }
+    Ok(leased)
 }
 
-/// The receiver answered, or the delivery gave up: it is gone.
-pub fn finish(conn: &mut DbConnection, id: i64) -> StoreResult<()> {
-    diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq(id))).execute(conn)?;
-    Ok(())
+/// How a run ended: the deliveries done with (answered, or refused for
+/// good), the one to try again (id, attempts so far, when) if one failed,
+/// and the leased rest not attempted.
+pub struct Settled<'a> {
+    pub done: &'a [i64],
+    pub retry: Option<(i64, i32, i64)>,
+    pub untried: &'a [i64],
+}
+
+/// Records a run in one transaction: the done rows go, a failed one gets
+/// its next attempt, the untried rest is released; then, when nothing
+/// failed, the next run of the same queue is leased (a queue drains
+/// without going back through [`claim`]).
+pub fn settle(
+    conn: &mut DbConnection,
+    queue: &str,
+    settled: &Settled<'_>,
+    now: i64,
+    lease: i64,
+    run: i64,
+) -> StoreResult<Vec<DeliveryRow>> {
+    if !settled.done.is_empty() {
+        diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(settled.done)))
+            .execute(conn)?;
+    }
+    if !settled.untried.is_empty() {
+        diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(settled.untried)))
+            .set(webhook_deliveries::leased_until.eq(0))
+            .execute(conn)?;
+    }
+    match settled.retry {
+        Some((id, attempts, due)) => {
+            retry_at(conn, id, attempts, due)?;
+            Ok(Vec::new())
+        }
+        None => lease_run(conn, queue, now, lease, run),
+    }
 }
 
 /// Another attempt at `due`, after `attempts` so far.
@@ -139,20 +251,12 @@ pub fn retry_at(conn: &mut DbConnection, id: i64, attempts: i32, due: i64) -> St
     Ok(())
 }
 
-/// When the next delivery falls due (unleased, or its lease runs out).
-pub fn next_due(conn: &mut DbConnection) -> StoreResult<Option<i64>> {
-    #[derive(QueryableByName)]
-    struct Due {
-        #[diesel(sql_type = Nullable<BigInt>)]
-        at: Option<i64>,
-    }
-    let text = "SELECT MIN(CASE WHEN leased_until > due THEN leased_until ELSE due END) AS at \
-                FROM webhook_deliveries";
-    let due = match conn {
-        DbConnection::Postgresql(pg) => diesel::sql_query(text).get_result::<Due>(pg)?,
-        DbConnection::Sqlite(sqlite) => diesel::sql_query(text).get_result::<Due>(sqlite)?,
-    };
-    Ok(due.at)
+/// When the next delivery scheduled after `now` falls due (a retry).
+pub fn next_due_after(conn: &mut DbConnection, now: i64) -> StoreResult<Option<i64>> {
+    Ok(webhook_deliveries::table
+        .filter(webhook_deliveries::due.gt(now))
+        .select(diesel::dsl::min(webhook_deliveries::due))
+        .get_result(conn)?)
 }
 
 /// How many deliveries are owed (tests, metrics).

@@ -18,8 +18,12 @@ use super::Webhooks;
 use super::fanout::now_ms;
 use super::outbound::Request;
 
-/// Deliveries claimed (and in flight) at once per instance.
-const BATCH: i64 = 64;
+/// Queues worked on at once per instance.
+const QUEUES: i64 = 64;
+/// Deliveries of one queue claimed together: sent one after the other, and
+/// recorded in one transaction (a crash before it sends them again, with
+/// their idempotency tokens).
+const RUN: i64 = 32;
 /// How long a claim holds: longer than an attempt can take, so a lease
 /// runs out only when its instance died mid-attempt.
 const LEASE_MS: i64 = 60_000;
@@ -40,11 +44,11 @@ pub fn backoff(base: Duration, attempts: i32) -> i64 {
 }
 
 impl Deliverer {
-    /// Delivers until stopped, at most [`BATCH`] attempts in flight: a
-    /// slow receiver holds its own queue, never the others.
+    /// Delivers until stopped, at most [`QUEUES`] queues at once: a slow
+    /// receiver holds its own queue, never the others.
     pub async fn run(self) {
         let me = Arc::new(self);
-        let in_flight = Arc::new(Semaphore::new(BATCH as usize));
+        let in_flight = Arc::new(Semaphore::new(QUEUES as usize));
         loop {
             let free = in_flight.available_permits() as i64;
             if free == 0 {
@@ -52,59 +56,107 @@ impl Deliverer {
                 continue;
             }
             let claimed = match me.claim(free).await {
-                Ok(rows) => rows,
+                Ok(runs) => runs,
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming webhook deliveries failed; retrying");
                     tokio::time::sleep(IDLE).await;
                     continue;
                 }
             };
-            if claimed.is_empty() {
+            if claimed.iter().all(Vec::is_empty) {
                 me.idle().await;
                 continue;
             }
-            for row in claimed {
+            for run in claimed.into_iter().filter(|r| !r.is_empty()) {
                 let permit = in_flight.clone().acquire_owned().await.expect("the semaphore is never closed");
                 let me = me.clone();
                 actix_web::rt::spawn(async move {
-                    let hooks = &me.hooks;
-                    let token = hooks.tokens.get(&hooks.db, &hooks.keys, &row.account_sid).await;
-                    me.attempt(row, token).await;
+                    // The queue drains, run after run, while its deliveries succeed.
+                    let mut next = run;
+                    while !next.is_empty() {
+                        next = me.deliver_run(next).await;
+                    }
                     drop(permit);
-                    // The next delivery of its queue may be due now.
-                    hooks.wake.notify_one();
                 });
             }
         }
     }
 
-    async fn claim(&self, limit: i64) -> Result<Vec<DeliveryRow>, ApiError> {
+    async fn claim(&self, limit: i64) -> Result<Vec<Vec<DeliveryRow>>, ApiError> {
         let now = now_ms();
         self.hooks
             .db
-            .write_unlogged(move |tx| Ok(store::deliveries::claim(tx.conn()?, now, LEASE_MS, limit)?))
+            .write_unlogged(move |tx| Ok(store::deliveries::claim(tx.conn()?, now, LEASE_MS, limit, RUN)?))
             .await
     }
 
-    /// Waits for the fan-out, the next due delivery, or [`IDLE`].
+    /// Waits for the fan-out, the next retry, or [`IDLE`] (which also
+    /// finds the leases of instances that died mid-attempt run out).
     async fn idle(&self) {
-        let next = self.hooks.db.read(|conn| Ok::<_, ApiError>(store::deliveries::next_due(conn)?)).await;
+        let now = now_ms();
+        let next = self
+            .hooks
+            .db
+            .read(move |conn| Ok::<_, ApiError>(store::deliveries::next_due_after(conn, now)?))
+            .await;
         let wait = match next {
-            Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, IDLE.as_millis() as i64) as u64),
+            Ok(Some(at)) => Duration::from_millis((at - now).clamp(1, IDLE.as_millis() as i64) as u64),
             _ => IDLE,
         };
-        if wait.is_zero() {
-            // Due, but its queue's head is leased: look again shortly.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            return;
-        }
         tokio::select! {
             () = self.hooks.wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
 
-    async fn attempt(&self, row: DeliveryRow, auth_token: Option<String>) {
+    /// Sends a run of one queue in order, stopping at the first attempt
+    /// worth retrying; records it all in one transaction; returns the
+    /// queue's next run (none when it is empty or waits for a retry).
+    async fn deliver_run(&self, run: Vec<DeliveryRow>) -> Vec<DeliveryRow> {
+        let queue = run[0].queue.clone();
+        let mut done = Vec::with_capacity(run.len());
+        let mut retry = None;
+        let mut untried = Vec::new();
+        let mut rows = run.into_iter();
+        for row in rows.by_ref() {
+            let token = self.hooks.tokens.get(&self.hooks.db, &self.hooks.keys, &row.account_sid).await;
+            match self.attempt(&row, token).await {
+                Verdict::Done => done.push(row.id),
+                Verdict::Retry(why) => {
+                    retry = self.next_attempt(&row, &why);
+                    if retry.is_none() {
+                        done.push(row.id);
+                    }
+                    break;
+                }
+            }
+        }
+        untried.extend(rows.map(|r| r.id));
+        let now = now_ms();
+        let saved = self
+            .hooks
+            .db
+            .write_unlogged(move |tx| {
+                let settled = store::deliveries::Settled { done: &done, retry, untried: &untried };
+                Ok::<_, ApiError>(store::deliveries::settle(
+                    tx.conn()?,
+                    &queue,
+                    &settled,
+                    now,
+                    LEASE_MS,
+                    RUN,
+                )?)
+            })
+            .await;
+        saved.unwrap_or_else(|e| {
+            // The leases run out and the run is sent again, with the same tokens.
+            tracing::warn!(error = %e, "could not record webhook deliveries");
+            Vec::new()
+        })
+    }
+
+    /// One attempt.
+    async fn attempt(&self, row: &DeliveryRow, auth_token: Option<String>) -> Verdict {
         let retry_count = row.attempts;
         let Some(auth_token) = auth_token else {
             // Nothing can be signed without the token (an account created
@@ -113,7 +165,7 @@ impl Deliverer {
                 delivery = row.id, account_sid = %row.account_sid, event_type = %row.event_type,
                 "webhook not sent: the account's Auth Token is not known yet (authenticate once with it, or rotate it)"
             );
-            return self.reschedule(&row, "auth token unknown").await;
+            return Verdict::Retry("auth token unknown".to_owned());
         };
         let mut params: Vec<(String, String)> = form_urlencoded::parse(row.params.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -135,36 +187,25 @@ impl Deliverer {
                 event_type = %row.event_type, url = %row.url, retry_count, elapsed_ms,
                 outcome = %outcome, "webhook delivered"
             );
-            self.finish(&row).await;
+            Verdict::Done
         } else if outcome.is_retryable() {
             tracing::warn!(
                 delivery = row.id, event_type = %row.event_type, url = %row.url, retry_count, elapsed_ms,
                 outcome = %outcome, "webhook attempt failed"
             );
-            self.reschedule(&row, &outcome.to_string()).await;
+            Verdict::Retry(outcome.to_string())
         } else {
             tracing::warn!(
                 delivery = row.id, event_type = %row.event_type, url = %row.url, retry_count, elapsed_ms,
                 outcome = %outcome, "webhook refused; not retried"
             );
-            self.finish(&row).await;
+            Verdict::Done
         }
     }
 
-    async fn finish(&self, row: &DeliveryRow) {
-        let id = row.id;
-        let done = self
-            .hooks
-            .db
-            .write_unlogged(move |tx| Ok::<_, ApiError>(store::deliveries::finish(tx.conn()?, id)?))
-            .await;
-        if let Err(e) = done {
-            // The lease runs out and it is sent again, with the same token.
-            tracing::warn!(delivery = id, error = %e, "could not record a finished webhook delivery");
-        }
-    }
-
-    async fn reschedule(&self, row: &DeliveryRow, why: &str) {
+    /// When a failed delivery is tried again: `(id, attempts, due)`, or
+    /// `None` once its retry horizon has passed (it is given up).
+    fn next_attempt(&self, row: &DeliveryRow, why: &str) -> Option<(i64, i32, i64)> {
         let attempts = row.attempts + 1;
         let due = now_ms() + backoff(self.hooks.config.retry_base, attempts);
         if due > row.expires {
@@ -172,20 +213,17 @@ impl Deliverer {
                 delivery = row.id, event_type = %row.event_type, url = %row.url, attempts, last = why,
                 "webhook given up: retry horizon reached"
             );
-            return self.finish(row).await;
+            return None;
         }
-        let id = row.id;
-        let saved = self
-            .hooks
-            .db
-            .write_unlogged(move |tx| {
-                Ok::<_, ApiError>(store::deliveries::retry_at(tx.conn()?, id, attempts, due)?)
-            })
-            .await;
-        if let Err(e) = saved {
-            tracing::warn!(delivery = id, error = %e, "could not reschedule a webhook delivery");
-        }
+        Some((row.id, attempts, due))
     }
+}
+
+enum Verdict {
+    /// Answered, or refused for good: the delivery is over.
+    Done,
+    /// Worth another attempt (why this one failed).
+    Retry(String),
 }
 
 #[cfg(test)]

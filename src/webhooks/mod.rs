@@ -44,6 +44,8 @@ pub struct Webhooks {
     pub pre: pre::Configs,
     /// Rung when deliveries were written or a queue moved on.
     pub wake: Notify,
+    /// Rung when a webhook was configured through this instance.
+    pub reconfigured: Notify,
 }
 
 impl Webhooks {
@@ -56,6 +58,7 @@ impl Webhooks {
             tokens: tokens::Tokens::default(),
             pre: pre::Configs::default(),
             wake: Notify::new(),
+            reconfigured: Notify::new(),
         }
     }
 }

@@ -135,6 +135,7 @@ pub async fn update_service(
         })
         .await?;
     state.webhooks.pre.forget(&row.service_sid);
+    state.webhooks.reconfigured.notify_one();
     Ok(api::ok(ServiceWebhooks::new(row, &caller.v1())))
 }
 
@@ -176,6 +177,7 @@ pub async fn update_account(
         })
         .await?;
     state.webhooks.pre.forget(&row.service_sid);
+    state.webhooks.reconfigured.notify_one();
     Ok(api::ok(AccountWebhooks::new(row, &caller.v1())))
 }
 
@@ -290,6 +292,8 @@ pub async fn create(
             Ok(row)
         })
         .await?;
+    state.webhooks.reconfigured.notify_one();
+    state.webhooks.wake.notify_one();
     Ok(api::created(ConversationWebhook::new(row, &scope.urls)))
 }
 

@@ -159,7 +159,7 @@ async fn one_conversations_deliveries_keep_the_logs_order_through_retries() {
 }
 
 #[actix_web::test]
-async fn deliveries_survive_a_restart_of_the_background_work() {
+async fn deliveries_survive_a_restart() {
     let app = hooked_app(|_| {}).await;
     let receiver = Receiver::start().await;
     receiver.answer(&[500]);
@@ -173,7 +173,9 @@ async fn deliveries_survive_a_restart_of_the_background_work() {
     send(&app, &ch, "while stopped").await;
     actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.hits().len(), 1);
-    let _background = confab::testing::start_background(&app.state);
+    // The restarted instance shares nothing in memory with the first.
+    let restarted = super::second_instance(&app).await;
+    let _background = confab::testing::start_background(&restarted);
     let hits = receiver.wait_for(3).await;
     let bodies: Vec<_> = hits.iter().map(|h| h.param("Body").unwrap()).collect();
     assert_eq!(bodies, ["before the restart", "before the restart", "while stopped"]);
@@ -181,10 +183,11 @@ async fn deliveries_survive_a_restart_of_the_background_work() {
 }
 
 #[actix_web::test]
-async fn two_deliverers_deliver_each_event_once() {
+async fn two_instances_deliver_each_event_once() {
     let app = hooked_app(|_| {}).await;
+    let other = super::second_instance(&app).await;
     let _one = confab::testing::start_background(&app.state);
-    let _two = confab::testing::start_background(&app.state);
+    let _two = confab::testing::start_background(&other);
     let receiver = Receiver::start().await;
     configure(&app, &format!("{}/h", receiver.base), &["onMessageAdded"]).await;
     let mut conversations = Vec::new();

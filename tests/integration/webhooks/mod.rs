@@ -134,6 +134,20 @@ pub async fn hooked_app(tweak: impl FnOnce(&mut confab::config::Config) + 'stati
         .await
 }
 
+/// Another instance on the app's database: its own pools, its own
+/// webhook state (nothing shared in memory with the first), the same
+/// configuration.
+pub async fn second_instance(app: &TestApp) -> actix_web::web::Data<confab::app::AppState> {
+    let mut config = crate::util::test_config(&app.db, "http://localhost");
+    config.webhooks.allowed_hosts = confab::config::AllowList::parse(&["127.0.0.1".to_owned()]).unwrap();
+    config.webhooks.retry_base = Duration::from_millis(50);
+    let state =
+        actix_web::web::block(move || confab::app::AppState::initialize(config).expect("second instance"))
+            .await
+            .unwrap();
+    actix_web::web::Data::new(state)
+}
+
 /// `X-Twilio-Signature` as twilio-python's `RequestValidator` computes it,
 /// written out independently of Confab's signer.
 pub fn expected_signature(token: &str, url: &str, params: &[(String, String)]) -> String {
