@@ -131,6 +131,30 @@ pub async fn round(db: &Db, config: &WebhookConfig) -> Result<Round, ApiError> {
     .await
 }
 
+/// A service's post-event webhook, its filters read once per round.
+struct ServiceHook {
+    row: ServiceWebhooksRow,
+    filters: Vec<String>,
+}
+
+/// A conversation-scoped webhook, its filters and keywords read once per round.
+struct ScopedHook {
+    row: ConversationWebhookRow,
+    filters: Vec<String>,
+    triggers: Vec<String>,
+}
+
+impl ScopedHook {
+    fn fires(&self, event: &EventRow, event_type: &str) -> bool {
+        after_creation(event, &self.row)
+            && match self.row.target.as_str() {
+                "webhook" => self.filters.iter().any(|f| f == event_type),
+                "trigger" => event_type == "onMessageAdded" && triggered(event, &self.triggers),
+                _ => false,
+            }
+    }
+}
+
 /// The deliveries `events` fire, in log order.
 fn plan(conn: &mut DbConnection, events: &[&EventRow], horizon: Duration) -> StoreResult<Vec<NewDelivery>> {
     if events.is_empty() {
@@ -139,64 +163,48 @@ fn plan(conn: &mut DbConnection, events: &[&EventRow], horizon: Duration) -> Sto
     let mut services: Vec<&str> = events.iter().map(|e| e.service_sid.as_str()).collect();
     services.sort_unstable();
     services.dedup();
-    let services: HashMap<String, ServiceWebhooksRow> =
-        hooks::with_post_url(conn, &services)?.into_iter().map(|r| (r.service_sid.clone(), r)).collect();
+    let services: HashMap<String, ServiceHook> = hooks::with_post_url(conn, &services)?
+        .into_iter()
+        .map(|row| (row.service_sid.clone(), ServiceHook { filters: row.filter_names(), row }))
+        .collect();
     let mut conversations: Vec<&str> = events.iter().filter_map(|e| e.conversation_sid.as_deref()).collect();
     conversations.sort_unstable();
     conversations.dedup();
-    let mut scoped: HashMap<String, Vec<ConversationWebhookRow>> = HashMap::new();
+    let mut scoped: HashMap<String, Vec<ScopedHook>> = HashMap::new();
     for row in hooks::of_conversations(conn, &conversations)? {
-        scoped.entry(row.conversation_sid.clone()).or_default().push(row);
+        let hook = ScopedHook { filters: row.filter_names(), triggers: row.trigger_words(), row };
+        scoped.entry(hook.row.conversation_sid.clone()).or_default().push(hook);
     }
     let now = now_ms();
     let expires = now + horizon.as_millis() as i64;
     let mut rows = Vec::new();
     for event in events {
+        let scoped =
+            event.conversation_sid.as_ref().and_then(|c| scoped.get(c)).map_or(&[][..], Vec::as_slice);
         for &event_type in super::post_events(event.kind, event.update_reasons.as_deref()) {
-            let mut params: Option<Params> = None;
-            let mut add =
-                |webhook: &str, url: &str, method: &str, extra: &[(&str, &str)]| -> StoreResult<()> {
-                    let base = match &params {
-                        Some(p) => p.clone(),
-                        None => {
-                            let p = params::post_event(event, event_type)
-                                .map_err(|_| StoreError::Corrupt("an event that does not parse"))?;
-                            params = Some(p.clone());
-                            p
-                        }
-                    };
-                    let mut all = base;
-                    all.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-                    rows.push(delivery(event, event_type, webhook, url, method, &all, now, expires));
-                    Ok(())
-                };
-            if let Some(service) = services.get(&event.service_sid)
-                && let Some(url) = &service.post_webhook_url
-                && service.filter_names().iter().any(|f| f == event_type)
-            {
-                add(&service.service_sid, url, &service.method, &[])?;
-            }
-            let Some(list) = event.conversation_sid.as_ref().and_then(|c| scoped.get(c)) else {
+            let service = services
+                .get(&event.service_sid)
+                .filter(|s| s.filters.iter().any(|f| f == event_type))
+                .and_then(|s| Some((&s.row.service_sid, s.row.post_webhook_url.as_ref()?, &s.row.method)));
+            let firing: Vec<&ConversationWebhookRow> = scoped
+                .iter()
+                .filter(|h| h.row.url.is_some() && h.fires(event, event_type))
+                .map(|h| &h.row)
+                .collect();
+            if service.is_none() && firing.is_empty() {
                 continue;
-            };
-            for hook in list {
-                let Some(url) = &hook.url else { continue };
-                if !after_creation(event, hook) {
-                    continue;
-                }
-                let fires = match hook.target.as_str() {
-                    "webhook" => hook.filter_names().iter().any(|f| f == event_type),
-                    "trigger" => event_type == "onMessageAdded" && triggered(event, &hook.trigger_words()),
-                    _ => false,
-                };
-                if fires {
-                    add(
-                        &hook.sid,
-                        url,
-                        &hook.method,
-                        &[("WebhookSid", &hook.sid), ("WebhookType", &hook.target)],
-                    )?;
-                }
+            }
+            let params = params::post_event(event, event_type)
+                .map_err(|_| StoreError::Corrupt("an event that does not parse"))?;
+            if let Some((sid, url, method)) = service {
+                rows.push(delivery(event, event_type, sid, url, method, &params, now, expires));
+            }
+            for hook in firing {
+                let mut params = params.clone();
+                params.push(("WebhookSid".to_owned(), hook.sid.clone()));
+                params.push(("WebhookType".to_owned(), hook.target.clone()));
+                let url = hook.url.as_deref().unwrap_or_default();
+                rows.push(delivery(event, event_type, &hook.sid, url, &hook.method, &params, now, expires));
             }
         }
     }

@@ -96,11 +96,8 @@ async fn rest_changes_fire_only_with_the_header_unless_configured_to_always() {
     .await
     .expect(201);
     send(&app, &ch, "loud").await;
-    let hits = receiver.wait_for(1).await;
-    let hits = {
-        let _ = hits;
-        receiver.settle(Duration::from_millis(400)).await
-    };
+    receiver.wait_for(1).await;
+    let hits = receiver.settle(Duration::from_millis(400)).await;
     assert_eq!(hits.iter().map(|h| h.param("Body").unwrap()).collect::<Vec<_>>(), ["loud"]);
 
     let always = hooked_app(|c| c.webhooks.rest_always = true).await;
@@ -123,11 +120,8 @@ async fn failures_are_retried_with_one_token_and_a_growing_retry_count() {
     configure(&app, &format!("{}/h", receiver.base), &["onMessageAdded"]).await;
     let ch = app.conversation(&[]).await["sid"].as_str().unwrap().to_owned();
     send(&app, &ch, "again and again").await;
-    let hits = receiver.wait_for(3).await;
-    let hits = {
-        let _ = hits;
-        receiver.settle(Duration::from_millis(500)).await
-    };
+    receiver.wait_for(3).await;
+    let hits = receiver.settle(Duration::from_millis(500)).await;
     assert_eq!(hits.len(), 3, "{hits:#?}");
     let counts: Vec<_> = hits.iter().map(|h| h.param("RetryCount").unwrap()).collect();
     assert_eq!(counts, ["0", "1", "2"]);

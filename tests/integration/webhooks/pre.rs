@@ -76,7 +76,7 @@ async fn a_refusal_a_timeout_or_no_receiver_rejects_the_action_and_changes_nothi
     assert_eq!(app.get(&messages).await.expect(200)["messages"], json!([]));
 
     // Account credentials never call it (as on Twilio).
-    let by_rest = app.post(&messages, &[("Body", "from the backend")]).await.expect(201);
+    app.post(&messages, &[("Body", "from the backend")]).await.expect(201);
     assert_eq!(receiver.hits().len(), 1);
 
     // Removal: the receiver says no, the message stays.
@@ -107,7 +107,6 @@ async fn a_refusal_a_timeout_or_no_receiver_rejects_the_action_and_changes_nothi
     let bodies: Vec<_> =
         listed["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
     assert_eq!(bodies, ["from the backend", "mine"]);
-    let _ = by_rest;
 }
 
 #[actix_web::test]
@@ -139,8 +138,9 @@ async fn conversations_participants_and_users_call_their_pre_event_webhooks() {
     ];
     let (_, alice) = setup(&app, &format!("{}/pre", receiver.base), &events).await;
     let key = app.api_key().await;
-    let _bob = app.user_token(&key, "bob").await;
-    app.as_user(&_bob, "GET", "/v1/Users/bob", &[]).await.expect(200);
+    // Bob's first request creates his User, so he can be added below.
+    let bob = app.user_token(&key, "bob").await;
+    app.as_user(&bob, "GET", "/v1/Users/bob", &[]).await.expect(200);
 
     // A new conversation's names can be changed.
     receiver.answer_with(200, r#"{"UniqueName": "moderated-room", "FriendlyName": "Room"}"#);
