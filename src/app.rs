@@ -11,7 +11,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::background;
 use crate::config::Config;
-use crate::error::{ApiError, Code, ErrorBody};
+use crate::error::{ApiError, Code, ErrorBody, NotFoundCode};
 use crate::routes;
 use crate::telemetry::RequestSpan;
 
@@ -57,7 +57,11 @@ fn twilio_error_bodies<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHan
     }
     let (code, message) = match status {
         StatusCode::NOT_FOUND => {
-            (Code::NotFound, format!("The requested resource {} was not found", res.request().path()))
+            let code = res.response().extensions().get::<NotFoundCode>().map_or(Code::NotFound, |c| c.0);
+            // Chat's texts name the path below its version, as Twilio's did.
+            let path = res.request().path();
+            let path = if path.starts_with("/v2/") { &path[3..] } else { path };
+            (code, format!("The requested resource {path} was not found"))
         }
         StatusCode::METHOD_NOT_ALLOWED => (Code::MethodNotAllowed, "Method not allowed".to_owned()),
         StatusCode::PAYLOAD_TOO_LARGE => (Code::PayloadTooLarge, "Request body too large".to_owned()),

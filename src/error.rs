@@ -41,6 +41,19 @@ pub enum Code {
     MediaSidMissing,
     MediaSidInvalid,
     MediaTooLarge,
+    ParticipantLimit,
+    UserChannelLimit,
+    // Programmable Chat's own codes for what Conversations says otherwise.
+    RoleNotFound,
+    PermissionNotFound,
+    InvalidRoleType,
+    UserNotFound,
+    ChannelNotFound,
+    ChannelUniqueNameExists,
+    MemberNotFound,
+    MemberLimit,
+    MemberExists,
+    MessageNotFound,
 }
 
 impl Code {
@@ -69,21 +82,44 @@ impl Code {
             Code::MediaSidMissing => 50506,
             Code::MediaSidInvalid => 50510,
             Code::MediaTooLarge => 50512,
+            Code::ParticipantLimit => 50417,
+            Code::UserChannelLimit => 50208,
+            Code::RoleNotFound => 50100,
+            Code::PermissionNotFound => 50104,
+            Code::InvalidRoleType => 50105,
+            Code::UserNotFound => 50200,
+            Code::ChannelNotFound => 50300,
+            Code::ChannelUniqueNameExists => 50307,
+            Code::MemberNotFound => 50402,
+            Code::MemberLimit => 50403,
+            Code::MemberExists => 50404,
+            Code::MessageNotFound => 50500,
         }
     }
 
     pub const fn status(self) -> StatusCode {
         match self {
             Code::Authenticate | Code::InvalidAccessToken => StatusCode::UNAUTHORIZED,
-            Code::Forbidden | Code::PermissionDenied => StatusCode::FORBIDDEN,
-            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::Forbidden
+            | Code::PermissionDenied
+            | Code::ParticipantLimit
+            | Code::UserChannelLimit
+            | Code::MemberLimit => StatusCode::FORBIDDEN,
+            Code::NotFound
+            | Code::RoleNotFound
+            | Code::UserNotFound
+            | Code::ChannelNotFound
+            | Code::MemberNotFound
+            | Code::MessageNotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Code::Conflict
             | Code::UserExists
             | Code::ConversationUniqueNameExists
             | Code::ParticipantAddressExists
-            | Code::ParticipantExists => StatusCode::CONFLICT,
+            | Code::ParticipantExists
+            | Code::ChannelUniqueNameExists
+            | Code::MemberExists => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -94,7 +130,9 @@ impl Code {
             | Code::UniqueNameLooksLikeSid
             | Code::MediaSidMissing
             | Code::MediaSidInvalid
-            | Code::MediaTooLarge => StatusCode::BAD_REQUEST,
+            | Code::MediaTooLarge
+            | Code::PermissionNotFound
+            | Code::InvalidRoleType => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -108,6 +146,10 @@ pub enum ApiError {
     /// `app::twilio_error_bodies`, which sees the request.
     #[error("not found")]
     NotFound,
+    /// [`ApiError::NotFound`] with the code of the missing object (Chat
+    /// names it: 50300 for a channel, …).
+    #[error("not found ({0:?})")]
+    NotFoundAs(Code),
     #[error("authentication failed")]
     Unauthenticated,
     /// An access token that failed any check: the caller is told nothing more.
@@ -159,6 +201,7 @@ impl ApiError {
         match self {
             ApiError::Client { code, .. } => *code,
             ApiError::NotFound => Code::NotFound,
+            ApiError::NotFoundAs(code) => *code,
             ApiError::Unauthenticated => Code::Authenticate,
             ApiError::InvalidToken => Code::InvalidAccessToken,
             ApiError::Unavailable(_) | ApiError::Busy { .. } => Code::ServiceUnavailable,
@@ -175,7 +218,7 @@ impl ApiError {
     fn public_message(&self) -> String {
         match self {
             ApiError::Client { message, .. } => message.clone(),
-            ApiError::NotFound => "The requested resource was not found".into(),
+            ApiError::NotFound | ApiError::NotFoundAs(_) => "The requested resource was not found".into(),
             ApiError::Unauthenticated => "Authenticate".into(),
             ApiError::InvalidToken => "Invalid Access Token".into(),
             ApiError::Unavailable(_) => "Service temporarily unavailable".into(),
@@ -184,6 +227,10 @@ impl ApiError {
         }
     }
 }
+
+/// The code a 404 answers with, for the middleware that writes its body.
+#[derive(Debug, Clone, Copy)]
+pub struct NotFoundCode(pub Code);
 
 /// Twilio's error body: exactly these four keys (helper libraries treat a
 /// body with `type`/`title` as a different error format).
@@ -222,13 +269,20 @@ impl ErrorBody {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NotFoundAs(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthenticated | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
             other => other.code().status(),
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let ApiError::NotFound | ApiError::NotFoundAs(_) = self {
+            // The body names the requested path, which only
+            // `app::twilio_error_bodies` sees: it writes it, with this code.
+            let mut response = HttpResponse::NotFound().finish();
+            response.extensions_mut().insert(NotFoundCode(self.code()));
+            return response;
+        }
         match self {
             ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
             ApiError::Unavailable(cause) => tracing::warn!(error = %cause, "service unavailable"),
@@ -303,6 +357,14 @@ impl From<StoreError> for ApiError {
             StoreError::UserExists(identity) => ApiError::client(
                 Code::UserExists,
                 format!("A User with identity {identity:?} already exists"),
+            ),
+            StoreError::MemberLimit(max) => ApiError::client(
+                Code::ParticipantLimit,
+                format!("The conversation has reached its limit of {max} participants"),
+            ),
+            StoreError::UserChannelLimit(max) => ApiError::client(
+                Code::UserChannelLimit,
+                format!("The user has reached its limit of {max} conversations"),
             ),
             StoreError::RoleInUse { role, default } => ApiError::client(
                 Code::InvalidParameter,

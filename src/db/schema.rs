@@ -31,6 +31,12 @@ diesel::table! {
         date_created -> BigInt,
         date_updated -> BigInt,
         media_compatibility_message -> Nullable<Text>,
+        read_status_enabled -> Bool,
+        typing_indicator_timeout -> BigInt,
+        consumption_report_interval -> BigInt,
+        limit_channel_members -> BigInt,
+        limit_user_channels -> BigInt,
+        notifications -> Text,
     }
 }
 
@@ -84,6 +90,7 @@ diesel::table! {
         last_message_index -> BigInt,
         date_created -> BigInt,
         date_updated -> BigInt,
+        channel_type -> Text,
     }
 }
 
@@ -126,6 +133,8 @@ diesel::table! {
         date_created -> BigInt,
         date_updated -> BigInt,
         media -> Nullable<Text>,
+        last_updated_by -> Nullable<Text>,
+        was_edited -> Bool,
     }
 }
 

@@ -8,5 +8,5 @@ pub mod permission;
 pub mod state;
 
 pub use event::{Actor, EventKind, Origin};
-pub use permission::{Permission, Permissions, RoleType};
+pub use permission::{Permission, Permissions, RoleType, Vocabulary};
 pub use state::{ConversationState, MediaState};

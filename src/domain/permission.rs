@@ -8,11 +8,13 @@
 
 use std::fmt;
 
-/// Declares [`Permission`] from one list of variants and wire names.
+/// Declares [`Permission`] from one list of variants and wire names: the
+/// Conversations name (also the stored one) and Programmable Chat's.
 macro_rules! permissions {
-    ($($variant:ident => $name:literal,)+) => {
+    ($($variant:ident => $name:literal, $chat:literal;)+) => {
         /// One thing a role may allow. The wire spelling is Twilio's
-        /// (`sendMessage`, …), by [`Permission::name`].
+        /// (`sendMessage`, …), by [`Permission::name`] (Conversations, and
+        /// the database) or [`Permission::chat_name`] (Programmable Chat).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Permission {
             $($variant,)+
@@ -21,35 +23,57 @@ macro_rules! permissions {
         impl Permission {
             pub const ALL: &[Permission] = &[$(Permission::$variant,)+];
 
-            /// The name on the wire and in the database.
+            /// The name on the Conversations wire and in the database.
             pub const fn name(self) -> &'static str {
                 match self {
                     $(Permission::$variant => $name,)+
+                }
+            }
+
+            /// The name on the Programmable Chat wire.
+            pub const fn chat_name(self) -> &'static str {
+                match self {
+                    $(Permission::$variant => $chat,)+
                 }
             }
         }
     };
 }
 
+// Chat's names differ where Conversations renamed the object (a channel is
+// a conversation, a member a participant); the last four exist only in
+// Chat's vocabulary but are one catalogue with the rest, so a role edited
+// through either API reads back the same in the other.
 permissions! {
-    AddParticipant => "addParticipant",
-    CreateConversation => "createConversation",
-    DeleteAnyMessage => "deleteAnyMessage",
-    DeleteConversation => "deleteConversation",
-    DeleteOwnMessage => "deleteOwnMessage",
-    EditAnyMessage => "editAnyMessage",
-    EditAnyMessageAttributes => "editAnyMessageAttributes",
-    EditAnyUserInfo => "editAnyUserInfo",
-    EditConversationAttributes => "editConversationAttributes",
-    EditConversationName => "editConversationName",
-    EditOwnMessage => "editOwnMessage",
-    EditOwnMessageAttributes => "editOwnMessageAttributes",
-    EditOwnUserInfo => "editOwnUserInfo",
-    JoinConversation => "joinConversation",
-    LeaveConversation => "leaveConversation",
-    RemoveParticipant => "removeParticipant",
-    SendMediaMessage => "sendMediaMessage",
-    SendMessage => "sendMessage",
+    AddParticipant => "addParticipant", "addMember";
+    CreateConversation => "createConversation", "createChannel";
+    DeleteAnyMessage => "deleteAnyMessage", "deleteAnyMessage";
+    DeleteConversation => "deleteConversation", "destroyChannel";
+    DeleteOwnMessage => "deleteOwnMessage", "deleteOwnMessage";
+    EditAnyMessage => "editAnyMessage", "editAnyMessage";
+    EditAnyMessageAttributes => "editAnyMessageAttributes", "editAnyMessageAttributes";
+    EditAnyUserInfo => "editAnyUserInfo", "editAnyUserInfo";
+    EditConversationAttributes => "editConversationAttributes", "editChannelAttributes";
+    EditConversationName => "editConversationName", "editChannelName";
+    EditOwnMessage => "editOwnMessage", "editOwnMessage";
+    EditOwnMessageAttributes => "editOwnMessageAttributes", "editOwnMessageAttributes";
+    EditOwnUserInfo => "editOwnUserInfo", "editOwnUserInfo";
+    JoinConversation => "joinConversation", "joinChannel";
+    LeaveConversation => "leaveConversation", "leaveChannel";
+    RemoveParticipant => "removeParticipant", "removeMember";
+    SendMediaMessage => "sendMediaMessage", "sendMediaMessage";
+    SendMessage => "sendMessage", "sendMessage";
+    InviteMember => "inviteMember", "inviteMember";
+    EditAnyMemberAttributes => "editAnyMemberAttributes", "editAnyMemberAttributes";
+    EditOwnMemberAttributes => "editOwnMemberAttributes", "editOwnMemberAttributes";
+    EditNotificationLevel => "editNotificationLevel", "editNotificationLevel";
+}
+
+/// The API a name or role type is spelled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vocabulary {
+    Conversations,
+    Chat,
 }
 
 use Permission::*;
@@ -57,6 +81,20 @@ use Permission::*;
 impl Permission {
     pub fn parse(name: &str) -> Option<Permission> {
         Permission::ALL.iter().copied().find(|p| p.name() == name)
+    }
+
+    pub fn parse_in(vocabulary: Vocabulary, name: &str) -> Option<Permission> {
+        match vocabulary {
+            Vocabulary::Conversations => Permission::parse(name),
+            Vocabulary::Chat => Permission::ALL.iter().copied().find(|p| p.chat_name() == name),
+        }
+    }
+
+    pub const fn name_in(self, vocabulary: Vocabulary) -> &'static str {
+        match vocabulary {
+            Vocabulary::Conversations => self.name(),
+            Vocabulary::Chat => self.chat_name(),
+        }
     }
 }
 
@@ -89,6 +127,19 @@ impl RoleType {
             "conversation" => Some(RoleType::Conversation),
             _ => None,
         }
+    }
+
+    /// Chat calls a service role `deployment` and a conversation role `channel`.
+    pub const fn name_in(self, vocabulary: Vocabulary) -> &'static str {
+        match (vocabulary, self) {
+            (Vocabulary::Conversations, _) => self.as_str(),
+            (Vocabulary::Chat, RoleType::Service) => "deployment",
+            (Vocabulary::Chat, RoleType::Conversation) => "channel",
+        }
+    }
+
+    pub fn parse_in(vocabulary: Vocabulary, s: &str) -> Option<RoleType> {
+        [RoleType::Service, RoleType::Conversation].into_iter().find(|t| t.name_in(vocabulary) == s)
     }
 
     /// The permissions a role of this type may hold.
@@ -127,6 +178,8 @@ const SERVICE_PERMISSIONS: &[Permission] = &[
     EditOwnUserInfo,
     JoinConversation,
     RemoveParticipant,
+    InviteMember,
+    EditAnyMemberAttributes,
 ];
 
 const CONVERSATION_PERMISSIONS: &[Permission] = &[
@@ -146,6 +199,10 @@ const CONVERSATION_PERMISSIONS: &[Permission] = &[
     RemoveParticipant,
     SendMediaMessage,
     SendMessage,
+    InviteMember,
+    EditAnyMemberAttributes,
+    EditOwnMemberAttributes,
+    EditNotificationLevel,
 ];
 
 /// A role's permissions, in the order they were given, without repeats.
@@ -167,9 +224,18 @@ impl Permissions {
         role_type: RoleType,
         names: impl IntoIterator<Item = &'a str>,
     ) -> Result<Permissions, UnknownPermission> {
+        Permissions::from_names_in(Vocabulary::Conversations, role_type, names)
+    }
+
+    /// [`Permissions::from_names`] for names spelled in `vocabulary`.
+    pub fn from_names_in<'a>(
+        vocabulary: Vocabulary,
+        role_type: RoleType,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Permissions, UnknownPermission> {
         let mut set = Permissions::default();
         for name in names {
-            match Permission::parse(name).filter(|p| role_type.allows(*p)) {
+            match Permission::parse_in(vocabulary, name).filter(|p| role_type.allows(*p)) {
                 Some(p) => set.insert(p),
                 None => return Err(UnknownPermission { name: name.to_owned(), role_type }),
             }
@@ -205,6 +271,10 @@ impl Permissions {
 
     pub fn names(&self) -> Vec<&'static str> {
         self.iter().map(Permission::name).collect()
+    }
+
+    pub fn names_in(&self, vocabulary: Vocabulary) -> Vec<&'static str> {
+        self.iter().map(|p| p.name_in(vocabulary)).collect()
     }
 
     /// The stored form: a JSON array of names.
@@ -331,6 +401,27 @@ mod tests {
             assert!(role.permissions.iter().all(|p| role.role_type.allows(*p)), "{}", role.friendly_name);
         }
         assert!(CHANNEL_USER.permissions.contains(&SendMediaMessage));
+    }
+
+    #[test]
+    fn chat_names_round_trip_and_map_onto_the_same_permissions() {
+        for &p in Permission::ALL {
+            assert_eq!(Permission::parse_in(Vocabulary::Chat, p.chat_name()), Some(p));
+        }
+        assert_eq!(Permission::parse_in(Vocabulary::Chat, "leaveChannel"), Some(LeaveConversation));
+        assert_eq!(Permission::parse_in(Vocabulary::Chat, "leaveConversation"), None);
+        assert_eq!(Permission::parse_in(Vocabulary::Conversations, "destroyChannel"), None);
+        let set = Permissions::from_names_in(
+            Vocabulary::Chat,
+            RoleType::Conversation,
+            ["sendMessage", "removeMember"],
+        )
+        .unwrap();
+        assert_eq!(set.names(), vec!["sendMessage", "removeParticipant"]);
+        assert_eq!(set.names_in(Vocabulary::Chat), vec!["sendMessage", "removeMember"]);
+        assert_eq!(RoleType::parse_in(Vocabulary::Chat, "deployment"), Some(RoleType::Service));
+        assert_eq!(RoleType::parse_in(Vocabulary::Chat, "service"), None);
+        assert_eq!(RoleType::Conversation.name_in(Vocabulary::Chat), "channel");
     }
 
     #[test]

@@ -35,7 +35,19 @@ pub struct ConversationRow {
     pub email_name: Option<String>,
     pub date_created: i64,
     pub date_updated: i64,
+    /// `public` or `private` (Chat's channel type; Conversations creates
+    /// `private` ones).
+    #[serde(default = "private")]
+    pub channel_type: String,
 }
+
+fn private() -> String {
+    PRIVATE.to_owned()
+}
+
+/// The channel types, as stored and as Chat spells them.
+pub const PUBLIC: &str = "public";
+pub const PRIVATE: &str = "private";
 
 impl ConversationRow {
     pub fn is_closed(&self) -> bool {
@@ -57,6 +69,8 @@ pub(crate) fn changed_fields(old: &ConversationRow, new: &ConversationRow) -> Ve
         email_address | email_name => "bindings",
         date_created => "dateCreated",
         date_updated => "dateUpdated",
+        channel_type => "type",
+        created_by => "createdBy",
     )
 }
 
@@ -80,6 +94,7 @@ struct NewConversation<'a> {
     email_name: Option<&'a str>,
     date_created: i64,
     date_updated: i64,
+    channel_type: &'a str,
 }
 
 /// What a new conversation is given; the account's defaults fill in the
@@ -97,6 +112,10 @@ pub struct ConversationSpec {
     pub email_name: Option<String>,
     pub date_created: Option<i64>,
     pub date_updated: Option<i64>,
+    /// [`PUBLIC`] or [`PRIVATE`] (the default).
+    pub channel_type: Option<&'static str>,
+    /// Who created it, if not the caller (Chat's `CreatedBy`).
+    pub created_by: Option<String>,
 }
 
 /// An update: `None` leaves a field alone, `Some(None)` clears it.
@@ -113,6 +132,8 @@ pub struct ConversationUpdate {
     pub email_name: Option<String>,
     pub date_created: Option<i64>,
     pub date_updated: Option<i64>,
+    pub channel_type: Option<&'static str>,
+    pub created_by: Option<String>,
 }
 
 #[derive(AsChangeset, Default)]
@@ -131,6 +152,8 @@ struct ConversationChanges {
     email_name: Option<Option<String>>,
     date_created: Option<i64>,
     date_updated: Option<i64>,
+    channel_type: Option<&'static str>,
+    created_by: Option<String>,
 }
 
 /// A conversation of the service by SID or `unique_name`. (Two fixed
@@ -219,7 +242,7 @@ pub fn insert(
             attributes: spec.attributes.as_deref().unwrap_or("{}"),
             messaging_service_sid: messaging_service_sid.as_deref(),
             state: state.as_str(),
-            created_by,
+            created_by: spec.created_by.as_deref().unwrap_or(created_by),
             timer_inactive_secs: timer_inactive,
             timer_closed_secs: timer_closed,
             date_inactive,
@@ -228,6 +251,7 @@ pub fn insert(
             email_name: spec.email_name.as_deref(),
             date_created,
             date_updated,
+            channel_type: spec.channel_type.unwrap_or(PRIVATE),
         })
         .execute(conn)
         .map_err(|e| unique_name_taken(spec.unique_name.as_deref(), e))?;
@@ -258,6 +282,8 @@ pub fn update(
         email_name: update.email_name.map(Some),
         date_created: update.date_created,
         date_updated: Some(update.date_updated.unwrap_or(now)),
+        channel_type: update.channel_type,
+        created_by: update.created_by,
         ..Default::default()
     };
     if update.timer_inactive.is_some() || update.timer_closed.is_some() || update.state.is_some() {
@@ -307,6 +333,8 @@ pub struct ListFilter {
     /// Newest first by `date_created` (Twilio's order with a date filter),
     /// else in creation order.
     pub by_date: bool,
+    /// Only channels of these types (Chat's list); empty: any.
+    pub channel_types: Vec<&'static str>,
 }
 
 pub fn list(
@@ -331,6 +359,9 @@ pub fn list(
                     .select(participants::conversation_sid),
             ),
         );
+    }
+    if !filter.channel_types.is_empty() {
+        query = query.filter(conversations::channel_type.eq_any(filter.channel_types.clone()));
     }
     if let Some(t) = filter.created_from {
         query = query.filter(conversations::date_created.ge(t));

@@ -36,6 +36,12 @@ pub struct MessageRow {
     /// JSON array of the attached media (sid, size, content_type, filename,
     /// category), written once when media is attached.
     pub media: Option<String>,
+    /// Who last changed it (Chat's `last_updated_by`); `None` until a change.
+    #[serde(default)]
+    pub last_updated_by: Option<String>,
+    /// Whether its body was ever edited (Chat's `was_edited`).
+    #[serde(default)]
+    pub was_edited: bool,
 }
 
 events::logged!(MessageRow, conversation: conversation_sid);
@@ -89,6 +95,8 @@ impl NewMessage {
             date_created: self.date_created,
             date_updated: self.date_updated,
             media: None,
+            last_updated_by: None,
+            was_edited: false,
         }
     }
 }
@@ -447,8 +455,10 @@ pub struct MessageChanges {
     pub subject: Option<Option<String>>,
     pub date_created: Option<i64>,
     pub date_updated: Option<i64>,
+    pub last_updated_by: Option<Option<String>>,
 }
 
+/// Applies `changes`; a body that changes marks the message edited.
 pub fn update(
     conn: &mut DbConnection,
     conversation_sid: &str,
@@ -456,13 +466,24 @@ pub fn update(
     changes: &MessageChanges,
 ) -> StoreResult<MessageRow> {
     let old = find(conn, conversation_sid, sid)?;
-    diesel::update(messages::table.filter(messages::sid.eq(sid))).set(changes).execute(conn)?;
+    let edited = changes.body.as_ref().is_some_and(|body| *body != old.body);
+    diesel::update(messages::table.filter(messages::sid.eq(sid)))
+        .set((changes, edited.then_some(messages::was_edited.eq(true))))
+        .execute(conn)?;
     let row = find(conn, conversation_sid, sid)?;
     let reasons = changed_fields(&old, &row);
     if !reasons.is_empty() {
         events::record(conn, EventKind::MessageUpdated, &row, &reasons)?;
     }
     Ok(row)
+}
+
+/// Records who set a just-created message (Chat's `LastUpdatedBy` on create).
+pub fn set_last_updated_by(conn: &mut DbConnection, sid: &str, who: &str) -> StoreResult<()> {
+    diesel::update(messages::table.filter(messages::sid.eq(sid)))
+        .set(messages::last_updated_by.eq(who))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Records the media summary of a just-created message.

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod channels;
 pub mod conversations;
 pub mod credentials;
 pub mod deliveries;
@@ -41,6 +42,12 @@ pub enum StoreError {
     ParticipantAddressExists(String),
     #[error("a user with identity {0:?} exists")]
     UserExists(String),
+    /// A conversation has as many participants as its service allows.
+    #[error("the conversation has its limit of {0} participants")]
+    MemberLimit(i64),
+    /// A user is in as many conversations as its service allows.
+    #[error("the user is in its limit of {0} conversations")]
+    UserChannelLimit(i64),
     /// A role still held, or named as one of its service's defaults.
     #[error("role {role} is in use")]
     RoleInUse { role: String, default: bool },

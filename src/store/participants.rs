@@ -70,6 +70,8 @@ struct NewParticipant<'a> {
     binding_address: Option<&'a str>,
     binding_proxy_address: Option<&'a str>,
     binding_projected_address: Option<&'a str>,
+    last_read_message_index: Option<i64>,
+    last_read_timestamp: Option<i64>,
     date_created: i64,
     date_updated: i64,
 }
@@ -86,6 +88,9 @@ pub struct ParticipantSpec {
     /// A conversation role of the service (checked by the caller); `None`:
     /// the service's default.
     pub role_sid: Option<String>,
+    /// A read horizon to start with (Chat's member create takes one).
+    pub last_read_message_index: Option<i64>,
+    pub last_read_timestamp: Option<i64>,
     pub date_created: Option<i64>,
     pub date_updated: Option<i64>,
 }
@@ -141,6 +146,16 @@ pub fn insert(
         return Err(StoreError::ConversationClosed);
     }
     let service = services::find(conn, &conversation.account_sid, &conversation.service_sid)?;
+    // Concurrent adds to one conversation (or of one user) count one after
+    // the other, so none passes a limit.
+    super::conversations::lock(conn, &conversation.sid)?;
+    let members: i64 = participants::table
+        .filter(participants::conversation_sid.eq(&conversation.sid))
+        .count()
+        .get_result(conn)?;
+    if members >= service.limit_channel_members {
+        return Err(StoreError::MemberLimit(service.limit_channel_members));
+    }
     let role_sid = match &spec.role_sid {
         Some(r) => r.clone(),
         None => service
@@ -153,6 +168,12 @@ pub fn insert(
         Some(id) => Some(users::ensure(conn, &service, id, now)?.sid),
         None => None,
     };
+    if let Some(user_sid) = &user_sid {
+        users::lock(conn, user_sid)?;
+        if count_of_user(conn, user_sid)? >= service.limit_user_channels {
+            return Err(StoreError::UserChannelLimit(service.limit_user_channels));
+        }
+    }
     let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
     let address = non_empty(&spec.binding_address);
     let projected = non_empty(&spec.binding_projected_address);
@@ -173,6 +194,8 @@ pub fn insert(
             binding_address: address.as_deref(),
             binding_proxy_address: non_empty(&spec.binding_proxy_address).as_deref(),
             binding_projected_address: projected.as_deref(),
+            last_read_message_index: spec.last_read_message_index,
+            last_read_timestamp: spec.last_read_timestamp,
             date_created,
             date_updated: spec.date_updated.unwrap_or(date_created),
         })
@@ -361,15 +384,25 @@ pub fn remove_all_of_user(conn: &mut DbConnection, user_sid: &str) -> StoreResul
     Ok(())
 }
 
+/// How many conversations a user is in.
+pub fn count_of_user(conn: &mut DbConnection, user_sid: &str) -> StoreResult<i64> {
+    Ok(participants::table.filter(participants::user_sid.eq(user_sid)).count().get_result(conn)?)
+}
+
+/// A conversation's participants; with `identities`, only those.
 pub fn list(
     conn: &mut DbConnection,
     conversation_sid: &str,
+    identities: &[String],
     page: &PageQuery,
 ) -> StoreResult<Vec<ParticipantRow>> {
-    let query = participants::table
+    let mut query = participants::table
         .filter(participants::conversation_sid.eq(conversation_sid))
         .select(ParticipantRow::as_select())
         .into_boxed();
+    if !identities.is_empty() {
+        query = query.filter(participants::identity.eq_any(identities.to_vec()));
+    }
     Ok(keyset!(query, participants::id, page).load(conn)?)
 }
 

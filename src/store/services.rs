@@ -27,6 +27,15 @@ pub struct ServiceRow {
     pub media_compatibility_message: Option<String>,
     pub date_created: i64,
     pub date_updated: i64,
+    pub read_status_enabled: bool,
+    pub typing_indicator_timeout: i64,
+    pub consumption_report_interval: i64,
+    /// Members a conversation may have (both APIs).
+    pub limit_channel_members: i64,
+    /// Conversations a user may be in (both APIs).
+    pub limit_user_channels: i64,
+    /// Chat's `notifications` object, as JSON.
+    pub notifications: String,
 }
 
 #[derive(Insertable)]
@@ -51,6 +60,19 @@ pub struct ConfigurationChanges {
     pub reachability_enabled: Option<bool>,
     pub media_compatibility_message: Option<Option<String>>,
     pub date_updated: Option<i64>,
+}
+
+/// The settings only Programmable Chat's Service resource shows.
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = services)]
+pub struct ChatChanges {
+    pub friendly_name: Option<String>,
+    pub read_status_enabled: Option<bool>,
+    pub typing_indicator_timeout: Option<i64>,
+    pub consumption_report_interval: Option<i64>,
+    pub limit_channel_members: Option<i64>,
+    pub limit_user_channels: Option<i64>,
+    pub notifications: Option<String>,
 }
 
 pub fn exists(conn: &mut DbConnection, account_sid: &str, sid: &str) -> StoreResult<bool> {
@@ -138,6 +160,29 @@ pub fn update_configuration(
     changes: &ConfigurationChanges,
 ) -> StoreResult<()> {
     diesel::update(services::table.filter(services::sid.eq(sid))).set(changes).execute(conn)?;
+    Ok(())
+}
+
+/// Applies a Chat Service update: its own settings, and the configuration
+/// it shares with Conversations.
+pub fn update_chat(
+    conn: &mut DbConnection,
+    sid: &str,
+    chat: &ChatChanges,
+    shared: &ConfigurationChanges,
+) -> StoreResult<()> {
+    update_configuration(conn, sid, shared)?;
+    // An empty changeset is an error to diesel, not a no-op.
+    let any = chat.friendly_name.is_some()
+        || chat.read_status_enabled.is_some()
+        || chat.typing_indicator_timeout.is_some()
+        || chat.consumption_report_interval.is_some()
+        || chat.limit_channel_members.is_some()
+        || chat.limit_user_channels.is_some()
+        || chat.notifications.is_some();
+    if any {
+        diesel::update(services::table.filter(services::sid.eq(sid))).set(chat).execute(conn)?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,10 @@
+DROP INDEX conversations_service_type;
+ALTER TABLE conversations DROP COLUMN channel_type;
+ALTER TABLE messages DROP COLUMN last_updated_by;
+ALTER TABLE messages DROP COLUMN was_edited;
+ALTER TABLE services DROP COLUMN read_status_enabled;
+ALTER TABLE services DROP COLUMN typing_indicator_timeout;
+ALTER TABLE services DROP COLUMN consumption_report_interval;
+ALTER TABLE services DROP COLUMN limit_channel_members;
+ALTER TABLE services DROP COLUMN limit_user_channels;
+ALTER TABLE services DROP COLUMN notifications;
