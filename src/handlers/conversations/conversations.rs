@@ -63,6 +63,8 @@ pub fn spec_from_params(p: &Params) -> Result<ConversationSpec, ApiError> {
         email_name: u.email_name,
         date_created: u.date_created,
         date_updated: u.date_updated,
+        channel_type: None,
+        created_by: None,
     })
 }
 
@@ -77,6 +79,7 @@ pub fn refuse_admin_only(standing: &Standing, spec: &ConversationSpec) -> Result
         ("Bindings", spec.email_address.is_some() || spec.email_name.is_some()),
         ("DateCreated", spec.date_created.is_some()),
         ("DateUpdated", spec.date_updated.is_some()),
+        ("CreatedBy", spec.created_by.is_some()),
     ])
 }
 
@@ -153,7 +156,18 @@ fn proposed_names(
 }
 
 pub async fn create(caller: Caller, state: web::Data<AppState>, Form(p): Form) -> ApiResult<HttpResponse> {
-    let mut spec = spec_from_params(&p)?;
+    let spec = spec_from_params(&p)?;
+    let (scope, row) = create_conversation(&caller, &state, spec).await?;
+    Ok(api::created(Conversation::new(row, &scope.urls.prefix)))
+}
+
+/// Creates a conversation as the caller, after its pre-event webhook (an
+/// end user's); shared with Chat's channel create.
+pub(crate) async fn create_conversation(
+    caller: &Caller,
+    state: &AppState,
+    mut spec: ConversationSpec,
+) -> Result<(ServiceScope, ConversationRow), ApiError> {
     let proposed = {
         let spec = spec.clone();
         move |_: &mut DbConnection, scope: &ServiceScope| {
@@ -173,14 +187,11 @@ pub async fn create(caller: Caller, state: web::Data<AppState>, Form(p): Form) -
         }
     };
     let changes =
-        HookedNames::from(&pre_event(&state.webhooks, &caller, "onConversationAdd", proposed).await?);
+        HookedNames::from(&pre_event(&state.webhooks, caller, "onConversationAdd", proposed).await?);
     spec.friendly_name = changes.friendly_name.or(spec.friendly_name);
     spec.unique_name = changes.unique_name.or(spec.unique_name);
     spec.attributes = changes.attributes.or(spec.attributes);
-    let (scope, row) = caller
-        .write(move |tx, scope| create_as(tx.conn()?, scope, &standing::in_service(scope), spec))
-        .await?;
-    Ok(api::created(Conversation::new(row, &scope.urls.prefix)))
+    caller.write(move |tx, scope| create_as(tx.conn()?, scope, &standing::in_service(scope), spec)).await
 }
 
 pub async fn fetch(caller: Caller, path: web::Path<ConversationPath>) -> ApiResult<HttpResponse> {
@@ -189,7 +200,7 @@ pub async fn fetch(caller: Caller, path: web::Path<ConversationPath>) -> ApiResu
     Ok(api::ok(Conversation::new(row, &scope.urls.prefix)))
 }
 
-fn update_from_params(p: &Params) -> Result<ConversationUpdate, ApiError> {
+pub(crate) fn update_from_params(p: &Params) -> Result<ConversationUpdate, ApiError> {
     Ok(ConversationUpdate {
         unique_name: unique_name_param(p)?,
         friendly_name: p.text("FriendlyName", limits::NAME_CHARS)?,
@@ -202,6 +213,8 @@ fn update_from_params(p: &Params) -> Result<ConversationUpdate, ApiError> {
         email_name: p.text("Bindings.Email.Name", limits::NAME_CHARS)?,
         date_created: p.date("DateCreated")?,
         date_updated: p.date("DateUpdated")?,
+        channel_type: None,
+        created_by: None,
     })
 }
 
@@ -219,11 +232,13 @@ fn authorize_update(standing: &Standing, update: &ConversationUpdate) -> Result<
     }
     standing.refuse_admin_only([
         ("MessagingServiceSid", update.messaging_service_sid.is_some()),
+        ("Type", update.channel_type.is_some()),
         ("State", update.state.is_some()),
         ("Timers", update.timer_inactive.is_some() || update.timer_closed.is_some()),
         ("Bindings", update.email_address.is_some() || update.email_name.is_some()),
         ("DateCreated", update.date_created.is_some()),
         ("DateUpdated", update.date_updated.is_some()),
+        ("CreatedBy", update.created_by.is_some()),
     ])
 }
 
@@ -235,6 +250,18 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let update = update_from_params(&p)?;
     let key = path.into_inner().conversation;
+    let (scope, row) = update_conversation(&caller, &state, key, update).await?;
+    Ok(api::ok(Conversation::new(row, &scope.urls.prefix)))
+}
+
+/// Updates the conversation `key` as the caller, after its pre-event
+/// webhook (an end user's); shared with Chat's channel update.
+pub(crate) async fn update_conversation(
+    caller: &Caller,
+    state: &AppState,
+    key: String,
+    update: ConversationUpdate,
+) -> Result<(ServiceScope, ConversationRow), ApiError> {
     let proposed = {
         let (key, update) = (key.clone(), update.clone());
         move |conn: &mut DbConnection, scope: &ServiceScope| {
@@ -253,8 +280,8 @@ pub async fn update(
         }
     };
     let hooked =
-        HookedNames::from(&pre_event(&state.webhooks, &caller, "onConversationUpdate", proposed).await?);
-    let (scope, row) = caller
+        HookedNames::from(&pre_event(&state.webhooks, caller, "onConversationUpdate", proposed).await?);
+    caller
         .write(move |tx, scope| {
             let mut update = update;
             let conn = tx.conn()?;
@@ -273,8 +300,7 @@ pub async fn update(
             update.attributes = hooked.attributes.or(update.attributes);
             Ok(store::conversations::update(conn, &current, update, time::now())?)
         })
-        .await?;
-    Ok(api::ok(Conversation::new(row, &scope.urls.prefix)))
+        .await
 }
 
 /// Deletes the conversation; its participants, messages and media go with it.
@@ -283,7 +309,17 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<ConversationPath>,
 ) -> ApiResult<HttpResponse> {
-    let key = path.into_inner().conversation;
+    delete_conversation(&caller, &state, path.into_inner().conversation).await?;
+    Ok(api::no_content())
+}
+
+/// Deletes the conversation `key` as the caller, after its pre-event
+/// webhook (an end user's); shared with Chat's channel delete.
+pub(crate) async fn delete_conversation(
+    caller: &Caller,
+    state: &AppState,
+    key: String,
+) -> Result<(), ApiError> {
     let proposed = {
         let key = key.clone();
         move |conn: &mut DbConnection, scope: &ServiceScope| {
@@ -292,7 +328,7 @@ pub async fn delete(
             Ok(webhook_params::conversation(&row))
         }
     };
-    pre_event(&state.webhooks, &caller, "onConversationRemove", proposed).await?;
+    pre_event(&state.webhooks, caller, "onConversationRemove", proposed).await?;
     caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;
@@ -303,7 +339,7 @@ pub async fn delete(
         .await?;
     // Objects of media deleted with it go now, not at the next collector pass.
     state.collector.notify_one();
-    Ok(api::no_content())
+    Ok(())
 }
 
 pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
@@ -315,7 +351,14 @@ pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
     };
     // With a date filter Twilio lists newest first; otherwise in creation order.
     let by_date = created_from.is_some() || created_to.is_some();
-    let mut filter = ListFilter { state: state_param(&q)?, created_from, created_to, member: None, by_date };
+    let mut filter = ListFilter {
+        state: state_param(&q)?,
+        created_from,
+        created_to,
+        member: None,
+        by_date,
+        channel_types: Vec::new(),
+    };
     let page = PageRequest::from_params(
         &q,
         100,

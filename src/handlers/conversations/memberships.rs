@@ -30,7 +30,7 @@ pub struct UserConversationPath {
 
 /// Messages after the participant's read horizon; unknown (null) until a
 /// horizon is set, as Twilio reports it.
-fn unread_count(conn: &mut DbConnection, p: &ParticipantRow) -> Result<Option<i64>, ApiError> {
+pub(crate) fn unread_count(conn: &mut DbConnection, p: &ParticipantRow) -> Result<Option<i64>, ApiError> {
     match p.last_read_message_index {
         None => Ok(None),
         Some(read) => Ok(Some(store::messages::count_after(conn, &p.conversation_sid, read)?)),
@@ -39,7 +39,11 @@ fn unread_count(conn: &mut DbConnection, p: &ParticipantRow) -> Result<Option<i6
 
 /// A user by SID or identity; an access token's user sees only its own
 /// memberships here (another user's answer 404).
-fn find_own_user(conn: &mut DbConnection, scope: &ServiceScope, key: &str) -> Result<UserRow, ApiError> {
+pub(crate) fn find_own_user(
+    conn: &mut DbConnection,
+    scope: &ServiceScope,
+    key: &str,
+) -> Result<UserRow, ApiError> {
     let user = store::users::find(conn, &scope.service_sid, key)?;
     match scope.end_user() {
         Some(me) if me.user_sid != user.sid => Err(ApiError::NotFound),
@@ -48,7 +52,7 @@ fn find_own_user(conn: &mut DbConnection, scope: &ServiceScope, key: &str) -> Re
 }
 
 /// The user's participation in one conversation (by SID or unique name).
-fn find_membership(
+pub(crate) fn find_membership(
     conn: &mut DbConnection,
     scope: &ServiceScope,
     user_key: &str,
@@ -115,16 +119,30 @@ pub async fn update_user_conversation(
         ..Default::default()
     };
     let path = path.into_inner();
-    let (scope, (p, c, unread)) = caller
+    let (scope, (p, c, unread)) = update_membership(&caller, path.user, path.conversation, changes).await?;
+    Ok(api::ok(UserConversation::new(p, c, unread, &scope.urls)))
+}
+
+/// A participation and its conversation, with its unread count.
+pub(crate) type Membership = (ParticipantRow, ConversationRow, Option<i64>);
+
+/// Changes the user's own settings in a conversation (notification level,
+/// read horizon); shared with Chat's UserChannel update.
+pub(crate) async fn update_membership(
+    caller: &Caller,
+    user: String,
+    conversation: String,
+    changes: ParticipantChanges,
+) -> Result<(ServiceScope, Membership), ApiError> {
+    caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;
-            let (p, c) = find_membership(conn, scope, &path.user, &path.conversation)?;
+            let (p, c) = find_membership(conn, scope, &user, &conversation)?;
             let p = store::participants::update(conn, &p.sid, &changes)?;
             let unread = unread_count(conn, &p)?;
             Ok((p, c, unread))
         })
-        .await?;
-    Ok(api::ok(UserConversation::new(p, c, unread, &scope.urls)))
+        .await
 }
 
 /// The user leaves the conversation.
@@ -133,16 +151,23 @@ pub async fn delete_user_conversation(
     path: web::Path<UserConversationPath>,
 ) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
+    leave(&caller, path.user, path.conversation).await?;
+    Ok(api::no_content())
+}
+
+/// The user leaves the conversation (a user needs `leaveConversation`);
+/// shared with Chat's UserChannel delete.
+pub(crate) async fn leave(caller: &Caller, user: String, conversation: String) -> Result<(), ApiError> {
     caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;
-            let (p, _) = find_membership(conn, scope, &path.user, &path.conversation)?;
+            let (p, _) = find_membership(conn, scope, &user, &conversation)?;
             standing::in_conversation(conn, scope, &p.conversation_sid)?
                 .require(Permission::LeaveConversation)?;
             Ok(store::participants::delete(conn, &p.sid)?)
         })
         .await?;
-    Ok(api::no_content())
+    Ok(())
 }
 
 pub async fn list_participant_conversations(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {

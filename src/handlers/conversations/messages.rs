@@ -36,16 +36,19 @@ struct Target {
 }
 
 /// A send's parameters, checked before any database work.
-struct Draft {
-    author: Option<String>,
+#[derive(Default)]
+pub(crate) struct Draft {
+    pub author: Option<String>,
     /// An author a pre-event webhook set for an end user's message.
-    hooked_author: Option<String>,
-    body: Option<String>,
-    attributes: Option<String>,
-    content_sid: Option<String>,
-    subject: Option<String>,
-    date_created: Option<i64>,
-    date_updated: Option<i64>,
+    pub hooked_author: Option<String>,
+    pub body: Option<String>,
+    pub attributes: Option<String>,
+    pub content_sid: Option<String>,
+    pub subject: Option<String>,
+    pub date_created: Option<i64>,
+    pub date_updated: Option<i64>,
+    /// Chat's `LastUpdatedBy` on create (account credentials only).
+    pub last_updated_by: Option<String>,
 }
 
 impl Draft {
@@ -53,6 +56,7 @@ impl Draft {
         Ok(Draft {
             author: p.text("Author", limits::IDENTITY_CHARS)?,
             hooked_author: None,
+            last_updated_by: None,
             body: p.text("Body", limits::MESSAGE_BODY_CHARS)?,
             attributes: p.json_text("Attributes", limits::MESSAGE_ATTRIBUTES)?,
             content_sid: p.sid("ContentSid", SidKind::Content)?,
@@ -92,21 +96,33 @@ pub async fn create(
     path: web::Path<ConversationPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
-    let media = &state.config.media;
-    let media_sids = media_sids_param(p.all("MediaSid"), media.max_per_message)?;
-    let max_total = media.max_bytes;
+    let media_sids = media_sids_param(p.all("MediaSid"), state.config.media.max_per_message)?;
     let draft = Draft::from_params(&p)?;
     if draft.body.is_none() && draft.content_sid.is_none() && media_sids.is_empty() {
         return Err(ApiError::missing_param("Body (or MediaSid, or ContentSid)"));
     }
-    if caller.identity().is_some() && (draft.date_created.is_some() || draft.date_updated.is_some()) {
+    let (scope, row) =
+        send_message(&caller, &state, path.into_inner().conversation, draft, media_sids).await?;
+    Ok(api::created(Message::new(row, &scope.urls)))
+}
+
+/// Sends a message to the conversation `key` as the caller, after its
+/// pre-event webhook (an end user's); shared with Chat's message create.
+pub(crate) async fn send_message(
+    caller: &Caller,
+    state: &AppState,
+    key: String,
+    mut draft: Draft,
+    media_sids: Vec<String>,
+) -> Result<(ServiceScope, MessageRow), ApiError> {
+    let max_total = state.config.media.max_bytes;
+    let dated = draft.date_created.is_some() || draft.date_updated.is_some();
+    if caller.identity().is_some() && (dated || draft.last_updated_by.is_some()) {
         return Err(ApiError::forbidden(
-            "DateCreated and DateUpdated can only be set with account credentials",
+            "DateCreated, DateUpdated and LastUpdatedBy can only be set with account credentials",
         ));
     }
-    let key = path.into_inner().conversation;
     let with_media = !media_sids.is_empty();
-    let mut draft = draft;
     let proposed = {
         let (key, body, attributes, media) =
             (key.clone(), draft.body.clone(), draft.attributes.clone(), media_sids.clone());
@@ -126,7 +142,7 @@ pub async fn create(
             Ok(params)
         }
     };
-    let changes = pre_event(&state.webhooks, &caller, "onMessageAdd", proposed).await?;
+    let changes = pre_event(&state.webhooks, caller, "onMessageAdd", proposed).await?;
     if let Some(body) = hooked(&changes, &["Body", "body"], limits::MESSAGE_BODY_CHARS) {
         draft.body = Some(body);
     }
@@ -135,14 +151,14 @@ pub async fn create(
     }
     draft.hooked_author =
         hooked(&changes, &["Author", "author"], limits::IDENTITY_CHARS).filter(|a| !a.is_empty());
-    let (scope, row) = caller
+    caller
+        .clone()
         .in_conversation(&key)
         .write_checked(
             move |conn, scope| target(conn, scope, &key, with_media),
             move |tx, scope, target| send(tx, scope, target, draft, &media_sids, max_total),
         )
-        .await?;
-    Ok(api::created(Message::new(row, &scope.urls)))
+        .await
 }
 
 /// A message's fields as a pre-event webhook gets them.
@@ -196,14 +212,25 @@ fn send(
     max_total: u64,
 ) -> Result<MessageRow, ApiError> {
     let now = time::now();
+    let last_updated_by = draft.last_updated_by.clone();
+    if last_updated_by.is_some() {
+        // A second statement follows the send: begin the transaction now.
+        tx.conn()?;
+    }
     let message = draft.into_message(scope, now);
     let (sid, author) = (&target.conversation_sid, target.author);
-    if media_sids.is_empty() {
-        return Ok(store::messages::append(tx, sid, message, author, now)?);
+    let mut row = if media_sids.is_empty() {
+        store::messages::append(tx, sid, message, author, now)?
+    } else {
+        let uploaded_by = scope.end_user().map(|u| u.identity.as_str());
+        let media = Attachments { sids: media_sids, uploaded_by, max_total };
+        store::messages::append_with_media(tx, sid, message, author, media, now)?
+    };
+    if let Some(who) = last_updated_by {
+        store::messages::set_last_updated_by(tx.conn()?, &row.sid, &who)?;
+        row.last_updated_by = Some(who);
     }
-    let uploaded_by = scope.end_user().map(|u| u.identity.as_str());
-    let media = Attachments { sids: media_sids, uploaded_by, max_total };
-    Ok(store::messages::append_with_media(tx, sid, message, author, media, now)?)
+    Ok(row)
 }
 
 pub async fn fetch(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<HttpResponse> {
@@ -219,19 +246,23 @@ pub async fn fetch(caller: Caller, path: web::Path<MessagePath>) -> ApiResult<Ht
 
 /// A message edit: body, author, attributes, subject and dates can change;
 /// media cannot.
-#[derive(Clone)]
-struct Edit {
-    author: Option<String>,
-    body: Option<String>,
-    attributes: Option<String>,
-    subject: Option<String>,
-    date_created: Option<i64>,
-    date_updated: Option<i64>,
+#[derive(Clone, Default)]
+pub(crate) struct Edit {
+    pub author: Option<String>,
+    pub body: Option<String>,
+    pub attributes: Option<String>,
+    pub subject: Option<String>,
+    pub date_created: Option<i64>,
+    pub date_updated: Option<i64>,
+    /// Chat's `LastUpdatedBy` (account credentials only); else the end
+    /// user, or `system`.
+    pub last_updated_by: Option<String>,
 }
 
 impl Edit {
     fn from_params(p: &api::Params) -> Result<Edit, ApiError> {
         Ok(Edit {
+            last_updated_by: None,
             author: p.text("Author", limits::IDENTITY_CHARS)?,
             body: p.text("Body", limits::MESSAGE_BODY_CHARS)?,
             attributes: p.json_text("Attributes", limits::MESSAGE_ATTRIBUTES)?,
@@ -256,6 +287,7 @@ impl Edit {
         }
         for (name, set) in [
             ("Author", self.author.is_some()),
+            ("LastUpdatedBy", self.last_updated_by.is_some()),
             ("DateCreated", self.date_created.is_some()),
             ("DateUpdated", self.date_updated.is_some()),
         ] {
@@ -275,9 +307,16 @@ impl Edit {
     fn into_changes(
         self,
         conn: &mut DbConnection,
+        scope: &ServiceScope,
         conversation_sid: &str,
     ) -> Result<MessageChanges, ApiError> {
+        let editor = match (self.last_updated_by, scope.end_user()) {
+            (Some(who), _) => who,
+            (None, Some(user)) => user.identity.clone(),
+            (None, None) => "system".to_owned(),
+        };
         let mut changes = MessageChanges {
+            last_updated_by: Some(Some(editor)),
             body: self.body.map(Some),
             attributes: self.attributes,
             subject: self.subject.map(Some),
@@ -321,8 +360,21 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let edit = Edit::from_params(&p)?;
     let path = path.into_inner();
+    let (scope, row) = edit_message(&caller, &state, path.conversation, path.message, edit).await?;
+    Ok(api::ok(Message::new(row, &scope.urls)))
+}
+
+/// Edits the message `message` of the conversation `conversation` as the
+/// caller, after its pre-event webhook; shared with Chat.
+pub(crate) async fn edit_message(
+    caller: &Caller,
+    state: &AppState,
+    conversation: String,
+    message: String,
+    edit: Edit,
+) -> Result<(ServiceScope, MessageRow), ApiError> {
     let proposed = {
-        let (conversation, message, edit) = (path.conversation.clone(), path.message.clone(), edit.clone());
+        let (conversation, message, edit) = (conversation.clone(), message.clone(), edit.clone());
         move |conn: &mut DbConnection, scope: &ServiceScope| {
             let (conversation, standing) = conversation_in_scope(conn, scope, &conversation)?;
             ensure_open(&conversation)?;
@@ -331,16 +383,16 @@ pub async fn update(
             Ok(hook_stored_message(&current, edit.body, edit.attributes))
         }
     };
-    let changes = pre_event(&state.webhooks, &caller, "onMessageUpdate", proposed).await?;
+    let changes = pre_event(&state.webhooks, caller, "onMessageUpdate", proposed).await?;
     let hooked_body = hooked(&changes, &["Body", "body"], limits::MESSAGE_BODY_CHARS);
     let hooked_attributes = hooked_json(&changes, limits::MESSAGE_ATTRIBUTES);
-    let (scope, row) = caller
+    caller
         .write(move |tx, scope| {
             let mut edit = edit;
             let conn = tx.conn()?;
-            let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
+            let (conversation, standing) = conversation_in_scope(conn, scope, &conversation)?;
             ensure_open(&conversation)?;
-            let current = store::messages::find(conn, &conversation.sid, &path.message)?;
+            let current = store::messages::find(conn, &conversation.sid, &message)?;
             edit.authorize(&standing, &current.author)?;
             if edit.is_empty_for(&standing) {
                 return Ok(current);
@@ -349,11 +401,10 @@ pub async fn update(
             // webhook is the backend's, and may change what the user may not.
             edit.body = hooked_body.or(edit.body);
             edit.attributes = hooked_attributes.or(edit.attributes);
-            let changes = edit.into_changes(conn, &conversation.sid)?;
+            let changes = edit.into_changes(conn, scope, &conversation.sid)?;
             Ok(store::messages::update(conn, &conversation.sid, &current.sid, &changes)?)
         })
-        .await?;
-    Ok(api::ok(Message::new(row, &scope.urls)))
+        .await
 }
 
 pub async fn delete(
@@ -362,8 +413,20 @@ pub async fn delete(
     path: web::Path<MessagePath>,
 ) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
+    delete_message(&caller, &state, path.conversation, path.message).await?;
+    Ok(api::no_content())
+}
+
+/// Deletes the message as the caller (its author, or a holder of
+/// `deleteAnyMessage`), after its pre-event webhook; shared with Chat.
+pub(crate) async fn delete_message(
+    caller: &Caller,
+    state: &AppState,
+    conversation: String,
+    message: String,
+) -> Result<(), ApiError> {
     let proposed = {
-        let (conversation, message) = (path.conversation.clone(), path.message.clone());
+        let (conversation, message) = (conversation.clone(), message.clone());
         move |conn: &mut DbConnection, scope: &ServiceScope| {
             let (conversation, standing) = conversation_in_scope(conn, scope, &conversation)?;
             let row = store::messages::find(conn, &conversation.sid, &message)?;
@@ -375,12 +438,12 @@ pub async fn delete(
             Ok(hook_stored_message(&row, None, None))
         }
     };
-    pre_event(&state.webhooks, &caller, "onMessageRemove", proposed).await?;
+    pre_event(&state.webhooks, caller, "onMessageRemove", proposed).await?;
     caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;
-            let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
-            let row = store::messages::find(conn, &conversation.sid, &path.message)?;
+            let (conversation, standing) = conversation_in_scope(conn, scope, &conversation)?;
+            let row = store::messages::find(conn, &conversation.sid, &message)?;
             standing.require_own_or_any(
                 Some(&row.author),
                 Permission::DeleteOwnMessage,
@@ -391,7 +454,7 @@ pub async fn delete(
         .await?;
     // Objects of media deleted with it go now, not at the next collector pass.
     state.collector.notify_one();
-    Ok(api::no_content())
+    Ok(())
 }
 
 pub async fn list(

@@ -112,6 +112,8 @@ impl ParticipantParams {
             binding_projected_address: self.messaging_binding.projected_address,
             attributes: self.attributes,
             role_sid: self.role_sid,
+            last_read_message_index: None,
+            last_read_timestamp: None,
             date_created: self.date_created,
             date_updated: self.date_updated,
         }
@@ -177,7 +179,19 @@ pub async fn create(
     let params = ParticipantParams::from_params(&p)?;
     params.validate("Identity")?;
     let spec = params.into_spec();
-    let key = path.into_inner().conversation;
+    let (scope, row) = add_participant(&caller, &state, path.into_inner().conversation, spec).await?;
+    Ok(api::created(Participant::new(row, &scope.urls)))
+}
+
+/// Adds a participant to the conversation `key` as the caller (a user
+/// joins, or adds another), after its pre-event webhook; shared with
+/// Chat's member create.
+pub(crate) async fn add_participant(
+    caller: &Caller,
+    state: &AppState,
+    key: String,
+    spec: ParticipantSpec,
+) -> Result<(ServiceScope, ParticipantRow), ApiError> {
     let proposed = {
         let (key, spec) = (key.clone(), spec.clone());
         move |conn: &mut DbConnection, scope: &ServiceScope| {
@@ -197,8 +211,8 @@ pub async fn create(
         }
     };
     let hooked =
-        HookedParticipant::from(&pre_event(&state.webhooks, &caller, "onParticipantAdd", proposed).await?);
-    let (scope, row) = caller
+        HookedParticipant::from(&pre_event(&state.webhooks, caller, "onParticipantAdd", proposed).await?);
+    caller
         .write(move |tx, scope| {
             let mut spec = spec;
             let conn = tx.conn()?;
@@ -210,8 +224,7 @@ pub async fn create(
             spec.role_sid = hooked.role_sid.or(spec.role_sid);
             add(conn, &conversation, &spec)
         })
-        .await?;
-    Ok(api::created(Participant::new(row, &scope.urls)))
+        .await
 }
 
 pub async fn fetch(caller: Caller, path: web::Path<ParticipantPath>) -> ApiResult<HttpResponse> {
@@ -226,17 +239,17 @@ pub async fn fetch(caller: Caller, path: web::Path<ParticipantPath>) -> ApiResul
 }
 
 /// What a participant update asks for.
-#[derive(Clone)]
-struct ParticipantUpdate {
-    identity: Option<String>,
-    attributes: Option<String>,
-    role: Option<String>,
-    proxy: Option<String>,
-    projected: Option<String>,
-    last_read_index: Option<i64>,
-    last_read_at: Option<i64>,
-    date_created: Option<i64>,
-    date_updated: Option<i64>,
+#[derive(Clone, Default)]
+pub(crate) struct ParticipantUpdate {
+    pub identity: Option<String>,
+    pub attributes: Option<String>,
+    pub role: Option<String>,
+    pub proxy: Option<String>,
+    pub projected: Option<String>,
+    pub last_read_index: Option<i64>,
+    pub last_read_at: Option<i64>,
+    pub date_created: Option<i64>,
+    pub date_updated: Option<i64>,
 }
 
 impl ParticipantUpdate {
@@ -254,13 +267,18 @@ impl ParticipantUpdate {
         })
     }
 
-    /// A user keeps its own read horizon and attributes; roles, identities,
+    /// A user keeps its own read horizon and attributes (and, holding
+    /// `editAnyMemberAttributes`, others' attributes); roles, identities,
     /// bindings and other participants are the admin's.
     fn authorize(&self, standing: &Standing, current: &ParticipantRow) -> Result<(), ApiError> {
         if standing.is_admin() {
             return Ok(());
         }
         if standing.participant_sid() != Some(current.sid.as_str()) {
+            let only_attributes = ParticipantUpdate { attributes: None, ..self.clone() }.is_empty();
+            if only_attributes && self.attributes.is_some() {
+                return standing.require(Permission::EditAnyMemberAttributes);
+            }
             return Err(ApiError::forbidden("Only account credentials can update another participant"));
         }
         standing.refuse_admin_only([
@@ -270,6 +288,18 @@ impl ParticipantUpdate {
             ("DateCreated", self.date_created.is_some()),
             ("DateUpdated", self.date_updated.is_some()),
         ])
+    }
+
+    fn is_empty(&self) -> bool {
+        self.identity.is_none()
+            && self.attributes.is_none()
+            && self.role.is_none()
+            && self.proxy.is_none()
+            && self.projected.is_none()
+            && self.last_read_index.is_none()
+            && self.last_read_at.is_none()
+            && self.date_created.is_none()
+            && self.date_updated.is_none()
     }
 
     /// The row changes: the role checked, a new identity's User ensured.
@@ -328,9 +358,23 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let update = ParticipantUpdate::from_params(&p)?;
     let path = path.into_inner();
+    let (scope, row) =
+        update_participant(&caller, &state, path.conversation, path.participant, update).await?;
+    Ok(api::ok(Participant::new(row, &scope.urls)))
+}
+
+/// Updates the participant `participant` (SID or identity) of the
+/// conversation `conversation` as the caller, after its pre-event webhook;
+/// shared with Chat's member update.
+pub(crate) async fn update_participant(
+    caller: &Caller,
+    state: &AppState,
+    conversation: String,
+    participant: String,
+    update: ParticipantUpdate,
+) -> Result<(ServiceScope, ParticipantRow), ApiError> {
     let proposed = {
-        let (conversation, participant, update) =
-            (path.conversation.clone(), path.participant.clone(), update.clone());
+        let (conversation, participant, update) = (conversation.clone(), participant.clone(), update.clone());
         move |conn: &mut DbConnection, scope: &ServiceScope| {
             let (conversation, standing) = conversation_in_scope(conn, scope, &conversation)?;
             ensure_open(&conversation)?;
@@ -348,14 +392,14 @@ pub async fn update(
         }
     };
     let hooked =
-        HookedParticipant::from(&pre_event(&state.webhooks, &caller, "onParticipantUpdate", proposed).await?);
-    let (scope, row) = caller
+        HookedParticipant::from(&pre_event(&state.webhooks, caller, "onParticipantUpdate", proposed).await?);
+    caller
         .write(move |tx, scope| {
             let mut update = update;
             let conn = tx.conn()?;
-            let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
+            let (conversation, standing) = conversation_in_scope(conn, scope, &conversation)?;
             ensure_open(&conversation)?;
-            let current = store::participants::find(conn, &conversation.sid, &path.participant)?;
+            let current = store::participants::find(conn, &conversation.sid, &participant)?;
             update.authorize(&standing, &current)?;
             // What the webhook set, after the caller's own checks.
             update.attributes = hooked.attributes.or(update.attributes);
@@ -363,8 +407,7 @@ pub async fn update(
             let changes = update.into_changes(conn, &conversation, &current)?;
             Ok(store::participants::update(conn, &current.sid, &changes)?)
         })
-        .await?;
-    Ok(api::ok(Participant::new(row, &scope.urls)))
+        .await
 }
 
 /// A user may remove this participant (leave, if it is themselves)?
@@ -382,8 +425,20 @@ pub async fn delete(
     path: web::Path<ParticipantPath>,
 ) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
+    remove_participant(&caller, &state, path.conversation, path.participant).await?;
+    Ok(api::no_content())
+}
+
+/// Removes the participant (SID or identity) as the caller (a user leaves,
+/// or removes another), after its pre-event webhook; shared with Chat.
+pub(crate) async fn remove_participant(
+    caller: &Caller,
+    state: &AppState,
+    conversation: String,
+    participant: String,
+) -> Result<(), ApiError> {
     let proposed = {
-        let (conversation, participant) = (path.conversation.clone(), path.participant.clone());
+        let (conversation, participant) = (conversation.clone(), participant.clone());
         move |conn: &mut DbConnection, scope: &ServiceScope| {
             let (conversation, standing) = conversation_in_scope(conn, scope, &conversation)?;
             let row = store::participants::find(conn, &conversation.sid, &participant)?;
@@ -391,17 +446,17 @@ pub async fn delete(
             Ok(webhook_params::participant(&row))
         }
     };
-    pre_event(&state.webhooks, &caller, "onParticipantRemove", proposed).await?;
+    pre_event(&state.webhooks, caller, "onParticipantRemove", proposed).await?;
     caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;
-            let (conversation, standing) = conversation_in_scope(conn, scope, &path.conversation)?;
-            let row = store::participants::find(conn, &conversation.sid, &path.participant)?;
+            let (conversation, standing) = conversation_in_scope(conn, scope, &conversation)?;
+            let row = store::participants::find(conn, &conversation.sid, &participant)?;
             authorize_remove(&standing, &row)?;
             Ok(store::participants::delete(conn, &row.sid)?)
         })
         .await?;
-    Ok(api::no_content())
+    Ok(())
 }
 
 pub async fn list(
@@ -415,7 +470,7 @@ pub async fn list(
     let (scope, (conversation, rows)) = caller
         .read(move |conn, scope| {
             let (conversation, _) = conversation_in_scope(conn, scope, &key)?;
-            let rows = store::participants::list(conn, &conversation.sid, &seek.query)?;
+            let rows = store::participants::list(conn, &conversation.sid, &[], &seek.query)?;
             Ok((conversation, rows))
         })
         .await?;

@@ -62,7 +62,12 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<ServicePath>,
 ) -> ApiResult<HttpResponse> {
-    let sid = path.into_inner().service;
+    delete_service(&caller, &state, path.into_inner().service).await?;
+    Ok(api::no_content())
+}
+
+/// Deletes the service and everything in it; shared with Chat.
+pub(crate) async fn delete_service(caller: &Caller, state: &AppState, sid: String) -> Result<(), ApiError> {
     caller
         .write_account(move |tx, principal| {
             let conn = tx.conn()?;
@@ -79,5 +84,5 @@ pub async fn delete(
         .await?;
     // Objects of media deleted with it go now, not at the next collector pass.
     state.collector.notify_one();
-    Ok(api::no_content())
+    Ok(())
 }

@@ -30,13 +30,34 @@ fn admin_only(scope: &ServiceScope, what: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A new user's parameters.
+pub(crate) struct NewUserParams {
+    pub identity: String,
+    pub friendly_name: Option<String>,
+    pub attributes: Option<String>,
+    pub role: Option<String>,
+}
+
 pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
     let identity = p.text("Identity", limits::IDENTITY_CHARS)?.filter(|s| !s.is_empty());
     let identity = identity.ok_or_else(|| ApiError::missing_param("Identity"))?;
-    let friendly_name = p.text("FriendlyName", limits::NAME_CHARS)?;
-    let attributes = p.json_text("Attributes", limits::USER_ATTRIBUTES)?;
-    let role = p.sid("RoleSid", SidKind::Role)?;
-    let (scope, row) = caller
+    let params = NewUserParams {
+        identity,
+        friendly_name: p.text("FriendlyName", limits::NAME_CHARS)?,
+        attributes: p.json_text("Attributes", limits::USER_ATTRIBUTES)?,
+        role: p.sid("RoleSid", SidKind::Role)?,
+    };
+    let (scope, row) = create_user(&caller, params).await?;
+    Ok(api::created(User::new(row, &scope.urls)))
+}
+
+/// Creates a user (account credentials only); shared with Chat.
+pub(crate) async fn create_user(
+    caller: &Caller,
+    params: NewUserParams,
+) -> Result<(ServiceScope, UserRow), ApiError> {
+    let NewUserParams { identity, friendly_name, attributes, role } = params;
+    caller
         .write(move |tx, scope| {
             admin_only(scope, "Creating users")?;
             let conn = tx.conn()?;
@@ -62,8 +83,7 @@ pub async fn create(caller: Caller, Form(p): Form) -> ApiResult<HttpResponse> {
             };
             Ok(store::users::insert(conn, &user)?)
         })
-        .await?;
-    Ok(api::created(User::new(row, &scope.urls)))
+        .await
 }
 
 pub async fn fetch(caller: Caller, path: web::Path<UserPath>) -> ApiResult<HttpResponse> {
@@ -87,16 +107,38 @@ fn authorize_update(scope: &ServiceScope, user: &UserRow, role: Option<&str>) ->
     Ok(())
 }
 
+/// What a user update asks for.
+#[derive(Clone, Default)]
+pub(crate) struct UserEdit {
+    pub friendly_name: Option<String>,
+    pub attributes: Option<String>,
+    pub role: Option<String>,
+}
+
 pub async fn update(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<UserPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
-    let friendly_name = p.text("FriendlyName", limits::NAME_CHARS)?;
-    let attributes = p.json_text("Attributes", limits::USER_ATTRIBUTES)?;
-    let role = p.sid("RoleSid", SidKind::Role)?;
-    let key = path.into_inner().user;
+    let edit = UserEdit {
+        friendly_name: p.text("FriendlyName", limits::NAME_CHARS)?,
+        attributes: p.json_text("Attributes", limits::USER_ATTRIBUTES)?,
+        role: p.sid("RoleSid", SidKind::Role)?,
+    };
+    let (scope, row) = update_user(&caller, &state, path.into_inner().user, edit).await?;
+    Ok(api::ok(User::new(row, &scope.urls)))
+}
+
+/// Updates the user `key` (SID or identity) as the caller, after the
+/// pre-event webhook of an end user's edit; shared with Chat.
+pub(crate) async fn update_user(
+    caller: &Caller,
+    state: &AppState,
+    key: String,
+    edit: UserEdit,
+) -> Result<(ServiceScope, UserRow), ApiError> {
+    let UserEdit { friendly_name, attributes, role } = edit;
     // An end user's edit of a user calls the pre-event webhook, which may reject it.
     let proposed = {
         let (key, friendly_name, attributes, role) =
@@ -114,8 +156,8 @@ pub async fn update(
             Ok(params)
         }
     };
-    pre_event(&state.webhooks, &caller, "onUserUpdate", proposed).await?;
-    let (scope, row) = caller
+    pre_event(&state.webhooks, caller, "onUserUpdate", proposed).await?;
+    caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;
             let user = store::users::find(conn, &scope.service_sid, &key)?;
@@ -132,13 +174,17 @@ pub async fn update(
             };
             Ok(store::users::update(conn, &user.sid, &changes)?)
         })
-        .await?;
-    Ok(api::ok(User::new(row, &scope.urls)))
+        .await
 }
 
 /// Deletes the user; they leave every conversation.
 pub async fn delete(caller: Caller, path: web::Path<UserPath>) -> ApiResult<HttpResponse> {
-    let key = path.into_inner().user;
+    delete_user(&caller, path.into_inner().user).await?;
+    Ok(api::no_content())
+}
+
+/// Deletes the user `key` (account credentials only); shared with Chat.
+pub(crate) async fn delete_user(caller: &Caller, key: String) -> Result<(), ApiError> {
     caller
         .write(move |tx, scope| {
             admin_only(scope, "Deleting users")?;
@@ -148,7 +194,7 @@ pub async fn delete(caller: Caller, path: web::Path<UserPath>) -> ApiResult<Http
             Ok(store::users::delete(conn, &user.sid)?)
         })
         .await?;
-    Ok(api::no_content())
+    Ok(())
 }
 
 pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
