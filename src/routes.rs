@@ -2,6 +2,7 @@
 
 use actix_web::web;
 
+use crate::handlers::chat;
 use crate::handlers::conversations::{
     configuration, conversations, memberships, messages, participants, roles, services, users, webhooks,
 };
@@ -46,6 +47,69 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(web::scope("/Services/{service}").configure(media_routes).configure(service_routes))
                 .configure(service_routes),
+        )
+        .service(web::scope("/v2").configure(chat_routes))
+        .service(web::resource("/v3/Services/{service}/Channels/{channel}").post(chat::channels::update_v3));
+}
+
+/// Programmable Chat v2: the same rows as Conversations, in Chat's shapes.
+fn chat_routes(cfg: &mut web::ServiceConfig) {
+    use chat::{channels, members, messages, roles, services, users};
+    cfg.service(web::resource("/Services").get(services::list).post(services::create))
+        .service(
+            web::resource("/Services/{service}")
+                .get(services::fetch)
+                .post(services::update)
+                .delete(services::delete),
+        )
+        .service(
+            web::scope("/Services/{service}")
+                .service(web::resource("/Channels").get(channels::list).post(channels::create))
+                .service(
+                    web::resource("/Channels/{channel}")
+                        .get(channels::fetch)
+                        .post(channels::update)
+                        .delete(channels::delete),
+                )
+                .service(
+                    web::resource("/Channels/{channel}/Members").get(members::list).post(members::create),
+                )
+                .service(
+                    web::resource("/Channels/{channel}/Members/{member}")
+                        .get(members::fetch)
+                        .post(members::update)
+                        .delete(members::delete),
+                )
+                .service(
+                    web::resource("/Channels/{channel}/Messages").get(messages::list).post(messages::create),
+                )
+                .service(
+                    web::resource("/Channels/{channel}/Messages/{message}")
+                        .get(messages::fetch)
+                        .post(messages::update)
+                        .delete(messages::delete),
+                )
+                .service(web::resource("/Roles").get(roles::list).post(roles::create))
+                .service(
+                    web::resource("/Roles/{role}")
+                        .get(roles::fetch)
+                        .post(roles::update)
+                        .delete(roles::delete),
+                )
+                .service(web::resource("/Users").get(users::list).post(users::create))
+                .service(
+                    web::resource("/Users/{user}")
+                        .get(users::fetch)
+                        .post(users::update)
+                        .delete(users::delete),
+                )
+                .service(web::resource("/Users/{user}/Channels").get(users::list_channels))
+                .service(
+                    web::resource("/Users/{user}/Channels/{channel}")
+                        .get(users::fetch_channel)
+                        .post(users::update_channel)
+                        .delete(users::delete_channel),
+                ),
         );
 }
 

@@ -4,6 +4,7 @@
 //! is src/routes.rs.
 
 pub mod api_keys;
+pub mod chat;
 pub mod conversations;
 pub mod events;
 pub mod health;

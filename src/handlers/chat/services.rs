@@ -1,0 +1,241 @@
+//! Chat Services (`IS…`): the same services as Conversations', as one flat
+//! object that also carries their configuration; account credentials only.
+//! Unlike Conversations' Service, Chat's can be updated.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::api::{self, Form, ListPage, PageRequest, Params, Query, limits};
+use crate::auth::{Caller, Principal};
+use crate::db::DbConnection;
+use crate::domain::{RoleType, Vocabulary};
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::conversations::services::delete_service;
+use crate::sid::SidKind;
+use crate::state::AppState;
+use crate::store::services::{ChatChanges, ConfigurationChanges};
+use crate::store::{self};
+use crate::time;
+use crate::views::chat::services::ChatService;
+
+use super::{Named, chat};
+
+#[derive(Deserialize)]
+pub struct ServicePath {
+    service: String,
+}
+
+/// A service and its webhook configuration, as the view needs them.
+fn render(conn: &mut DbConnection, principal: &Principal, sid: &str) -> Result<ServiceParts, ApiError> {
+    let row = store::services::find(conn, principal.account_sid(), sid)?;
+    let hooks = store::webhooks::service(conn, &row.account_sid, &row.sid)?;
+    Ok((row, hooks))
+}
+
+type ServiceParts = (store::services::ServiceRow, store::webhooks::ServiceWebhooksRow);
+
+fn view(state: &AppState, caller: &Caller, (row, hooks): ServiceParts) -> ChatService {
+    ChatService::new(row, hooks, state.config.media.max_bytes, caller.public_url())
+}
+
+pub async fn create(caller: Caller, state: web::Data<AppState>, Form(p): Form) -> ApiResult<HttpResponse> {
+    let name = p
+        .text("FriendlyName", limits::NAME_CHARS)?
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::missing_param("FriendlyName"))?;
+    let parts = caller
+        .write_account(move |tx, principal| {
+            let conn = tx.conn()?;
+            let row =
+                store::services::create_with_defaults(conn, principal.account_sid(), &name, time::now())?;
+            render(conn, principal, &row.sid)
+        })
+        .await?;
+    Ok(api::created(view(&state, &caller, parts)))
+}
+
+pub async fn list(caller: Caller, state: web::Data<AppState>, Query(q): Query) -> ApiResult<HttpResponse> {
+    let page = PageRequest::from_params(&q, 100, "services")?;
+    let seek = page.seek(false);
+    let rows = caller
+        .read_account(move |conn, principal| {
+            let rows = store::services::list(conn, principal.account_sid(), &seek.query)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let hooks = store::webhooks::service(conn, &row.account_sid, &row.sid)?;
+                out.push((row, hooks));
+            }
+            Ok(out)
+        })
+        .await?;
+    let window = seek.finish(rows, |(r, _)| r.id).map(|parts| view(&state, &caller, parts));
+    let url = format!("{}/v2/Services", caller.public_url());
+    Ok(ListPage::new("services", &url, &[], &page, window).respond())
+}
+
+pub async fn fetch(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<ServicePath>,
+) -> ApiResult<HttpResponse> {
+    let sid = path.into_inner().service;
+    let parts = caller.read_account(move |conn, principal| render(conn, principal, &sid)).await?;
+    Ok(api::ok(view(&state, &caller, parts)))
+}
+
+/// The webhook fields of Chat's Service: configured through Conversations'
+/// webhook configuration for now, whose deliveries use its event names.
+const WEBHOOK_PARAMS: &[&str] = &[
+    "PreWebhookUrl",
+    "PostWebhookUrl",
+    "WebhookMethod",
+    "WebhookFilters",
+    "PreWebhookRetryCount",
+    "PostWebhookRetryCount",
+];
+
+/// The keys of Chat's `notifications` object, by parameter prefix.
+const NOTIFICATIONS: &[(&str, &str)] = &[
+    ("Notifications.NewMessage.", "new_message"),
+    ("Notifications.AddedToChannel.", "added_to_channel"),
+    ("Notifications.RemovedFromChannel.", "removed_from_channel"),
+    ("Notifications.InvitedToChannel.", "invited_to_channel"),
+];
+
+/// The `notifications` object with the request's changes merged in (keys
+/// appear once set, as Twilio's did).
+fn notifications(p: &Params, current: &str) -> Result<Option<String>, ApiError> {
+    let mut root: Map<String, Value> = serde_json::from_str(current).unwrap_or_default();
+    let mut changed = false;
+    for (prefix, key) in NOTIFICATIONS {
+        let mut fields: Vec<(&str, Value)> = Vec::new();
+        if let Some(v) = p.bool(&format!("{prefix}Enabled"))? {
+            fields.push(("enabled", v.into()));
+        }
+        for (param, field) in [("Template", "template"), ("Sound", "sound")] {
+            if let Some(v) = p.text(&format!("{prefix}{param}"), limits::NAME_CHARS)? {
+                fields.push((field, v.into()));
+            }
+        }
+        if *key == "new_message"
+            && let Some(v) = p.bool(&format!("{prefix}BadgeCountEnabled"))?
+        {
+            fields.push(("badge_count_enabled", v.into()));
+        }
+        if fields.is_empty() {
+            continue;
+        }
+        changed = true;
+        let entry = root.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(object) = entry {
+            for (field, value) in fields {
+                object.insert(field.to_owned(), value);
+            }
+        }
+    }
+    if let Some(v) = p.bool("Notifications.LogEnabled")? {
+        changed = true;
+        root.insert("log_enabled".to_owned(), v.into());
+    }
+    Ok(changed.then(|| Value::Object(root).to_string()))
+}
+
+/// A default role parameter: a role of the service of the expected type.
+fn default_role(
+    conn: &mut DbConnection,
+    service_sid: &str,
+    param: &str,
+    sid: Option<&str>,
+    expected: RoleType,
+) -> Result<Option<String>, ApiError> {
+    let Some(sid) = sid else {
+        return Ok(None);
+    };
+    let role = store::roles::get(conn, service_sid, sid)?
+        .ok_or_else(|| ApiError::invalid_param(param, format!("no role {sid} in this service")))?;
+    if role.role_type != expected {
+        return Err(ApiError::invalid_param(
+            param,
+            format!(
+                "role {sid} is a {} role; a {} role is required",
+                role.role_type.name_in(Vocabulary::Chat),
+                expected.name_in(Vocabulary::Chat)
+            ),
+        ));
+    }
+    Ok(Some(role.sid))
+}
+
+pub async fn update(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<ServicePath>,
+    Form(p): Form,
+) -> ApiResult<HttpResponse> {
+    if let Some(param) = WEBHOOK_PARAMS.iter().find(|name| p.has(name)) {
+        return Err(ApiError::invalid_param(
+            param,
+            "Chat's webhook fields are not supported yet; configure the service's webhooks with POST /v1/Services/{ServiceSid}/Configuration/Webhooks",
+        ));
+    }
+    let chat = ChatChanges {
+        friendly_name: p.text("FriendlyName", limits::NAME_CHARS)?.filter(|n| !n.is_empty()),
+        read_status_enabled: p.bool("ReadStatusEnabled")?,
+        typing_indicator_timeout: p.int("TypingIndicatorTimeout", 1, 3600)?,
+        consumption_report_interval: p.int("ConsumptionReportInterval", 1, 3600)?,
+        limit_channel_members: p.int("Limits.ChannelMembers", 1, 1000)?,
+        limit_user_channels: p.int("Limits.UserChannels", 1, 1000)?,
+        notifications: None,
+    };
+    let roles = [
+        ("DefaultServiceRoleSid", p.sid("DefaultServiceRoleSid", SidKind::Role)?, RoleType::Service),
+        ("DefaultChannelRoleSid", p.sid("DefaultChannelRoleSid", SidKind::Role)?, RoleType::Conversation),
+        (
+            "DefaultChannelCreatorRoleSid",
+            p.sid("DefaultChannelCreatorRoleSid", SidKind::Role)?,
+            RoleType::Conversation,
+        ),
+    ];
+    let reachability = p.bool("ReachabilityEnabled")?;
+    let compatibility = p
+        .text("Media.CompatibilityMessage", limits::MESSAGE_BODY_CHARS)?
+        .map(|m| Some(m).filter(|m| !m.is_empty()));
+    // Validated before any database work; merged with the stored object in the write.
+    notifications(&p, "{}")?;
+    let sid = path.into_inner().service;
+    let parts = caller
+        .write_account(move |tx, principal| {
+            let conn = tx.conn()?;
+            let current = store::services::find(conn, principal.account_sid(), &sid)?;
+            let mut chosen = Vec::with_capacity(roles.len());
+            for (param, role, expected) in &roles {
+                chosen.push(default_role(conn, &current.sid, param, role.as_deref(), *expected)?);
+            }
+            let [service_role, channel_role, creator_role]: [Option<String>; 3] =
+                chosen.try_into().expect("three default roles");
+            let shared = ConfigurationChanges {
+                default_chat_service_role_sid: service_role,
+                default_conversation_role_sid: channel_role,
+                default_conversation_creator_role_sid: creator_role,
+                reachability_enabled: reachability,
+                media_compatibility_message: compatibility,
+                date_updated: Some(time::now()),
+            };
+            let chat = ChatChanges { notifications: notifications(&p, &current.notifications)?, ..chat };
+            store::services::update_chat(conn, &current.sid, &chat, &shared)?;
+            render(conn, principal, &current.sid)
+        })
+        .await?;
+    Ok(api::ok(view(&state, &caller, parts)))
+}
+
+pub async fn delete(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<ServicePath>,
+) -> ApiResult<HttpResponse> {
+    let sid = path.into_inner().service;
+    chat!(caller, Named::default(), delete_service(&caller, &state, sid));
+    Ok(api::no_content())
+}

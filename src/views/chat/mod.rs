@@ -1,0 +1,27 @@
+//! Programmable Chat v2's wire types, over the same rows as Conversations'
+//! (a channel is a conversation, a member a participant). Every URL is
+//! under `{public}/v2/Services/{IS}`.
+
+pub mod channels;
+pub mod members;
+pub mod messages;
+pub mod roles;
+pub mod services;
+pub mod users;
+
+/// Where a Chat response's URLs point.
+#[derive(Debug, Clone)]
+pub struct ChatUrls {
+    /// `{public}/v2/Services/{IS}`
+    pub service: String,
+}
+
+impl ChatUrls {
+    pub fn new(public_url: &str, service_sid: &str) -> ChatUrls {
+        ChatUrls { service: format!("{public_url}/v2/Services/{service_sid}") }
+    }
+
+    pub fn channel(&self, sid: &str) -> String {
+        format!("{}/Channels/{sid}", self.service)
+    }
+}
