@@ -25,8 +25,9 @@ COMPAT_DIR = Path(__file__).resolve().parent
 SPEC_PATH = COMPAT_DIR / "spec" / "twilio_conversations_v1.yaml"
 
 # Every Twilio host the library may talk to for these APIs (Conversations v1,
-# and the 2010 API for Keys).
-TWILIO_PREFIXES = ("https://conversations.twilio.com", "https://api.twilio.com")
+# Programmable Chat v2/v3 on both of its hosts, and the 2010 API for Keys).
+TWILIO_PREFIXES = ("https://conversations.twilio.com", "https://chat.twilio.com",
+                   "https://ip-messaging.twilio.com", "https://api.twilio.com")
 
 
 @dataclass
@@ -45,9 +46,10 @@ class Exchange:
 
 
 class LocalHttpClient(TwilioHttpClient):
-    """A TwilioHttpClient that sends https://conversations.twilio.com/... to
-    the local server (reference §9). Page.next_page() goes through here too,
-    so absolute `meta.next_page_url` values are rewritten as well.
+    """A TwilioHttpClient that sends https://conversations.twilio.com/... (and
+    the other TWILIO_PREFIXES hosts: chat, ip-messaging, api) to the local
+    server (reference §9). Page.next_page() goes through here too, so
+    absolute `meta.next_page_url` values are rewritten as well.
 
     Every exchange is appended to `self.exchanges` so tests can look at the
     raw JSON the library received."""

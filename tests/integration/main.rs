@@ -8,6 +8,7 @@
 //!     cargo test --test integration media::          # one feature
 
 mod auth;
+mod chat;
 mod conversations;
 mod events;
 mod media;
