@@ -230,14 +230,25 @@ impl Caller {
     fn principal(&self, conn: &mut DbConnection) -> Result<Result<Principal, NeedsUser>, ApiError> {
         match &self.credential {
             Credential::Basic { cache_key, user, account_sid, phc } => {
+                // A service named in the path is checked in the same query.
+                let service = self.service.as_deref().filter(|s| SidKind::Service.matches(s));
+                let checked = |owned: bool| service.map(|s| (s.to_owned(), owned));
                 let current = if SidKind::ApiKey.matches(user) {
-                    store::api_keys::find_with_account(conn, user)?
-                        .filter(|(key, account)| key.secret_hash == *phc && account.sid == *account_sid)
-                        .map(|(key, account)| Principal::Account { account, api_key: Some(key.sid) })
+                    store::api_keys::find_with_account_and_service(conn, user, account_sid, service)?
+                        .filter(|(key, account, _)| key.secret_hash == *phc && account.sid == *account_sid)
+                        .map(|(key, account, owned)| Principal::Account {
+                            account: Box::new(account),
+                            api_key: Some(key.sid),
+                            service: checked(owned),
+                        })
                 } else {
-                    store::accounts::find(conn, account_sid)?
-                        .filter(|account| account.auth_token_hash == *phc)
-                        .map(|account| Principal::Account { account, api_key: None })
+                    store::accounts::find_with_service(conn, account_sid, service)?
+                        .filter(|(account, _)| account.auth_token_hash == *phc)
+                        .map(|(account, owned)| Principal::Account {
+                            account: Box::new(account),
+                            api_key: None,
+                            service: checked(owned),
+                        })
                 };
                 current.map(Ok).ok_or_else(|| {
                     self.auth.basic.forget(cache_key);

@@ -59,7 +59,13 @@ impl Auth {
 pub enum Principal {
     /// Basic auth with the account's Auth Token or one of its API keys:
     /// full access to the account's resources and nothing else.
-    Account { account: AccountRow, api_key: Option<String> },
+    Account {
+        account: Box<AccountRow>,
+        api_key: Option<String>,
+        /// The service the request's path names, and whether it is one of
+        /// the account's (read with the credential).
+        service: Option<(String, bool)>,
+    },
     /// An access token: one identity in one service, held to its roles.
     User(Box<EndUser>),
 }
@@ -85,7 +91,7 @@ impl Principal {
     /// carries only what a user may use).
     pub fn account(&self) -> Option<&AccountRow> {
         match self {
-            Principal::Account { account, .. } => Some(account),
+            Principal::Account { account, .. } => Some(account.as_ref()),
             Principal::User(_) => None,
         }
     }
@@ -94,6 +100,15 @@ impl Principal {
         match self {
             Principal::Account { account, .. } => &account.sid,
             Principal::User(u) => &u.account_sid,
+        }
+    }
+
+    /// Whether `service` is one of the account's, if that was read with the
+    /// credential (`None`: not known yet).
+    pub fn owns_service(&self, service: &str) -> Option<bool> {
+        match self {
+            Principal::Account { service: Some((sid, owned)), .. } if sid == service => Some(*owned),
+            _ => None,
         }
     }
 

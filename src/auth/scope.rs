@@ -38,9 +38,14 @@ impl ServiceScope {
         }
         let service_sid = match service {
             Some(service) => {
-                if !SidKind::Service.matches(service)
-                    || !store::services::exists(conn, principal.account_sid(), service)?
-                {
+                let owned = match principal.owns_service(service) {
+                    Some(owned) => owned,
+                    None => {
+                        SidKind::Service.matches(service)
+                            && store::services::exists(conn, principal.account_sid(), service)?
+                    }
+                };
+                if !owned {
                     return Err(ApiError::NotFound);
                 }
                 service.to_owned()

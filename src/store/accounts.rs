@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::db::schema::accounts;
+use crate::db::schema::{accounts, services};
 
 use super::{OptionalRow, StoreResult};
 
@@ -44,6 +44,29 @@ pub struct DefaultsChanges {
 
 pub fn find(conn: &mut DbConnection, sid: &str) -> StoreResult<Option<AccountRow>> {
     accounts::table.filter(accounts::sid.eq(sid)).select(AccountRow::as_select()).get_result(conn).found()
+}
+
+/// The account, and whether `service` (if any) is one of its services: one
+/// query, so a request on `/…/Services/{IS}/…` re-checks its credential and
+/// its service in the round trip a default-service request takes.
+pub fn find_with_service(
+    conn: &mut DbConnection,
+    sid: &str,
+    service: Option<&str>,
+) -> StoreResult<Option<(AccountRow, bool)>> {
+    let Some(service) = service else {
+        return Ok(find(conn, sid)?.map(|account| (account, false)));
+    };
+    let owned = diesel::dsl::exists(
+        services::table
+            .filter(services::sid.eq(service.to_owned()))
+            .filter(services::account_sid.eq(sid.to_owned())),
+    );
+    accounts::table
+        .filter(accounts::sid.eq(sid))
+        .select((AccountRow::as_select(), owned))
+        .get_result(conn)
+        .found()
 }
 
 /// Stores the account's Auth Token sealed under the master key `key_id`.

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::db::schema::{accounts, api_keys};
+use crate::db::schema::{accounts, api_keys, services};
 use crate::keyset;
 
 use super::accounts::AccountRow;
@@ -44,6 +44,30 @@ pub fn find_with_account(conn: &mut DbConnection, sid: &str) -> StoreResult<Opti
         .inner_join(accounts::table.on(accounts::sid.eq(api_keys::account_sid)))
         .filter(api_keys::sid.eq(sid))
         .select((ApiKeyRow::as_select(), AccountRow::as_select()))
+        .get_result(conn)
+        .found()
+}
+
+/// [`find_with_account`], and whether `service` (if any) belongs to
+/// `account_sid` (the account the key was verified for): one query.
+pub fn find_with_account_and_service(
+    conn: &mut DbConnection,
+    sid: &str,
+    account_sid: &str,
+    service: Option<&str>,
+) -> StoreResult<Option<(ApiKeyRow, AccountRow, bool)>> {
+    let Some(service) = service else {
+        return Ok(find_with_account(conn, sid)?.map(|(key, account)| (key, account, false)));
+    };
+    let owned = diesel::dsl::exists(
+        services::table
+            .filter(services::sid.eq(service.to_owned()))
+            .filter(services::account_sid.eq(account_sid.to_owned())),
+    );
+    api_keys::table
+        .inner_join(accounts::table.on(accounts::sid.eq(api_keys::account_sid)))
+        .filter(api_keys::sid.eq(sid))
+        .select((ApiKeyRow::as_select(), AccountRow::as_select(), owned))
         .get_result(conn)
         .found()
 }
