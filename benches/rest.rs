@@ -10,7 +10,8 @@
 //!     cargo bench --bench rest -- --duration 5 --clients 1,8 --backends postgres
 //!
 //! Options: --duration SECS (default 10), --clients LIST (1,8,64),
-//! --backends LIST (sqlite,postgres), --auth LIST (basic,token), --pg-url URL (an admin URL; default
+//! --backends LIST (sqlite,postgres), --auth LIST (basic,token,chat: Basic auth
+//! through Chat v2's path), --pg-url URL (an admin URL; default
 //! postgres://postgres@127.0.0.1:5432/postgres), --pages N (1000),
 //! --skip-paging, --server-wrapper "CMD ARGS" (prefix for the server
 //! process, e.g. "perf record -e cpu-clock -g -o /tmp/perf.data --"),
@@ -100,6 +101,9 @@ enum Auth {
     /// `Authorization: Bearer` with an access token signed by an API key,
     /// one identity per client, each a participant of its conversation.
     Token,
+    /// Basic auth, through Programmable Chat v2's path
+    /// (`/v2/Services/{IS}/Channels/{CH}/Messages`, `From`).
+    Chat,
 }
 
 impl Auth {
@@ -107,6 +111,7 @@ impl Auth {
         match s {
             "basic" => Some(Auth::Basic),
             "token" => Some(Auth::Token),
+            "chat" => Some(Auth::Chat),
             _ => None,
         }
     }
@@ -115,6 +120,7 @@ impl Auth {
         match self {
             Auth::Basic => "basic",
             Auth::Token => "token",
+            Auth::Chat => "chat",
         }
     }
 }
@@ -167,7 +173,7 @@ async fn create_api_key(client: &awc::Client, base: &str) -> (String, String) {
     (body["sid"].as_str().unwrap().to_owned(), body["secret"].as_str().unwrap().to_owned())
 }
 
-/// A sender's conversation, `Authorization` override and form.
+/// A sender's URL, `Authorization` override and form.
 type Sender = (String, Option<String>, Vec<(&'static str, &'static str)>);
 
 /// `clients` senders, each with its own conversation, authenticating with
@@ -176,11 +182,17 @@ async fn prepare_senders(client: &awc::Client, base: &str, clients: usize, auth:
     let service = default_service(client, base).await;
     let key = match auth {
         Auth::Token => Some(create_api_key(client, base).await),
-        Auth::Basic => None,
+        Auth::Basic | Auth::Chat => None,
     };
     let mut senders: Vec<Sender> = Vec::new();
     for i in 0..clients {
         let conversation = create_conversation(client, base).await;
+        let url = format!("{base}/v1/Conversations/{conversation}/Messages");
+        if auth == Auth::Chat {
+            let url = format!("{base}/v2/Services/{service}/Channels/{conversation}/Messages");
+            senders.push((url, None, vec![("From", "bench"), ("Body", "hello, world")]));
+            continue;
+        }
         match &key {
             Some(key) => {
                 let identity = format!("bench-{i}");
@@ -191,9 +203,9 @@ async fn prepare_senders(client: &awc::Client, base: &str, clients: usize, auth:
                     .expect("add participant");
                 assert_eq!(res.status(), 201);
                 let bearer = format!("Bearer {}", access_token(key, &identity, &service));
-                senders.push((conversation, Some(bearer), vec![("Body", "hello, world")]));
+                senders.push((url, Some(bearer), vec![("Body", "hello, world")]));
             }
-            None => senders.push((conversation, None, vec![("Author", "bench"), ("Body", "hello, world")])),
+            None => senders.push((url, None, vec![("Author", "bench"), ("Body", "hello, world")])),
         }
     }
     senders
@@ -203,18 +215,17 @@ async fn prepare_senders(client: &awc::Client, base: &str, clients: usize, auth:
 type Run = (Vec<f64>, usize, Duration);
 
 /// All `senders` posting messages concurrently in a loop for `duration`.
-async fn run_senders(client: &awc::Client, base: &str, senders: &[Sender], duration: Duration) -> Run {
+async fn run_senders(client: &awc::Client, senders: &[Sender], duration: Duration) -> Run {
     let started = Instant::now();
     let deadline = started + duration;
-    let results = join_all(senders.iter().map(|(c, authorization, form)| {
+    let results = join_all(senders.iter().map(|(url, authorization, form)| {
         let client = client.clone();
-        let url = format!("{base}/v1/Conversations/{c}/Messages");
         async move {
             let mut lat = Vec::new();
             let mut errors = 0;
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let mut req = client.post(&url);
+                let mut req = client.post(url.as_str());
                 if let Some(a) = authorization {
                     req = req.insert_header(("Authorization", a.as_str()));
                 }
@@ -254,7 +265,7 @@ async fn send_load(
     for (server, base) in bases.iter().enumerate() {
         for &auth in auths {
             let senders = prepare_senders(&http[server], base, clients, auth).await;
-            run_senders(&http[server], base, &senders, Duration::from_secs(1)).await; // warm-up: connections, caches
+            run_senders(&http[server], &senders, Duration::from_secs(1)).await; // warm-up: connections, caches
             sets.push((server, auth, senders, (Vec::new(), 0, Duration::ZERO)));
         }
     }
@@ -262,7 +273,7 @@ async fn send_load(
     let order: Vec<usize> = (0..sets.len()).chain((0..sets.len()).rev()).collect();
     for i in order {
         let (server, _, senders, total) = &mut sets[i];
-        let (lat, errors, elapsed) = run_senders(&http[*server], bases[*server], senders, slice).await;
+        let (lat, errors, elapsed) = run_senders(&http[*server], senders, slice).await;
         total.0.extend(lat);
         total.1 += errors;
         total.2 += elapsed;

@@ -9,64 +9,18 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import twilio from "twilio";
+import { startConfab } from "./server.js";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const bin = process.env.CONFAB_BIN || path.join(repo, "target/debug/confab");
 const accountSid = "AC" + "8".repeat(32);
 const authToken = "node-chat-token-" + Math.random().toString(16).slice(2);
 const basic = "Basic " + Buffer.from(`${accountSid}:${authToken}`).toString("base64");
 
-let server, dataDir, base, client, chat, serviceSid;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(check, what, ms = 15000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+let server, base, client, chat, serviceSid;
 
 before(async () => {
-  dataDir = mkdtempSync(path.join(tmpdir(), "confab-node-chat-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(bin, [], {
-    env: {
-      PATH: process.env.PATH,
-      CONFAB_BIND: `127.0.0.1:${port}`,
-      CONFAB_PUBLIC_URL: base,
-      CONFAB_DATA_DIR: dataDir,
-      CONFAB_ACCOUNT_SID: accountSid,
-      CONFAB_AUTH_TOKEN: authToken,
-      RUST_LOG: "warn",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  await waitFor(async () => {
-    try {
-      return (await fetch(`${base}/healthz`)).ok;
-    } catch {
-      return false;
-    }
-  }, "confab to start");
+  server = await startConfab({ accountSid, authToken });
+  base = server.base;
   client = twilio(accountSid, authToken);
   // Both hosts Chat apps use reach the same server.
   client.chat.baseUrl = base;
@@ -75,10 +29,7 @@ before(async () => {
   serviceSid = (await chat.services.create({ friendlyName: "node chat" })).sid;
 });
 
-after(async () => {
-  server?.kill();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+after(() => server?.stop());
 
 test("the media flow of Chat's documents, with twilio-node", async () => {
   const service = chat.services(serviceSid);

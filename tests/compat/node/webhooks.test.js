@@ -9,66 +9,23 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
-import net from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import twilio from "twilio";
+import { startConfab, waitFor } from "./server.js";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const bin = process.env.CONFAB_BIN || path.join(repo, "target/debug/confab");
 const accountSid = "AC" + "7".repeat(32);
 const authToken = "node-compat-token-" + Math.random().toString(16).slice(2);
 
-let server, dataDir, base, client, receiver;
+let server, base, client, receiver;
 const hits = [];
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(check, what, ms = 15000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 before(async () => {
-  dataDir = mkdtempSync(path.join(tmpdir(), "confab-node-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(bin, [], {
-    env: {
-      PATH: process.env.PATH,
-      CONFAB_BIND: `127.0.0.1:${port}`,
-      CONFAB_PUBLIC_URL: base,
-      CONFAB_DATA_DIR: dataDir,
-      CONFAB_ACCOUNT_SID: accountSid,
-      CONFAB_AUTH_TOKEN: authToken,
-      CONFAB_WEBHOOK_ALLOWED_HOSTS: "127.0.0.1",
-      RUST_LOG: "warn",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
+  server = await startConfab({
+    accountSid,
+    authToken,
+    env: { CONFAB_WEBHOOK_ALLOWED_HOSTS: "127.0.0.1" },
   });
-  await waitFor(async () => {
-    try {
-      return (await fetch(`${base}/healthz`)).ok;
-    } catch {
-      return false;
-    }
-  }, "confab to start");
+  base = server.base;
 
   receiver = createServer((req, res) => {
     let body = "";
@@ -101,8 +58,7 @@ before(async () => {
 
 after(async () => {
   receiver?.close();
-  server?.kill();
-  rmSync(dataDir, { recursive: true, force: true });
+  server?.stop();
 });
 
 const hookUrl = (p) => `http://127.0.0.1:${receiver.address().port}${p}`;
