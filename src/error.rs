@@ -54,6 +54,8 @@ pub enum Code {
     MemberLimit,
     MemberExists,
     MessageNotFound,
+    AlreadyInvited,
+    InviteNotFound,
 }
 
 impl Code {
@@ -94,6 +96,8 @@ impl Code {
             Code::MemberLimit => 50403,
             Code::MemberExists => 50404,
             Code::MessageNotFound => 50500,
+            Code::AlreadyInvited => 50212,
+            Code::InviteNotFound => 50601,
         }
     }
 
@@ -110,7 +114,8 @@ impl Code {
             | Code::UserNotFound
             | Code::ChannelNotFound
             | Code::MemberNotFound
-            | Code::MessageNotFound => StatusCode::NOT_FOUND,
+            | Code::MessageNotFound
+            | Code::InviteNotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Code::Conflict
@@ -119,7 +124,8 @@ impl Code {
             | Code::ParticipantAddressExists
             | Code::ParticipantExists
             | Code::ChannelUniqueNameExists
-            | Code::MemberExists => StatusCode::CONFLICT,
+            | Code::MemberExists
+            | Code::AlreadyInvited => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -366,6 +372,10 @@ impl From<StoreError> for ApiError {
                 Code::UserChannelLimit,
                 format!("The user has reached its limit of {max} conversations"),
             ),
+            StoreError::AlreadyInvited(identity) => ApiError::client(
+                Code::AlreadyInvited,
+                format!("{identity:?} is already invited to this channel"),
+            ),
             StoreError::RoleInUse { role, default } => ApiError::client(
                 Code::InvalidParameter,
                 format!(
@@ -373,7 +383,7 @@ impl From<StoreError> for ApiError {
                     if default {
                         "it is a default role of the service"
                     } else {
-                        "users or participants hold it"
+                        "users, participants or invites hold it"
                     }
                 ),
             ),

@@ -54,7 +54,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Programmable Chat v2: the same rows as Conversations, in Chat's shapes.
 fn chat_routes(cfg: &mut web::ServiceConfig) {
-    use chat::{channels, members, messages, roles, services, users};
+    use chat::{channels, invites, members, messages, roles, services, users};
     cfg.service(web::resource("/Services").get(services::list).post(services::create))
         .service(
             web::resource("/Services/{service}")
@@ -88,6 +88,14 @@ fn chat_routes(cfg: &mut web::ServiceConfig) {
                         .get(messages::fetch)
                         .post(messages::update)
                         .delete(messages::delete),
+                )
+                .service(
+                    web::resource("/Channels/{channel}/Invites").get(invites::list).post(invites::create),
+                )
+                .service(
+                    web::resource("/Channels/{channel}/Invites/{invite}")
+                        .get(invites::fetch)
+                        .delete(invites::delete),
                 )
                 .service(web::resource("/Roles").get(roles::list).post(roles::create))
                 .service(

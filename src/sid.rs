@@ -15,6 +15,7 @@ pub enum SidKind {
     MessagingService,
     Content,
     Webhook,
+    Invite,
 }
 
 impl SidKind {
@@ -32,6 +33,7 @@ impl SidKind {
             SidKind::MessagingService => "MG",
             SidKind::Content => "HX",
             SidKind::Webhook => "WH",
+            SidKind::Invite => "IN",
         }
     }
 

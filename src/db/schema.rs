@@ -274,6 +274,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Chat's invites (src/store/invites.rs).
+    invites (id) {
+        id -> BigInt,
+        sid -> Text,
+        account_sid -> Text,
+        service_sid -> Text,
+        conversation_sid -> Text,
+        identity -> Text,
+        role_sid -> Text,
+        created_by -> Text,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     services,
@@ -285,4 +301,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     media,
     storage_deletions,
     api_keys,
+    invites,
 );

@@ -14,6 +14,7 @@ pub mod conversations;
 pub mod credentials;
 pub mod deliveries;
 pub mod events;
+pub mod invites;
 pub mod media;
 pub mod messages;
 pub mod page;
@@ -42,6 +43,8 @@ pub enum StoreError {
     ParticipantAddressExists(String),
     #[error("a user with identity {0:?} exists")]
     UserExists(String),
+    #[error("{0:?} is already invited to this channel")]
+    AlreadyInvited(String),
     /// A conversation has as many participants as its service allows.
     #[error("the conversation has its limit of {0} participants")]
     MemberLimit(i64),

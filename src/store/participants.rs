@@ -156,14 +156,20 @@ pub fn insert(
     if members >= service.limit_channel_members {
         return Err(StoreError::MemberLimit(service.limit_channel_members));
     }
-    let role_sid = match &spec.role_sid {
-        Some(r) => r.clone(),
-        None => service
+    let identity = spec.identity.as_deref().filter(|s| !s.is_empty());
+    // An invited identity joins with its invite's role, unless told one.
+    let invite = match identity {
+        Some(id) => super::invites::take(conn, &conversation.sid, id)?,
+        None => None,
+    };
+    let role_sid = match (&spec.role_sid, invite) {
+        (Some(r), _) => r.clone(),
+        (None, Some(invite)) => invite.role_sid,
+        (None, None) => service
             .default_conversation_role_sid
             .clone()
             .ok_or(StoreError::Corrupt("service has no default conversation role"))?,
     };
-    let identity = spec.identity.as_deref().filter(|s| !s.is_empty());
     let user_sid = match identity {
         Some(id) => Some(users::ensure(conn, &service, id, now)?.sid),
         None => None,

@@ -115,7 +115,8 @@ pub fn delete_unused(conn: &mut DbConnection, service_sid: &str, sid: &str) -> S
         ),
     ))
     .get_result(conn)?;
-    if held_by_user || held_by_participant || is_default {
+    let held_by_invite = super::invites::hold_role(conn, sid)?;
+    if held_by_user || held_by_participant || held_by_invite || is_default {
         return Err(StoreError::RoleInUse { role: sid.to_owned(), default: is_default });
     }
     diesel::delete(roles::table.filter(roles::sid.eq(sid))).execute(conn)?;

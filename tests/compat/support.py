@@ -141,7 +141,7 @@ def expect_page_error(fn: Callable[[], Any], status: int, code: int | None = Non
 
 
 SID_RE = {kind: re.compile(rf"^{kind}[0-9a-f]{{32}}$") for kind in
-          ("AC", "IS", "CH", "IM", "MB", "US", "RL", "WH")}
+          ("AC", "IS", "CH", "IM", "MB", "US", "RL", "WH", "IN")}
 
 
 def is_sid(value: Any, kind: str) -> bool:

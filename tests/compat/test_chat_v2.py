@@ -39,6 +39,8 @@ MEMBER_NOT_FOUND = 50402
 MEMBER_LIMIT = 50403
 MEMBER_EXISTS = 50404
 MESSAGE_NOT_FOUND = 50500
+ALREADY_INVITED = 50212
+INVITE_NOT_FOUND = 50601
 INVALID_MEDIA = 50510
 
 # Appendix B: the keys of every object, exactly.
@@ -554,6 +556,32 @@ def test_member_errors(http, acct, svc, s):
     assert body["code"] == 20001, body
     assert body["message"] == "Missing required parameter Identity in the post body", body
     assert [m.identity for m in s.channels(ch.sid).members.list()] == ["twin"]
+
+
+def test_invites(svc, s):
+    ch = s.channels.create(friendly_name="invites", unique_name="invites")
+    s.users.create(identity="ivy")
+    s.users.create(identity="jo")
+    poster = s.roles.create(friendly_name="poster", type="channel", permission=["sendMessage"])
+    invite = s.channels("invites").invites.create(identity="ivy", role_sid=poster.sid)
+    assert is_sid(invite.sid, "IN")
+    assert (invite.identity, invite.channel_sid, invite.service_sid) == ("ivy", ch.sid, svc.sid)
+    assert (invite.role_sid, invite.created_by) == (poster.sid, "system")
+    assert isinstance(invite.date_created, datetime)
+    assert invite.url.endswith(f"/v2/Services/{svc.sid}/Channels/{ch.sid}/Invites/{invite.sid}")
+    assert s.channels(ch.sid).invites(invite.sid).fetch().identity == "ivy"
+    jo = s.channels(ch.sid).invites.create(identity="jo")
+    assert jo.role_sid == svc.default_channel_role_sid
+    assert [i.identity for i in s.channels(ch.sid).invites.list(identity=["jo"])] == ["jo"]
+    assert [i.sid for i in s.channels(ch.sid).invites.list(page_size=1)] == [invite.sid, jo.sid]
+    expect_rest_error(lambda: s.channels(ch.sid).invites.create(identity="ivy"), 409, ALREADY_INVITED)
+    expect_rest_error(lambda: s.channels(ch.sid).invites.create(identity="nobody"), 404, USER_NOT_FOUND)
+    # Joining takes the invite, with its role.
+    member = s.channels(ch.sid).members.create(identity="ivy")
+    assert member.role_sid == poster.sid
+    assert [i.identity for i in s.channels(ch.sid).invites.list()] == ["jo"]
+    assert s.channels(ch.sid).invites(jo.sid).delete() is True
+    expect_rest_error(lambda: s.channels(ch.sid).invites(jo.sid).fetch(), 404, INVITE_NOT_FOUND)
 
 
 def test_member_and_user_channel_limits(chat, svc, s):

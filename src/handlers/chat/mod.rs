@@ -6,6 +6,7 @@
 //! objects. Errors say what Chat says: [`fail`].
 
 pub mod channels;
+pub mod invites;
 pub mod members;
 pub mod messages;
 pub mod roles;
@@ -31,6 +32,7 @@ pub(crate) struct Named {
     pub channel: Option<String>,
     pub member: Option<String>,
     pub message: Option<String>,
+    pub invite: Option<String>,
 }
 
 impl Named {
@@ -95,6 +97,11 @@ fn missing(
         && store::messages::find(conn, &conversation.sid, message).found()?.is_none()
     {
         return Ok(Code::MessageNotFound);
+    }
+    if let Some(invite) = &named.invite
+        && store::invites::find(conn, &conversation.sid, invite).found()?.is_none()
+    {
+        return Ok(Code::InviteNotFound);
     }
     Ok(Code::NotFound)
 }

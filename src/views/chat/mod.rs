@@ -3,6 +3,7 @@
 //! under `{public}/v2/Services/{IS}`.
 
 pub mod channels;
+pub mod invites;
 pub mod members;
 pub mod messages;
 pub mod roles;

@@ -7,6 +7,7 @@
 
 mod channels;
 mod cross_api;
+mod invites;
 mod members;
 mod messages;
 mod roles;

@@ -1,0 +1,18 @@
+-- Programmable Chat's invites (IN…): an identity asked to join a channel,
+-- with the role it will join with. Joining takes the invite.
+CREATE TABLE invites (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sid TEXT NOT NULL UNIQUE,
+    account_sid TEXT NOT NULL,
+    service_sid TEXT NOT NULL,
+    conversation_sid TEXT NOT NULL REFERENCES conversations (sid) ON DELETE CASCADE,
+    identity TEXT NOT NULL,
+    -- checked at commit, as participants' roles are
+    role_sid TEXT NOT NULL REFERENCES roles (sid) DEFERRABLE INITIALLY DEFERRED,
+    created_by TEXT NOT NULL,
+    date_created BIGINT NOT NULL,
+    date_updated BIGINT NOT NULL,
+    UNIQUE (conversation_sid, identity)
+);
+CREATE INDEX invites_conversation ON invites (conversation_sid, id);
+CREATE INDEX invites_role ON invites (role_sid);
