@@ -6,7 +6,7 @@ use crate::handlers::chat;
 use crate::handlers::conversations::{
     configuration, conversations, memberships, messages, participants, roles, services, users, webhooks,
 };
-use crate::handlers::{api_keys, events, health, media};
+use crate::handlers::{api_keys, events, health, media, push_credentials};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").get(health::healthz))
@@ -33,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .get(webhooks::fetch_account)
                         .post(webhooks::update_account),
                 )
+                .configure(credential_routes)
                 .service(web::resource("/Services").get(services::list).post(services::create))
                 .service(web::resource("/Services/{service}").get(services::fetch).delete(services::delete))
                 .service(
@@ -48,7 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::scope("/Services/{service}").configure(media_routes).configure(service_routes))
                 .configure(service_routes),
         )
-        .service(web::scope("/v2").configure(chat_routes))
+        .service(web::scope("/v2").configure(credential_routes).configure(chat_routes))
         .service(web::resource("/v3/Services/{service}/Channels/{channel}").post(chat::channels::update_v3));
 }
 
@@ -118,6 +119,17 @@ fn chat_routes(cfg: &mut web::ServiceConfig) {
                         .post(users::update_channel)
                         .delete(users::delete_channel),
                 ),
+        );
+}
+
+/// Push credentials: the same resource under `/v1` and Chat's `/v2`.
+fn credential_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/Credentials").get(push_credentials::list).post(push_credentials::create))
+        .service(
+            web::resource("/Credentials/{credential}")
+                .get(push_credentials::fetch)
+                .post(push_credentials::update)
+                .delete(push_credentials::delete),
         );
 }
 

@@ -16,6 +16,7 @@ pub enum SidKind {
     Content,
     Webhook,
     Invite,
+    Credential,
 }
 
 impl SidKind {
@@ -34,6 +35,7 @@ impl SidKind {
             SidKind::Content => "HX",
             SidKind::Webhook => "WH",
             SidKind::Invite => "IN",
+            SidKind::Credential => "CR",
         }
     }
 

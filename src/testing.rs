@@ -43,3 +43,25 @@ pub fn start_background(state: &actix_web::web::Data<crate::app::AppState>) -> c
 pub async fn pending_deliveries(db: &Db) -> i64 {
     db.read(crate::store::deliveries::pending).await.expect("count deliveries")
 }
+
+/// A push credential's secrets as stored (the master key's id, the sealed
+/// bytes) and as the current master keys open them (JSON).
+pub async fn push_credential_secrets(
+    state: &actix_web::web::Data<crate::app::AppState>,
+    account_sid: &str,
+    sid: &str,
+) -> (String, Vec<u8>, String) {
+    let (account_sid, sid) = (account_sid.to_owned(), sid.to_owned());
+    let row = state
+        .db
+        .read(move |conn| crate::store::push_credentials::find(conn, &account_sid, &sid))
+        .await
+        .expect("a push credential");
+    let opened = state
+        .keys
+        .keyring_for(&row.key_id)
+        .await
+        .open(crate::keys::keyring::Purpose::PushCredential, &row.sid, &row.key_id, &row.secrets_sealed)
+        .expect("sealed under a known master key");
+    (row.key_id, row.secrets_sealed, String::from_utf8(opened).expect("JSON"))
+}

@@ -290,6 +290,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Push credentials (src/store/push_credentials.rs).
+    push_credentials (id) {
+        id -> BigInt,
+        sid -> Text,
+        account_sid -> Text,
+        friendly_name -> Nullable<Text>,
+        credential_type -> Text,
+        sandbox -> Nullable<Bool>,
+        key_id -> Text,
+        secrets_sealed -> Binary,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     services,

@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod events;
 pub mod health;
 pub mod media;
+pub mod push_credentials;
 
 use crate::auth::standing::{self, Standing};
 use crate::auth::{Caller, ServiceScope};

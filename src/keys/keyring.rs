@@ -213,6 +213,8 @@ pub enum Purpose {
     ApiKeySecret,
     /// An account's Auth Token, needed to sign webhook requests (owner: the account SID).
     AuthToken,
+    /// A push credential's certificate, private key and secrets (owner: the credential SID).
+    PushCredential,
 }
 
 impl Purpose {
@@ -221,6 +223,7 @@ impl Purpose {
             Purpose::DataKey => "confab data key",
             Purpose::ApiKeySecret => "confab api key secret",
             Purpose::AuthToken => "confab auth token",
+            Purpose::PushCredential => "confab push credential",
         }
     }
 }

@@ -31,7 +31,25 @@ fn unreadable(what: &str, sid: &str, e: impl std::fmt::Display) -> StoreError {
 /// Re-wraps every data key and API key secret not yet under the keyring's
 /// current key.
 pub fn rewrap_all(conn: &mut DbConnection, keyring: &Keyring) -> StoreResult<usize> {
-    Ok(rewrap_media(conn, keyring)? + reseal_api_keys(conn, keyring)? + reseal_auth_tokens(conn, keyring)?)
+    Ok(rewrap_media(conn, keyring)?
+        + reseal_api_keys(conn, keyring)?
+        + reseal_auth_tokens(conn, keyring)?
+        + reseal_push_credentials(conn, keyring)?)
+}
+
+fn reseal_push_credentials(conn: &mut DbConnection, keyring: &Keyring) -> StoreResult<usize> {
+    let rows = store::push_credentials::sealed_elsewhere(conn, &keyring.current_id())?;
+    transaction(conn, |tx| {
+        let conn = tx.conn()?;
+        for (sid, key_id, sealed) in &rows {
+            let resealed = keyring
+                .reseal(Purpose::PushCredential, sid, key_id, sealed)
+                .map_err(|e| unreadable("push credential", sid, e))?;
+            store::push_credentials::reseal(conn, sid, key_id, &resealed.key_id, &resealed.bytes)?;
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    Ok(rows.len())
 }
 
 fn reseal_auth_tokens(conn: &mut DbConnection, keyring: &Keyring) -> StoreResult<usize> {

@@ -19,6 +19,7 @@ pub mod media;
 pub mod messages;
 pub mod page;
 pub mod participants;
+pub mod push_credentials;
 pub mod roles;
 pub mod services;
 pub mod storage_deletions;

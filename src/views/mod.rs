@@ -10,6 +10,7 @@ pub mod media;
 pub mod memberships;
 pub mod messages;
 pub mod participants;
+pub mod push_credentials;
 pub mod roles;
 pub mod services;
 pub mod users;

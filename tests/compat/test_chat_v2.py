@@ -1105,3 +1105,23 @@ def test_end_users_see_their_channels_and_need_send_media(http, fresh_account):
     _expect(_as_user(http, "POST", v2_url(acct, svc.sid, "Roles"), alice,
                      data={"FriendlyName": "mine", "Type": "channel", "Permission": "sendMessage"}), 403)
     assert len(s.roles.list()) == 5
+
+
+def test_push_credentials_through_chat_and_conversations(acct, chat):
+    created = chat.credentials.create(type="apn", friendly_name="ios", certificate="-----CERT-----",
+                                      private_key="-----KEY-----", sandbox=True)
+    assert created.sid.startswith("CR") and len(created.sid) == 34
+    assert (created.type, created.friendly_name, created.sandbox) == ("apn", "ios", "True")
+    assert created.url == f"{acct.base_url}/v2/Credentials/{created.sid}"
+    assert isinstance(created.date_created, datetime)
+    same = acct.client.conversations.v1.credentials(created.sid).fetch()
+    assert (same.type, same.friendly_name) == ("apn", "ios")
+    assert same.url == f"{acct.base_url}/v1/Credentials/{created.sid}"
+    updated = acct.client.conversations.v1.credentials(created.sid).update(friendly_name="ios prod")
+    assert updated.friendly_name == "ios prod"
+    fcm = chat.credentials.create(type="fcm", secret="server-key")
+    assert {c.sid for c in chat.credentials.list(page_size=1)} >= {created.sid, fcm.sid}
+    expect_rest_error(lambda: chat.credentials.create(type="fcm"), 400, 20001)
+    assert chat.credentials(created.sid).delete() is True
+    expect_rest_error(lambda: chat.credentials(created.sid).fetch(), 404, 20404)
+    assert chat.credentials(fcm.sid).delete() is True

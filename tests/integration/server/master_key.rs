@@ -120,6 +120,14 @@ async fn the_cli_rotates_the_key_file_under_a_running_server() {
     assert_eq!(res.status(), 201);
     let media_json: serde_json::Value = res.json().await.unwrap();
     let sid = media_json["sid"].as_str().unwrap().to_owned();
+    let mut res = client
+        .post(format!("{}/v2/Credentials", server.base))
+        .send_form(&[("Type", "fcm"), ("Secret", "fcm server key")])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let credential: serde_json::Value = res.json().await.unwrap();
+    let credential = credential["sid"].as_str().unwrap().to_owned();
 
     let database_url = match &server.db.url {
         DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
@@ -137,14 +145,19 @@ async fn the_cli_rotates_the_key_file_under_a_running_server() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // The media's data key and the account's sealed Auth Token.
-    assert_eq!(report["rewrapped"], 2);
+    // The media's data key, the account's sealed Auth Token and the push credential.
+    assert_eq!(report["rewrapped"], 3);
     let key_after = std::fs::read_to_string(data_dir.join("master.key")).unwrap();
     assert_ne!(key_before, key_after);
     assert_eq!(std::fs::read_to_string(data_dir.join("master.key.previous")).unwrap(), key_before);
     assert_eq!(key_ids(&server.state).await, vec![report["key_id"].as_str().unwrap().to_owned()]);
 
     let new_key_id = report["key_id"].as_str().unwrap().to_owned();
+    let account = server.account.sid.clone();
+    let (sealed_under, _, opened) =
+        confab::testing::push_credential_secrets(&server.state, &account, &credential).await;
+    assert_eq!(sealed_under, new_key_id);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&opened).unwrap()["secret"], "fcm server key");
 
     // The running server notices the new key file within about a second:
     // an upload after that wraps its data key under the new key (before any
