@@ -91,6 +91,7 @@ diesel::table! {
         date_created -> BigInt,
         date_updated -> BigInt,
         channel_type -> Text,
+        invite_only -> Bool,
     }
 }
 

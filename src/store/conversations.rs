@@ -39,6 +39,10 @@ pub struct ConversationRow {
     /// `private` ones).
     #[serde(default = "private")]
     pub channel_type: String,
+    /// Only an invite (or a member allowed to add) brings a user in: Chat's
+    /// private channels.
+    #[serde(default)]
+    pub invite_only: bool,
 }
 
 fn private() -> String {
@@ -95,6 +99,7 @@ struct NewConversation<'a> {
     date_created: i64,
     date_updated: i64,
     channel_type: &'a str,
+    invite_only: bool,
 }
 
 /// What a new conversation is given; the account's defaults fill in the
@@ -116,6 +121,7 @@ pub struct ConversationSpec {
     pub channel_type: Option<&'static str>,
     /// Who created it, if not the caller (Chat's `CreatedBy`).
     pub created_by: Option<String>,
+    pub invite_only: bool,
 }
 
 /// An update: `None` leaves a field alone, `Some(None)` clears it.
@@ -134,6 +140,7 @@ pub struct ConversationUpdate {
     pub date_updated: Option<i64>,
     pub channel_type: Option<&'static str>,
     pub created_by: Option<String>,
+    pub invite_only: Option<bool>,
 }
 
 #[derive(AsChangeset, Default)]
@@ -154,6 +161,7 @@ struct ConversationChanges {
     date_updated: Option<i64>,
     channel_type: Option<&'static str>,
     created_by: Option<String>,
+    invite_only: Option<bool>,
 }
 
 /// A conversation of the service by SID or `unique_name`. (Two fixed
@@ -173,13 +181,15 @@ pub fn find(conn: &mut DbConnection, service_sid: &str, key: &str) -> StoreResul
 }
 
 /// Takes the conversation row's lock for the rest of the transaction (on
-/// SQLite the write transaction already excludes every other writer).
+/// SQLite the write transaction already excludes every other writer). `FOR
+/// NO KEY UPDATE`, as a send's UPDATE takes: it serialises with sends and
+/// other holders, not with inserts that merely refer to the row.
 pub fn lock(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
     if let DbConnection::Postgresql(pg) = conn {
         conversations::table
             .filter(conversations::sid.eq(sid))
             .select(conversations::id)
-            .for_update()
+            .for_no_key_update()
             .get_result::<i64>(pg)
             .found()?
             .ok_or(StoreError::NotFound)?;
@@ -252,6 +262,7 @@ pub fn insert(
             date_created,
             date_updated,
             channel_type: spec.channel_type.unwrap_or(PRIVATE),
+            invite_only: spec.invite_only,
         })
         .execute(conn)
         .map_err(|e| unique_name_taken(spec.unique_name.as_deref(), e))?;
@@ -284,6 +295,7 @@ pub fn update(
         date_updated: Some(update.date_updated.unwrap_or(now)),
         channel_type: update.channel_type,
         created_by: update.created_by,
+        invite_only: update.invite_only,
         ..Default::default()
     };
     if update.timer_inactive.is_some() || update.timer_closed.is_some() || update.state.is_some() {

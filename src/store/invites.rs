@@ -89,6 +89,16 @@ pub fn take(
     Ok(Some(invite))
 }
 
+/// Whether `identity` holds an invite to the conversation.
+pub fn exists(conn: &mut DbConnection, conversation_sid: &str, identity: &str) -> StoreResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        invites::table
+            .filter(invites::conversation_sid.eq(conversation_sid))
+            .filter(invites::identity.eq(identity)),
+    ))
+    .get_result(conn)?)
+}
+
 /// A conversation's invites; with `identities`, only those.
 pub fn list(
     conn: &mut DbConnection,

@@ -146,9 +146,15 @@ pub fn insert(
         return Err(StoreError::ConversationClosed);
     }
     let service = services::find(conn, &conversation.account_sid, &conversation.service_sid)?;
-    // Concurrent adds to one conversation (or of one user) count one after
-    // the other, so none passes a limit.
+    // Concurrent adds to one conversation count one after the other, so
+    // none passes its limit.
     super::conversations::lock(conn, &conversation.sid)?;
+    // One already there is a conflict, whatever the limits say.
+    if let Some(id) = spec.identity.as_deref().filter(|s| !s.is_empty())
+        && find(conn, &conversation.sid, id).found()?.is_some()
+    {
+        return Err(StoreError::ParticipantExists(id.to_owned()));
+    }
     let members: i64 = participants::table
         .filter(participants::conversation_sid.eq(&conversation.sid))
         .count()
@@ -174,11 +180,13 @@ pub fn insert(
         Some(id) => Some(users::ensure(conn, &service, id, now)?.sid),
         None => None,
     };
-    if let Some(user_sid) = &user_sid {
-        users::lock(conn, user_sid)?;
-        if count_of_user(conn, user_sid)? >= service.limit_user_channels {
-            return Err(StoreError::UserChannelLimit(service.limit_user_channels));
-        }
+    // Not under the user's lock: adds of one user to several conversations
+    // at once could pass the limit together, but a lock taken per user in
+    // request order would deadlock two requests adding each other.
+    if let Some(user_sid) = &user_sid
+        && count_of_user(conn, user_sid)? >= service.limit_user_channels
+    {
+        return Err(StoreError::UserChannelLimit(service.limit_user_channels));
     }
     let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
     let address = non_empty(&spec.binding_address);

@@ -147,21 +147,6 @@ pub fn ensure(
     }
 }
 
-/// Takes the user row's lock for the rest of the transaction (on SQLite the
-/// write transaction already excludes every other writer).
-pub fn lock(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
-    if let DbConnection::Postgresql(pg) = conn {
-        users::table
-            .filter(users::sid.eq(sid))
-            .select(users::id)
-            .for_update()
-            .get_result::<i64>(pg)
-            .found()?
-            .ok_or(StoreError::NotFound)?;
-    }
-    Ok(())
-}
-
 pub fn update(conn: &mut DbConnection, sid: &str, changes: &UserChanges) -> StoreResult<UserRow> {
     let old = find_by_sid(conn, sid)?;
     diesel::update(users::table.filter(users::sid.eq(sid))).set(changes).execute(conn)?;

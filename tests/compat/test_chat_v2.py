@@ -575,7 +575,7 @@ def test_invites(svc, s):
     assert [i.identity for i in s.channels(ch.sid).invites.list(identity=["jo"])] == ["jo"]
     assert [i.sid for i in s.channels(ch.sid).invites.list(page_size=1)] == [invite.sid, jo.sid]
     expect_rest_error(lambda: s.channels(ch.sid).invites.create(identity="ivy"), 409, ALREADY_INVITED)
-    expect_rest_error(lambda: s.channels(ch.sid).invites.create(identity="nobody"), 404, USER_NOT_FOUND)
+    expect_rest_error(lambda: s.channels(ch.sid).invites.create(identity="nobody"), 404, 20404)
     # Joining takes the invite, with its role.
     member = s.channels(ch.sid).members.create(identity="ivy")
     assert member.role_sid == poster.sid

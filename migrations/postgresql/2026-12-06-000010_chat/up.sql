@@ -15,8 +15,11 @@ ALTER TABLE messages ADD COLUMN was_edited BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE services ADD COLUMN read_status_enabled BOOLEAN NOT NULL DEFAULT true;
 ALTER TABLE services ADD COLUMN typing_indicator_timeout BIGINT NOT NULL DEFAULT 5;
 ALTER TABLE services ADD COLUMN consumption_report_interval BIGINT NOT NULL DEFAULT 10;
--- Enforced for both APIs: members per channel, channels per user.
+-- Enforced for both APIs: members per channel, channels per user. New
+-- services get Chat's defaults; services that existed before keep room
+-- (Twilio's maximum) rather than start refusing members they accepted.
 ALTER TABLE services ADD COLUMN limit_channel_members BIGINT NOT NULL DEFAULT 100;
 ALTER TABLE services ADD COLUMN limit_user_channels BIGINT NOT NULL DEFAULT 250;
+UPDATE services SET limit_channel_members = 1000, limit_user_channels = 1000;
 -- Push notification settings as Chat renders them (JSON object; keys appear once set).
 ALTER TABLE services ADD COLUMN notifications TEXT NOT NULL DEFAULT '{}';

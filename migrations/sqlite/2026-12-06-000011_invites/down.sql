@@ -1,1 +1,2 @@
+ALTER TABLE conversations DROP COLUMN invite_only;
 DROP TABLE invites;

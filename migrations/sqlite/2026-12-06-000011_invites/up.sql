@@ -16,3 +16,8 @@ CREATE TABLE invites (
 );
 CREATE INDEX invites_conversation ON invites (conversation_sid, id);
 CREATE INDEX invites_role ON invites (role_sid);
+
+-- A channel only an invite (or a member allowed to add) lets a user into:
+-- Chat's private channels. Conversations' own are not: a user holding
+-- joinConversation joins them, as before.
+ALTER TABLE conversations ADD COLUMN invite_only BOOLEAN NOT NULL DEFAULT 0;

@@ -74,6 +74,7 @@ async fn render(caller: &Caller, named: Named, sid: String) -> Result<Channel, A
 
 pub async fn create(caller: Caller, state: web::Data<AppState>, Form(p): Form) -> ApiResult<HttpResponse> {
     let u = update_from(&p)?;
+    let kind = channel_type(&p)?.unwrap_or(PUBLIC);
     let spec = ConversationSpec {
         unique_name: u.unique_name.flatten(),
         friendly_name: u.friendly_name,
@@ -81,8 +82,10 @@ pub async fn create(caller: Caller, state: web::Data<AppState>, Form(p): Form) -
         date_created: u.date_created,
         date_updated: u.date_updated,
         created_by: u.created_by,
-        // Chat's channels are public unless asked otherwise.
-        channel_type: Some(channel_type(&p)?.unwrap_or(PUBLIC)),
+        // Chat's channels are public unless asked otherwise; its private
+        // ones take users by invitation.
+        channel_type: Some(kind),
+        invite_only: kind == PRIVATE,
         ..Default::default()
     };
     let (_, row) = chat!(caller, Named::default(), create_conversation(&caller, &state, spec));
@@ -167,8 +170,10 @@ pub async fn update_v3(
     path: web::Path<ChannelPath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
+    let kind = channel_type(&p)?;
     let update = ConversationUpdate {
-        channel_type: channel_type(&p)?,
+        channel_type: kind,
+        invite_only: kind.map(|k| k == PRIVATE),
         messaging_service_sid: p.sid("MessagingServiceSid", SidKind::MessagingService)?,
         ..Default::default()
     };

@@ -49,9 +49,10 @@ pub async fn create(caller: Caller, path: web::Path<ChannelPath>, Form(p): Form)
             if role.is_some() {
                 standing.require_admin_for("RoleSid")?;
             }
-            // Only a user can be invited (Twilio answered 404 for an unknown identity).
+            // Only a user can be invited: Twilio answered an unknown identity
+            // with its plain 404 naming the Invites path.
             if store::users::find_by_identity(conn, &scope.service_sid, &identity)?.is_none() {
-                return Err(ApiError::NotFoundAs(Code::UserNotFound));
+                return Err(ApiError::NotFound);
             }
             if store::participants::find(conn, &conversation.sid, &identity).found()?.is_some() {
                 return Err(ApiError::client(

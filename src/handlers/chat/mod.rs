@@ -14,6 +14,7 @@ pub mod services;
 pub mod users;
 
 use crate::auth::{Caller, ServiceScope};
+use crate::domain::Permission;
 use crate::error::{ApiError, Code};
 use crate::handlers::conversation_in_scope;
 use crate::store::{self, OptionalRow};
@@ -59,6 +60,15 @@ pub(crate) async fn fail(caller: &Caller, named: Named, e: ApiError) -> ApiError
         }
         ApiError::Client { code: Code::ParticipantLimit, message } => {
             ApiError::client(Code::MemberLimit, message.replace("conversation", "channel"))
+        }
+        // The permission a user lacks, in Chat's words.
+        ApiError::Client { code: Code::PermissionDenied, message } => {
+            let chat = message
+                .rsplit(' ')
+                .next()
+                .and_then(Permission::parse)
+                .map(|p| message.replace(p.name(), p.chat_name()));
+            ApiError::client(Code::PermissionDenied, chat.unwrap_or(message))
         }
         other => other,
     }

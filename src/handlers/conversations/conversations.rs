@@ -65,6 +65,7 @@ pub fn spec_from_params(p: &Params) -> Result<ConversationSpec, ApiError> {
         date_updated: u.date_updated,
         channel_type: None,
         created_by: None,
+        invite_only: false,
     })
 }
 
@@ -215,6 +216,7 @@ pub(crate) fn update_from_params(p: &Params) -> Result<ConversationUpdate, ApiEr
         date_updated: p.date("DateUpdated")?,
         channel_type: None,
         created_by: None,
+        invite_only: None,
     })
 }
 

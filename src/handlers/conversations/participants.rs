@@ -133,8 +133,15 @@ pub fn add(
     Ok(store::participants::insert(conn, conversation, spec, time::now())?)
 }
 
-/// A user may add this participant (or join as it)?
-fn authorize_add(standing: &Standing, spec: &ParticipantSpec) -> Result<(), ApiError> {
+/// A user may add this participant (or join as it)? An invite-only
+/// channel (Chat's private ones) takes a user who joins by itself only
+/// with an invite; to anyone else it does not exist.
+fn authorize_add(
+    conn: &mut DbConnection,
+    conversation: &ConversationRow,
+    standing: &Standing,
+    spec: &ParticipantSpec,
+) -> Result<(), ApiError> {
     if standing.is_admin() {
         return Ok(());
     }
@@ -146,6 +153,10 @@ fn authorize_add(standing: &Standing, spec: &ParticipantSpec) -> Result<(), ApiE
     }
     let joining = spec.identity.as_deref() == standing.identity() && !standing.is_participant();
     if joining {
+        let identity = standing.identity().unwrap_or_default();
+        if conversation.invite_only && !store::invites::exists(conn, &conversation.sid, identity)? {
+            return Err(ApiError::NotFound);
+        }
         standing.require(Permission::JoinConversation)
     } else if !standing.is_participant() {
         Err(ApiError::NotFound)
@@ -197,7 +208,7 @@ pub(crate) async fn add_participant(
         move |conn: &mut DbConnection, scope: &ServiceScope| {
             let conversation = store::conversations::find(conn, &scope.service_sid, &key)?;
             let standing = standing::towards_conversation(conn, scope, &conversation.sid)?;
-            authorize_add(&standing, &spec)?;
+            authorize_add(conn, &conversation, &standing, &spec)?;
             let mut params: HookParams = vec![
                 ("ConversationSid".into(), conversation.sid.clone()),
                 ("Attributes".into(), spec.attributes.clone().unwrap_or_else(|| "{}".into())),
@@ -218,7 +229,7 @@ pub(crate) async fn add_participant(
             let conn = tx.conn()?;
             let conversation = store::conversations::find(conn, &scope.service_sid, &key)?;
             let standing = standing::towards_conversation(conn, scope, &conversation.sid)?;
-            authorize_add(&standing, &spec)?;
+            authorize_add(conn, &conversation, &standing, &spec)?;
             // What the webhook set, after the caller's own checks.
             spec.attributes = hooked.attributes.or(spec.attributes);
             spec.role_sid = hooked.role_sid.or(spec.role_sid);

@@ -72,7 +72,9 @@ async fn inviting_twice_an_unknown_user_or_a_member_is_refused() {
     let invites = invites_path(&is, &ch);
     app.post(&invites, &[("Identity", "alice")]).await.expect(201);
     app.post(&invites, &[("Identity", "alice")]).await.expect_error(409, 50212);
-    app.post(&invites, &[("Identity", "nobody")]).await.expect_error(404, 50200);
+    // As Twilio answered: its plain 404, naming the Invites path.
+    let body = app.post(&invites, &[("Identity", "nobody")]).await.expect_error(404, 20404);
+    assert!(message(&body).ends_with("/Invites was not found"), "{body}");
     app.post(&invites, &[]).await.expect_error(400, 20001);
     add_member(&app, &is, &ch, "carol").await;
     app.post(&invites, &[("Identity", "carol")]).await.expect_error(409, 50404);
@@ -128,4 +130,64 @@ async fn users_invite_holding_invite_member() {
     let outsider = app.user_token(&key, "mallory").await;
     let resp = app.as_user(&outsider, "POST", &invites, &[("Identity", "erin")]).await;
     channel_not_found(resp, &is, &ch);
+}
+
+#[actix_web::test]
+async fn a_private_channel_takes_users_by_invitation_only() {
+    let app = TestApp::new().await;
+    let is = app.default_service().await;
+    let key = app.api_key().await;
+    let private = sid(&create_channel(&app, &is, &[("Type", "private")]).await);
+    let public = sid(&create_channel(&app, &is, &[]).await);
+    let alice = app.user_token(&key, "alice").await;
+    let join = [("Identity", "alice")];
+
+    // The default service role holds joinChannel: enough for a public channel.
+    app.as_user(&alice, "POST", &members_path(&is, &public), &join).await.expect(201);
+    // Not for a private one: without an invite it does not exist.
+    let resp = app.as_user(&alice, "POST", &members_path(&is, &private), &join).await;
+    channel_not_found(resp, &is, &private);
+    let resp = app.as_user(&alice, "POST", &format!("/v1/Conversations/{private}/Participants"), &join).await;
+    resp.expect_error(404, 20404);
+    app.post(&invites_path(&is, &private), &[("Identity", "alice")]).await.expect(201);
+    let member = app.as_user(&alice, "POST", &members_path(&is, &private), &join).await.expect(201);
+    assert_eq!(member["identity"], "alice");
+
+    // Made public through v3: anyone with joinChannel again; and back.
+    let v3 = format!("/v3/Services/{is}/Channels/{private}");
+    app.post(&v3, &[("Type", "public")]).await.expect(200);
+    let bob = app.user_token(&key, "bob").await;
+    app.as_user(&bob, "POST", &members_path(&is, &private), &[("Identity", "bob")]).await.expect(201);
+    app.post(&v3, &[("Type", "private")]).await.expect(200);
+    let carol = app.user_token(&key, "carol").await;
+    let resp = app.as_user(&carol, "POST", &members_path(&is, &private), &[("Identity", "carol")]).await;
+    channel_not_found(resp, &is, &private);
+
+    // Conversations' own (private, not invite-only) still take users holding joinConversation.
+    let conversation = sid(&app.post("/v1/Conversations", &[]).await.expect(201));
+    app.as_user(&carol, "POST", &members_path(&is, &conversation), &[("Identity", "carol")])
+        .await
+        .expect(201);
+}
+
+#[actix_web::test]
+async fn a_refusal_names_the_permission_in_chats_words() {
+    let app = TestApp::new().await;
+    let is = app.default_service().await;
+    let key = app.api_key().await;
+    let ch = sid(&create_channel(&app, &is, &[]).await);
+    let nothing = create_role(&app, &is, "nothing", "deployment", &["editOwnUserInfo"]).await;
+    app.post(&users_path(&is), &[("Identity", "dave"), ("RoleSid", &sid(&nothing))]).await.expect(201);
+    let dave = app.user_token(&key, "dave").await;
+    let body = app
+        .as_user(&dave, "POST", &members_path(&is, &ch), &[("Identity", "dave")])
+        .await
+        .expect_error(403, 50107);
+    assert!(message(&body).ends_with("joinChannel"), "{body}");
+    // Through Conversations, in its own.
+    let body = app
+        .as_user(&dave, "POST", &format!("/v1/Conversations/{ch}/Participants"), &[("Identity", "dave")])
+        .await
+        .expect_error(403, 50107);
+    assert!(message(&body).ends_with("joinConversation"), "{body}");
 }

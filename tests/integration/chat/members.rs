@@ -219,6 +219,8 @@ async fn a_channel_takes_no_more_members_than_the_limit() {
     add_member(&app, &is, &ch, "bob").await;
     let body = app.post(&members_path(&is, &ch), &[("Identity", "carol")]).await.expect_error(403, 50403);
     assert!(!message(&body).is_empty());
+    // One already there is a conflict, not a limit.
+    app.post(&members_path(&is, &ch), &[("Identity", "alice")]).await.expect_error(409, 50404);
     let (members, _) = walk(&app, &members_path(&is, &ch), "members").await;
     assert_eq!(members.len(), 2);
     assert_eq!(app.get(&channel_path(&is, &ch)).await.expect(200)["members_count"], 2);
