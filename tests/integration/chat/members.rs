@@ -253,3 +253,35 @@ async fn a_user_joins_no_more_channels_than_the_limit() {
     assert_eq!(app.delete(&format!("{}/alice", members_path(&is, &one))).await.status, 204);
     add_member(&app, &is, &two, "alice").await;
 }
+
+/// Two users starting a conversation with each other at the same moment:
+/// each request adds its creator and then the other. (Each once locked the
+/// users it added in its own order, and PostgreSQL broke the deadlock with a
+/// 500.)
+#[actix_web::test]
+async fn two_users_adding_each_other_at_once_both_succeed() {
+    let app = TestApp::new().await;
+    let key = app.api_key().await;
+    let alice = app.user_token(&key, "alice").await;
+    let bob = app.user_token(&key, "bob").await;
+    for _ in 0..12 {
+        let (a, b) = futures_util::join!(
+            app.as_user(
+                &alice,
+                "POST",
+                "/v1/ConversationWithParticipants",
+                &[("Participant", r#"{"identity":"bob"}"#)]
+            ),
+            app.as_user(
+                &bob,
+                "POST",
+                "/v1/ConversationWithParticipants",
+                &[("Participant", r#"{"identity":"alice"}"#)]
+            ),
+        );
+        a.expect(201);
+        b.expect(201);
+    }
+    let alices = app.get("/v1/Users/alice/Conversations?PageSize=50").await.expect(200);
+    assert_eq!(alices["conversations"].as_array().unwrap().len(), 24);
+}
