@@ -18,7 +18,7 @@ use crate::store::{self};
 use crate::views::chat::members::Member;
 
 use super::channels::ChannelPath;
-use super::{Named, chat, urls};
+use super::{Named, channel_rows, chat, urls};
 
 #[derive(Deserialize)]
 pub struct MemberPath {
@@ -115,18 +115,11 @@ pub async fn list(caller: Caller, path: web::Path<ChannelPath>, Query(q): Query)
     let identities: Vec<String> = q.all("Identity").into_iter().map(str::to_owned).collect();
     let page = PageRequest::from_params(&q, 100, "members")?;
     let seek = page.seek(false);
-    let key = path.into_inner().channel;
     let wanted = identities.clone();
-    let (scope, (channel_sid, rows)) = chat!(
-        caller,
-        Named::channel(&key),
-        caller.read(move |conn, scope| {
-            let (conversation, _) = conversation_in_scope(conn, scope, &key)?;
-            let rows = store::participants::list(conn, &conversation.sid, &wanted, &seek.query)?;
-            Ok((conversation.sid, rows))
-        })
-    );
-    let urls = urls(&caller, &scope);
+    let (urls, channel_sid, rows) = channel_rows(&caller, path.into_inner().channel, move |conn, channel| {
+        store::participants::list(conn, channel, &wanted, &seek.query)
+    })
+    .await?;
     let window = seek.finish(rows, |r| r.id).map(|r| Member::new(r, &urls));
     let filters: Vec<(&str, &str)> = identities.iter().map(|i| ("Identity", i.as_str())).collect();
     let url = format!("{}/Members", urls.channel(&channel_sid));

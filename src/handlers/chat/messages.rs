@@ -15,7 +15,7 @@ use crate::store::{self};
 use crate::views::chat::messages::ChatMessage;
 
 use super::channels::ChannelPath;
-use super::{Named, chat, urls};
+use super::{Named, channel_rows, chat, urls};
 
 #[derive(Deserialize)]
 pub struct MessagePath {
@@ -107,17 +107,10 @@ pub async fn list(caller: Caller, path: web::Path<ChannelPath>, Query(q): Query)
     let order = q.choice("Order", &["asc", "desc"])?.unwrap_or("asc").to_owned();
     let page = PageRequest::from_params(&q, 100, &format!("messages {order}"))?;
     let seek = page.seek(order == "desc");
-    let key = path.into_inner().channel;
-    let (scope, (channel_sid, rows)) = chat!(
-        caller,
-        Named::channel(&key),
-        caller.read(move |conn, scope| {
-            let (conversation, _) = conversation_in_scope(conn, scope, &key)?;
-            let rows = store::messages::list(conn, &conversation.sid, &seek.query)?;
-            Ok((conversation.sid, rows))
-        })
-    );
-    let urls = urls(&caller, &scope);
+    let (urls, channel_sid, rows) = channel_rows(&caller, path.into_inner().channel, move |conn, channel| {
+        store::messages::list(conn, channel, &seek.query)
+    })
+    .await?;
     let window = seek.finish(rows, |r| r.msg_index).map(|r| ChatMessage::new(r, &urls));
     let url = format!("{}/Messages", urls.channel(&channel_sid));
     let filters: Vec<(&str, &str)> = q.str("Order").map(|o| ("Order", o)).into_iter().collect();

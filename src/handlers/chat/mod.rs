@@ -14,14 +14,51 @@ pub mod services;
 pub mod users;
 
 use crate::auth::{Caller, ServiceScope};
+use crate::db::DbConnection;
 use crate::domain::Permission;
 use crate::error::{ApiError, Code};
 use crate::handlers::conversation_in_scope;
-use crate::store::{self, OptionalRow};
+use crate::store::{self, OptionalRow, StoreError};
 use crate::views::chat::ChatUrls;
+
+/// Runs a Chat handler's work and turns its error into Chat's ([`fail`]).
+macro_rules! chat {
+    ($caller:expr, $named:expr, $work:expr) => {{
+        let named = $named;
+        match $work.await {
+            Ok(v) => v,
+            Err(e) => return Err($crate::handlers::chat::fail(&$caller, named, e).await),
+        }
+    }};
+}
+pub(crate) use chat;
 
 fn urls(caller: &Caller, scope: &ServiceScope) -> ChatUrls {
     ChatUrls::new(caller.public_url(), &scope.service_sid)
+}
+
+/// A page of rows under the channel `key` (members, messages, invites),
+/// as the caller may see the channel: the URLs to render them with, the
+/// channel's SID and the rows `load` reads for it.
+async fn channel_rows<T, F>(
+    caller: &Caller,
+    key: String,
+    load: F,
+) -> Result<(ChatUrls, String, Vec<T>), ApiError>
+where
+    F: FnOnce(&mut DbConnection, &str) -> Result<Vec<T>, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    let (scope, (channel_sid, rows)) = chat!(
+        caller,
+        Named::channel(&key),
+        caller.read(move |conn, scope| {
+            let (conversation, _) = conversation_in_scope(conn, scope, &key)?;
+            let rows = load(conn, &conversation.sid)?;
+            Ok((conversation.sid, rows))
+        })
+    );
+    Ok((urls(caller, &scope), channel_sid, rows))
 }
 
 /// The objects a Chat path names (as given: SIDs, unique names or
@@ -115,15 +152,3 @@ fn missing(
     }
     Ok(Code::NotFound)
 }
-
-/// Runs a Chat handler's work and turns its error into Chat's ([`fail`]).
-macro_rules! chat {
-    ($caller:expr, $named:expr, $work:expr) => {{
-        let named = $named;
-        match $work.await {
-            Ok(v) => v,
-            Err(e) => return Err($crate::handlers::chat::fail(&$caller, named, e).await),
-        }
-    }};
-}
-pub(crate) use chat;

@@ -8,14 +8,12 @@ use crate::api::{self, Form, ListPage, PageRequest, Query, limits};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::conversations::memberships::{
-    find_membership, find_own_user, leave, unread_count, update_membership,
+    find_membership, find_own_user, leave, own_settings, unread_count, update_membership,
 };
 use crate::handlers::conversations::users::{NewUserParams, UserEdit, create_user, delete_user, update_user};
 use crate::sid::SidKind;
 use crate::state::AppState;
-use crate::store::participants::ParticipantChanges;
 use crate::store::{self};
-use crate::time;
 use crate::views::chat::users::{ChatUser, UserChannel};
 
 use super::{Named, chat, urls};
@@ -168,13 +166,7 @@ pub async fn update_channel(
     path: web::Path<UserChannelPath>,
     Form(f): Form,
 ) -> ApiResult<HttpResponse> {
-    let changes = ParticipantChanges {
-        notification_level: f.choice("NotificationLevel", &["default", "muted"])?.map(str::to_owned),
-        last_read_message_index: f.int("LastConsumedMessageIndex", 0, i64::MAX)?.map(Some),
-        last_read_timestamp: f.date("LastConsumptionTimestamp")?.map(Some),
-        date_updated: Some(time::now()),
-        ..Default::default()
-    };
+    let changes = own_settings(&f, "LastConsumedMessageIndex", "LastConsumptionTimestamp")?;
     let path = path.into_inner();
     let named = path.named();
     let (scope, (p, c, unread)) =

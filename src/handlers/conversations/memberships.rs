@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use crate::api::{self, Form, ListPage, PageRequest, Query, limits};
+use crate::api::{self, Form, ListPage, PageRequest, Params, Query, limits};
 use crate::auth::{Caller, ServiceScope, standing};
 use crate::db::DbConnection;
 use crate::domain::Permission;
@@ -111,16 +111,23 @@ pub async fn update_user_conversation(
     path: web::Path<UserConversationPath>,
     Form(f): Form,
 ) -> ApiResult<HttpResponse> {
-    let changes = ParticipantChanges {
-        notification_level: f.choice("NotificationLevel", &["default", "muted"])?.map(str::to_owned),
-        last_read_message_index: f.int("LastReadMessageIndex", 0, i64::MAX)?.map(Some),
-        last_read_timestamp: f.date("LastReadTimestamp")?.map(Some),
-        date_updated: Some(time::now()),
-        ..Default::default()
-    };
+    let changes = own_settings(&f, "LastReadMessageIndex", "LastReadTimestamp")?;
     let path = path.into_inner();
     let (scope, (p, c, unread)) = update_membership(&caller, path.user, path.conversation, changes).await?;
     Ok(api::ok(UserConversation::new(p, c, unread, &scope.urls)))
+}
+
+/// What a user may change of its own participation: its notification
+/// level and read horizon (`index`, `timestamp`: the parameters' names in
+/// the request's API).
+pub(crate) fn own_settings(f: &Params, index: &str, timestamp: &str) -> Result<ParticipantChanges, ApiError> {
+    Ok(ParticipantChanges {
+        notification_level: f.choice("NotificationLevel", &["default", "muted"])?.map(str::to_owned),
+        last_read_message_index: f.int(index, 0, i64::MAX)?.map(Some),
+        last_read_timestamp: f.date(timestamp)?.map(Some),
+        date_updated: Some(time::now()),
+        ..Default::default()
+    })
 }
 
 /// A participation and its conversation, with its unread count.
