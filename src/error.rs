@@ -56,6 +56,7 @@ pub enum Code {
     MessageNotFound,
     AlreadyInvited,
     InviteNotFound,
+    ChannelWebhookNotFound,
 }
 
 impl Code {
@@ -98,6 +99,7 @@ impl Code {
             Code::MessageNotFound => 50500,
             Code::AlreadyInvited => 50212,
             Code::InviteNotFound => 50601,
+            Code::ChannelWebhookNotFound => 50320,
         }
     }
 
@@ -115,7 +117,8 @@ impl Code {
             | Code::ChannelNotFound
             | Code::MemberNotFound
             | Code::MessageNotFound
-            | Code::InviteNotFound => StatusCode::NOT_FOUND,
+            | Code::InviteNotFound
+            | Code::ChannelWebhookNotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Code::Conflict

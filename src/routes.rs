@@ -6,7 +6,7 @@ use crate::handlers::chat;
 use crate::handlers::conversations::{
     configuration, conversations, memberships, messages, participants, roles, services, users, webhooks,
 };
-use crate::handlers::{api_keys, events, health, media, push_credentials};
+use crate::handlers::{api_keys, bindings, events, health, media, push_credentials};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").get(health::healthz))
@@ -46,6 +46,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .get(webhooks::fetch_service)
                         .post(webhooks::update_service),
                 )
+                .service(
+                    web::resource("/Services/{service}/Bindings")
+                        .get(bindings::list_v1)
+                        .post(bindings::create_v1),
+                )
+                .service(
+                    web::resource("/Services/{service}/Bindings/{binding}")
+                        .get(bindings::fetch_v1)
+                        .delete(bindings::delete_v1),
+                )
                 .service(web::scope("/Services/{service}").configure(media_routes).configure(service_routes))
                 .configure(service_routes),
         )
@@ -55,7 +65,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Programmable Chat v2: the same rows as Conversations, in Chat's shapes.
 fn chat_routes(cfg: &mut web::ServiceConfig) {
-    use chat::{channels, invites, members, messages, roles, services, users};
+    use chat::{bindings, channels, invites, members, messages, roles, services, users, webhooks};
     cfg.service(web::resource("/Services").get(services::list).post(services::create))
         .service(
             web::resource("/Services/{service}")
@@ -98,6 +108,15 @@ fn chat_routes(cfg: &mut web::ServiceConfig) {
                         .get(invites::fetch)
                         .delete(invites::delete),
                 )
+                .service(
+                    web::resource("/Channels/{channel}/Webhooks").get(webhooks::list).post(webhooks::create),
+                )
+                .service(
+                    web::resource("/Channels/{channel}/Webhooks/{webhook}")
+                        .get(webhooks::fetch)
+                        .post(webhooks::update)
+                        .delete(webhooks::delete),
+                )
                 .service(web::resource("/Roles").get(roles::list).post(roles::create))
                 .service(
                     web::resource("/Roles/{role}")
@@ -113,6 +132,14 @@ fn chat_routes(cfg: &mut web::ServiceConfig) {
                         .delete(users::delete),
                 )
                 .service(web::resource("/Users/{user}/Channels").get(users::list_channels))
+                .service(web::resource("/Users/{user}/Bindings").get(bindings::list_for_user))
+                .service(
+                    web::resource("/Users/{user}/Bindings/{binding}")
+                        .get(bindings::fetch_for_user)
+                        .delete(bindings::delete_for_user),
+                )
+                .service(web::resource("/Bindings").get(bindings::list).post(bindings::create))
+                .service(web::resource("/Bindings/{binding}").get(bindings::fetch).delete(bindings::delete))
                 .service(
                     web::resource("/Users/{user}/Channels/{channel}")
                         .get(users::fetch_channel)

@@ -17,6 +17,7 @@ pub enum SidKind {
     Webhook,
     Invite,
     Credential,
+    Binding,
 }
 
 impl SidKind {
@@ -36,6 +37,7 @@ impl SidKind {
             SidKind::Webhook => "WH",
             SidKind::Invite => "IN",
             SidKind::Credential => "CR",
+            SidKind::Binding => "BS",
         }
     }
 

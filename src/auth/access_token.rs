@@ -54,6 +54,10 @@ struct Grants {
 #[derive(Debug, Deserialize)]
 struct ChatGrant {
     service_sid: Option<String>,
+    /// The app's identifier of the device: a push registration's endpoint.
+    endpoint_id: Option<String>,
+    /// The push credential (`CR…`) the app's registrations use.
+    push_credential_sid: Option<String>,
 }
 
 /// What a verified token says, and what it was verified against.
@@ -67,6 +71,10 @@ pub struct Verified {
     pub identity: String,
     pub service_sid: String,
     pub expires: i64,
+    /// The chat grant's `endpoint_id` and `push_credential_sid`: what a
+    /// push registration defaults to.
+    pub endpoint_id: Option<String>,
+    pub push_credential_sid: Option<String>,
 }
 
 #[derive(Clone)]
@@ -184,8 +192,9 @@ impl TokenVerifier {
         if identity.chars().count() > limits::IDENTITY_CHARS {
             return Err(invalid("identity too long"));
         }
-        let service_sid = claims.grants.chat.and_then(|c| c.service_sid);
-        let service_sid = service_sid
+        let chat = claims.grants.chat.ok_or_else(|| invalid("no chat grant with a service SID"))?;
+        let service_sid = chat
+            .service_sid
             .filter(|s| SidKind::Service.matches(s))
             .ok_or_else(|| invalid("no chat grant with a service SID"))?;
         let verified = Verified {
@@ -195,6 +204,8 @@ impl TokenVerifier {
             identity,
             service_sid,
             expires: claims.exp,
+            endpoint_id: chat.endpoint_id.filter(|e| !e.is_empty()),
+            push_credential_sid: chat.push_credential_sid.filter(|c| !c.is_empty()),
         };
         self.remember(Self::cache_key(token), &verified);
         Ok(verified)

@@ -207,6 +207,17 @@ impl Caller {
         }
     }
 
+    /// An access token's chat grant `endpoint_id` and `push_credential_sid`
+    /// (`None`s for account credentials).
+    pub fn push_grant(&self) -> (Option<&str>, Option<&str>) {
+        match &self.credential {
+            Credential::Basic { .. } => (None, None),
+            Credential::Token { verified, .. } => {
+                (verified.endpoint_id.as_deref(), verified.push_credential_sid.as_deref())
+            }
+        }
+    }
+
     /// The identity of an access token's user (`None` for account credentials).
     pub fn identity(&self) -> Option<&str> {
         match &self.credential {

@@ -216,6 +216,9 @@ diesel::table! {
         filters -> Text,
         target -> Text,
         date_updated -> BigInt,
+        api -> Text,
+        pre_retry_count -> Integer,
+        post_retry_count -> Integer,
     }
 }
 
@@ -237,6 +240,8 @@ diesel::table! {
         replayed_through -> Nullable<BigInt>,
         date_created -> BigInt,
         date_updated -> BigInt,
+        api -> Text,
+        retry_count -> Integer,
     }
 }
 
@@ -258,6 +263,7 @@ diesel::table! {
         expires -> BigInt,
         leased_until -> BigInt,
         date_created -> BigInt,
+        max_attempts -> Nullable<Integer>,
     }
 }
 
@@ -302,6 +308,25 @@ diesel::table! {
         sandbox -> Nullable<Bool>,
         key_id -> Text,
         secrets_sealed -> Binary,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Push registrations (src/store/bindings.rs).
+    bindings (id) {
+        id -> BigInt,
+        sid -> Text,
+        account_sid -> Text,
+        service_sid -> Text,
+        user_sid -> Text,
+        identity -> Text,
+        credential_sid -> Text,
+        binding_type -> Text,
+        endpoint -> Text,
+        address -> Text,
+        message_types -> Text,
         date_created -> BigInt,
         date_updated -> BigInt,
     }

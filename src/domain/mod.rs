@@ -4,6 +4,7 @@
 //! into these where they are read; the wire spellings live here too.
 
 pub mod event;
+pub mod event_names;
 pub mod permission;
 pub mod state;
 

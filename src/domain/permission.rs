@@ -76,6 +76,21 @@ pub enum Vocabulary {
     Chat,
 }
 
+impl Vocabulary {
+    /// As stored (a webhook configuration's `api`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Vocabulary::Conversations => "conversations",
+            Vocabulary::Chat => "chat",
+        }
+    }
+
+    /// A stored name; anything but `chat` is Conversations, the default.
+    pub fn parse(stored: &str) -> Vocabulary {
+        if stored == "chat" { Vocabulary::Chat } else { Vocabulary::Conversations }
+    }
+}
+
 use Permission::*;
 
 impl Permission {

@@ -342,6 +342,9 @@ pub struct ListFilter {
     pub created_to: Option<i64>,
     /// Only those this identity is a participant of (a user's list).
     pub member: Option<String>,
+    /// Those this identity is a participant of, and every public channel
+    /// (a user's list in Chat, whose public channels anyone may find).
+    pub visible_to: Option<String>,
     /// Newest first by `date_created` (Twilio's order with a date filter),
     /// else in creation order.
     pub by_date: bool,
@@ -370,6 +373,16 @@ pub fn list(
                     .filter(participants::identity.eq(identity.clone()))
                     .select(participants::conversation_sid),
             ),
+        );
+    }
+    if let Some(identity) = &filter.visible_to {
+        query = query.filter(
+            conversations::channel_type.eq(PUBLIC).or(conversations::sid.eq_any(
+                participants::table
+                    .filter(participants::service_sid.eq(service_sid.to_owned()))
+                    .filter(participants::identity.eq(identity.clone()))
+                    .select(participants::conversation_sid),
+            )),
         );
     }
     if !filter.channel_types.is_empty() {

@@ -36,6 +36,8 @@ pub struct NewDelivery {
     pub expires: i64,
     pub leased_until: i64,
     pub date_created: i64,
+    /// Attempts at most (Chat's retry counts + 1); `None`: until `expires`.
+    pub max_attempts: Option<i32>,
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
@@ -55,6 +57,7 @@ pub struct DeliveryRow {
     pub due: i64,
     pub expires: i64,
     pub leased_until: i64,
+    pub max_attempts: Option<i32>,
 }
 
 /// Key of the fan-out's lock (`pg_try_advisory_xact_lock`): "confabwh".
@@ -127,7 +130,7 @@ pub fn insert(conn: &mut DbConnection, rows: &[NewDelivery]) -> StoreResult<()> 
 }
 
 const CLAIMABLE: &str = "SELECT d.id, d.account_sid, d.position, d.event_type, d.webhook, d.url, d.method, \
-     d.queue, d.params, d.token, d.attempts, d.due, d.expires, d.leased_until \
+     d.queue, d.params, d.token, d.attempts, d.due, d.expires, d.leased_until, d.max_attempts \
      FROM webhook_deliveries d \
      WHERE d.due <= $1 AND d.leased_until <= $1 \
        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.queue = d.queue AND e.id < d.id) \

@@ -5,9 +5,10 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::db::schema::invites;
+use crate::db::schema::{conversations, invites};
 use crate::keyset;
 use crate::sid::SidKind;
+use crate::store::conversations::ConversationRow;
 
 use super::page::PageQuery;
 use super::{OptionalRow, StoreError, StoreResult, is_unique_violation};
@@ -113,6 +114,23 @@ pub fn list(
     if !identities.is_empty() {
         query = query.filter(invites::identity.eq_any(identities.to_vec()));
     }
+    Ok(keyset!(query, invites::id, page).load(conn)?)
+}
+
+/// A page of the invites of `identity` in the service, with their
+/// channels (`invites_identity`).
+pub fn of_identity(
+    conn: &mut DbConnection,
+    service_sid: &str,
+    identity: &str,
+    page: &PageQuery,
+) -> StoreResult<Vec<(InviteRow, ConversationRow)>> {
+    let query = invites::table
+        .inner_join(conversations::table.on(conversations::sid.eq(invites::conversation_sid)))
+        .filter(invites::service_sid.eq(service_sid))
+        .filter(invites::identity.eq(identity))
+        .select((InviteRow::as_select(), ConversationRow::as_select()))
+        .into_boxed();
     Ok(keyset!(query, invites::id, page).load(conn)?)
 }
 

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod bindings;
 pub mod channels;
 pub mod conversations;
 pub mod credentials;

@@ -71,3 +71,70 @@ macro_rules! keyset2 {
         q.limit(page.limit)
     }};
 }
+
+/// One of the two lists a [`segments`] list is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment {
+    /// Keys below the base: the first list's own.
+    First,
+    /// The second list, its keys shifted up by the base.
+    Second,
+}
+
+/// A list made of two keyed lists (a user's channels: memberships, then
+/// invites), the second's keys shifted up by `base` so that one key orders
+/// both: the queries a page runs, in the page's order. Run them in turn and
+/// stop at `page.limit` rows, each later query limited to what is missing.
+pub fn segments(page: &PageQuery, base: i64) -> Vec<(Segment, PageQuery)> {
+    let with = |bound| PageQuery { bound, ..*page };
+    let shifted = |k: Key| Key(k.0 - base, k.1);
+    let (first, second) = match page.bound {
+        KeyBound::None => (Some(with(KeyBound::None)), Some(with(KeyBound::None))),
+        KeyBound::Above(k) if k.0 < base => (Some(*page), Some(with(KeyBound::None))),
+        KeyBound::Above(k) => (None, Some(with(KeyBound::Above(shifted(k))))),
+        KeyBound::Below(k) if k.0 <= base => (Some(*page), None),
+        KeyBound::Below(k) => (Some(with(KeyBound::None)), Some(with(KeyBound::Below(shifted(k))))),
+    };
+    let mut out: Vec<(Segment, PageQuery)> = Vec::with_capacity(2);
+    out.extend(first.map(|q| (Segment::First, q)));
+    out.extend(second.map(|q| (Segment::Second, q)));
+    if !page.ascending {
+        out.reverse();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(bound: KeyBound, ascending: bool) -> PageQuery {
+        PageQuery { bound, ascending, limit: 3 }
+    }
+
+    #[test]
+    fn two_lists_page_as_one() {
+        let base = 1000;
+        let segs = |q| segments(&q, base).into_iter().map(|(s, q)| (s, q.bound)).collect::<Vec<_>>();
+        assert_eq!(
+            segs(query(KeyBound::None, true)),
+            [(Segment::First, KeyBound::None), (Segment::Second, KeyBound::None)]
+        );
+        assert_eq!(
+            segs(query(KeyBound::Above(5.into()), true)),
+            [(Segment::First, KeyBound::Above(5.into())), (Segment::Second, KeyBound::None)]
+        );
+        assert_eq!(
+            segs(query(KeyBound::Above(1005.into()), true)),
+            [(Segment::Second, KeyBound::Above(5.into()))]
+        );
+        assert_eq!(
+            segs(query(KeyBound::Below(1005.into()), false)),
+            [(Segment::Second, KeyBound::Below(5.into())), (Segment::First, KeyBound::None)]
+        );
+        assert_eq!(
+            segs(query(KeyBound::Below(7.into()), false)),
+            [(Segment::First, KeyBound::Below(7.into()))]
+        );
+    }
+}

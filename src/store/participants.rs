@@ -183,10 +183,8 @@ pub fn insert(
     // Not under the user's lock: adds of one user to several conversations
     // at once could pass the limit together, but a lock taken per user in
     // request order would deadlock two requests adding each other.
-    if let Some(user_sid) = &user_sid
-        && count_of_user(conn, user_sid)? >= service.limit_user_channels
-    {
-        return Err(StoreError::UserChannelLimit(service.limit_user_channels));
+    if let Some(user_sid) = &user_sid {
+        ensure_room_for(conn, &service, user_sid)?;
     }
     let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
     let address = non_empty(&spec.binding_address);
@@ -394,6 +392,20 @@ pub fn remove_all_of_user(conn: &mut DbConnection, user_sid: &str) -> StoreResul
     diesel::delete(participants::table.filter(participants::user_sid.eq(user_sid))).execute(conn)?;
     for row in &left {
         events::record(conn, EventKind::ParticipantLeft, row, &[])?;
+    }
+    Ok(())
+}
+
+/// Chat's per-user limit (`limit_user_channels`): the user may be in one
+/// more conversation of the service. Checked on an add and when a
+/// participant takes another identity.
+pub fn ensure_room_for(
+    conn: &mut DbConnection,
+    service: &super::services::ServiceRow,
+    user_sid: &str,
+) -> StoreResult<()> {
+    if count_of_user(conn, user_sid)? >= service.limit_user_channels {
+        return Err(StoreError::UserChannelLimit(service.limit_user_channels));
     }
     Ok(())
 }

@@ -8,6 +8,8 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::{conversation_webhooks, service_webhooks};
+use crate::domain::Vocabulary;
+use crate::domain::event_names::translate_filters;
 use crate::keyset;
 
 use super::page::PageQuery;
@@ -30,6 +32,12 @@ pub struct ServiceWebhooksRow {
     /// `webhook` (or `flex`, accepted on the account's configuration).
     pub target: String,
     pub date_updated: i64,
+    /// The API whose names the filters are in and whose shape requests
+    /// take: `conversations` or `chat` (the one it was last written through).
+    pub api: String,
+    /// Chat's `PreWebhookRetryCount` and `PostWebhookRetryCount`.
+    pub pre_retry_count: i32,
+    pub post_retry_count: i32,
 }
 
 impl ServiceWebhooksRow {
@@ -44,11 +52,31 @@ impl ServiceWebhooksRow {
             filters: "[]".to_owned(),
             target: "webhook".to_owned(),
             date_updated: 0,
+            api: Vocabulary::Conversations.as_str().to_owned(),
+            pre_retry_count: 0,
+            post_retry_count: 0,
         }
     }
 
+    /// The filters, in the names of the API the configuration speaks.
     pub fn filter_names(&self) -> Vec<String> {
         names(&self.filters)
+    }
+
+    pub fn api(&self) -> Vocabulary {
+        Vocabulary::parse(&self.api)
+    }
+
+    /// The filters in `api`'s names, whichever the configuration speaks.
+    pub fn filters_in(&self, api: Vocabulary) -> Vec<String> {
+        translate_filters(&self.filter_names(), self.api(), api)
+    }
+
+    /// Makes the configuration speak `api`, its filters renamed.
+    pub fn speak(&mut self, api: Vocabulary) {
+        let filters = self.filters_in(api);
+        self.filters = serde_json::to_string(&filters).expect("a list of names serializes");
+        self.api = api.as_str().to_owned();
     }
 }
 
@@ -58,6 +86,7 @@ pub struct ConversationWebhookRow {
     pub id: i64,
     pub sid: String,
     pub account_sid: String,
+    pub service_sid: String,
     pub conversation_sid: String,
     /// `webhook`, `trigger` or `studio`.
     pub target: String,
@@ -70,11 +99,25 @@ pub struct ConversationWebhookRow {
     pub replayed_through: Option<i64>,
     pub date_created: i64,
     pub date_updated: i64,
+    /// `conversations` or `chat`: the API it was created through.
+    pub api: String,
+    /// Chat's `Configuration.RetryCount`.
+    pub retry_count: i32,
 }
 
 impl ConversationWebhookRow {
+    /// The filters, in the names of the API the webhook speaks.
     pub fn filter_names(&self) -> Vec<String> {
         names(&self.filters)
+    }
+
+    pub fn api(&self) -> Vocabulary {
+        Vocabulary::parse(&self.api)
+    }
+
+    /// The filters in `api`'s names.
+    pub fn filters_in(&self, api: Vocabulary) -> Vec<String> {
+        translate_filters(&self.filter_names(), self.api(), api)
     }
 
     pub fn trigger_words(&self) -> Vec<String> {
@@ -98,6 +141,8 @@ pub struct NewConversationWebhook<'a> {
     pub replay_after: Option<i64>,
     pub date_created: i64,
     pub date_updated: i64,
+    pub api: &'a str,
+    pub retry_count: i32,
 }
 
 /// `None` leaves a field alone.
@@ -109,6 +154,8 @@ pub struct ConversationWebhookChanges {
     pub filters: Option<String>,
     pub triggers: Option<String>,
     pub flow_sid: Option<Option<String>>,
+    pub retry_count: Option<i32>,
+    pub api: Option<String>,
     pub date_updated: Option<i64>,
 }
 

@@ -2,6 +2,7 @@
 //! the [`Urls`](crate::api::Urls) of the request's path family. No I/O here.
 
 pub mod api_keys;
+pub mod bindings;
 pub mod chat;
 pub mod configuration;
 pub mod conversations;

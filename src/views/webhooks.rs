@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::api::Urls;
+use crate::domain::Vocabulary;
 use crate::store::webhooks::{ConversationWebhookRow, ServiceWebhooksRow};
 use crate::time;
 
@@ -25,7 +26,7 @@ impl ServiceWebhooks {
     pub fn new(row: ServiceWebhooksRow, v1: &str) -> Self {
         ServiceWebhooks {
             url: format!("{v1}/Services/{}/Configuration/Webhooks", row.service_sid),
-            filters: row.filter_names(),
+            filters: row.filters_in(Vocabulary::Conversations),
             account_sid: row.account_sid,
             chat_service_sid: row.service_sid,
             pre_webhook_url: row.pre_webhook_url,
@@ -50,7 +51,7 @@ impl AccountWebhooks {
     pub fn new(row: ServiceWebhooksRow, v1: &str) -> Self {
         AccountWebhooks {
             url: format!("{v1}/Configuration/Webhooks"),
-            filters: row.filter_names(),
+            filters: row.filters_in(Vocabulary::Conversations),
             account_sid: row.account_sid,
             method: row.method,
             pre_webhook_url: row.pre_webhook_url,
@@ -87,7 +88,7 @@ impl ConversationWebhook {
         }
         match row.target.as_str() {
             "webhook" => {
-                configuration.insert("filters".into(), row.filter_names().into());
+                configuration.insert("filters".into(), row.filters_in(Vocabulary::Conversations).into());
             }
             "trigger" => {
                 configuration.insert("triggers".into(), row.trigger_words().into());

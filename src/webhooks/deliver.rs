@@ -204,9 +204,17 @@ impl Deliverer {
     }
 
     /// When a failed delivery is tried again: `(id, attempts, due)`, or
-    /// `None` once its retry horizon has passed (it is given up).
+    /// `None` once its retry horizon has passed or its attempts (a Chat
+    /// webhook's retry count + 1) are spent: it is given up.
     fn next_attempt(&self, row: &DeliveryRow, why: &str) -> Option<(i64, i32, i64)> {
         let attempts = row.attempts + 1;
+        if row.max_attempts.is_some_and(|max| attempts >= max) {
+            tracing::error!(
+                delivery = row.id, event_type = %row.event_type, url = %row.url, attempts, last = why,
+                "webhook given up: its retry count is spent"
+            );
+            return None;
+        }
         let due = now_ms() + backoff(self.hooks.config.retry_base, attempts);
         if due > row.expires {
             tracing::error!(

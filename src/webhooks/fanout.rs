@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crate::config::WebhookConfig;
 use crate::db::{Db, DbConnection};
-use crate::domain::EventKind;
+use crate::domain::event_names;
+use crate::domain::{EventKind, Vocabulary};
 use crate::error::ApiError;
 use crate::store::conversations::ConversationRow;
 use crate::store::deliveries::{self, NewDelivery};
@@ -134,25 +135,47 @@ pub async fn round(db: &Db, config: &WebhookConfig) -> Result<Round, ApiError> {
 /// A service's post-event webhook, its filters read once per round.
 struct ServiceHook {
     row: ServiceWebhooksRow,
+    api: Vocabulary,
     filters: Vec<String>,
 }
 
 /// A conversation-scoped webhook, its filters and keywords read once per round.
 struct ScopedHook {
     row: ConversationWebhookRow,
+    api: Vocabulary,
     filters: Vec<String>,
     triggers: Vec<String>,
 }
 
 impl ScopedHook {
-    fn fires(&self, event: &EventRow, event_type: &str) -> bool {
+    /// Does `event` (Conversations' `event_type`, `name` in the webhook's
+    /// API) fire this webhook?
+    fn fires(&self, event: &EventRow, event_type: &str, name: &str) -> bool {
         after_creation(event, &self.row)
             && match self.row.target.as_str() {
-                "webhook" => self.filters.iter().any(|f| f == event_type),
+                "webhook" => self.filters.iter().any(|f| f == name),
                 "trigger" => event_type == "onMessageAdded" && triggered(event, &self.triggers),
                 _ => false,
             }
     }
+}
+
+/// Where one delivery goes.
+struct Target<'a> {
+    /// The service SID or the `WH…`.
+    webhook: &'a str,
+    url: &'a str,
+    method: &'a str,
+    api: Vocabulary,
+    /// A scoped webhook's SID and type, which its requests carry.
+    scoped: Option<(&'a str, &'a str)>,
+    /// Chat's retry count + 1; `None`: until the horizon.
+    max_attempts: Option<i32>,
+}
+
+/// Chat's retry count as attempts; Conversations' webhooks retry until the horizon.
+fn max_attempts(api: Vocabulary, retry_count: i32) -> Option<i32> {
+    (api == Vocabulary::Chat).then_some(retry_count.saturating_add(1))
 }
 
 /// The deliveries `events` fire, in log order.
@@ -165,46 +188,87 @@ fn plan(conn: &mut DbConnection, events: &[&EventRow], horizon: Duration) -> Sto
     services.dedup();
     let services: HashMap<String, ServiceHook> = hooks::with_post_url(conn, &services)?
         .into_iter()
-        .map(|row| (row.service_sid.clone(), ServiceHook { filters: row.filter_names(), row }))
+        .map(|row| {
+            (row.service_sid.clone(), ServiceHook { filters: row.filter_names(), api: row.api(), row })
+        })
         .collect();
     let mut conversations: Vec<&str> = events.iter().filter_map(|e| e.conversation_sid.as_deref()).collect();
     conversations.sort_unstable();
     conversations.dedup();
     let mut scoped: HashMap<String, Vec<ScopedHook>> = HashMap::new();
     for row in hooks::of_conversations(conn, &conversations)? {
-        let hook = ScopedHook { filters: row.filter_names(), triggers: row.trigger_words(), row };
+        let hook =
+            ScopedHook { filters: row.filter_names(), triggers: row.trigger_words(), api: row.api(), row };
         scoped.entry(hook.row.conversation_sid.clone()).or_default().push(hook);
     }
+    let corrupt = |_| StoreError::Corrupt("an event that does not parse");
     let now = now_ms();
     let expires = now + horizon.as_millis() as i64;
     let mut rows = Vec::new();
     for event in events {
         let scoped =
             event.conversation_sid.as_ref().and_then(|c| scoped.get(c)).map_or(&[][..], Vec::as_slice);
+        // Chat names a message's events by whether it has media: read once.
+        let mut media = None;
+        let mut name_in = |api: Vocabulary, event_type: &'static str| {
+            let media = api == Vocabulary::Chat && *media.get_or_insert_with(|| params::has_media(event));
+            event_names::event_name(api, event_type, media)
+        };
         for &event_type in super::post_events(event.kind, event.update_reasons.as_deref()) {
-            let service = services
-                .get(&event.service_sid)
-                .filter(|s| s.filters.iter().any(|f| f == event_type))
-                .and_then(|s| Some((&s.row.service_sid, s.row.post_webhook_url.as_ref()?, &s.row.method)));
-            let firing: Vec<&ConversationWebhookRow> = scoped
-                .iter()
-                .filter(|h| h.row.url.is_some() && h.fires(event, event_type))
-                .map(|h| &h.row)
-                .collect();
-            if service.is_none() && firing.is_empty() {
+            let mut targets: Vec<(Target<'_>, &'static str)> = Vec::new();
+            if let Some(s) = services.get(&event.service_sid)
+                && let Some(name) = name_in(s.api, event_type)
+                && s.filters.iter().any(|f| f == name)
+                && let Some(url) = &s.row.post_webhook_url
+            {
+                let target = Target {
+                    webhook: &s.row.service_sid,
+                    url,
+                    method: &s.row.method,
+                    api: s.api,
+                    scoped: None,
+                    max_attempts: max_attempts(s.api, s.row.post_retry_count),
+                };
+                targets.push((target, name));
+            }
+            for h in scoped {
+                let (Some(url), Some(name)) = (&h.row.url, name_in(h.api, event_type)) else { continue };
+                if h.fires(event, event_type, name) {
+                    let target = Target {
+                        webhook: &h.row.sid,
+                        url,
+                        method: &h.row.method,
+                        api: h.api,
+                        scoped: Some((&h.row.sid, &h.row.target)),
+                        max_attempts: max_attempts(h.api, h.row.retry_count),
+                    };
+                    targets.push((target, name));
+                }
+            }
+            if targets.is_empty() {
                 continue;
             }
-            let params = params::post_event(event, event_type)
-                .map_err(|_| StoreError::Corrupt("an event that does not parse"))?;
-            if let Some((sid, url, method)) = service {
-                rows.push(delivery(event, event_type, sid, url, method, &params, now, expires));
-            }
-            for hook in firing {
-                let mut params = params.clone();
-                params.push(("WebhookSid".to_owned(), hook.sid.clone()));
-                params.push(("WebhookType".to_owned(), hook.target.clone()));
-                let url = hook.url.as_deref().unwrap_or_default();
-                rows.push(delivery(event, event_type, &hook.sid, url, &hook.method, &params, now, expires));
+            let mut conversations_params = None;
+            let mut chat_params = None;
+            for (target, name) in targets {
+                let shared = match target.api {
+                    Vocabulary::Conversations => match &conversations_params {
+                        Some(p) => p,
+                        None => conversations_params
+                            .insert(params::post_event(event, event_type).map_err(corrupt)?),
+                    },
+                    Vocabulary::Chat => match &chat_params {
+                        Some(p) => p,
+                        None => chat_params
+                            .insert(params::chat_post_event(event, event_type, name).map_err(corrupt)?),
+                    },
+                };
+                let mut params = shared.clone();
+                if let Some((sid, kind)) = target.scoped {
+                    params.push(("WebhookSid".to_owned(), sid.to_owned()));
+                    params.push(("WebhookType".to_owned(), kind.to_owned()));
+                }
+                rows.push(delivery(event, name, &target, &params, now, expires));
             }
         }
     }
@@ -250,13 +314,10 @@ fn triggered(event: &EventRow, words: &[String]) -> bool {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn delivery(
     event: &EventRow,
     event_type: &str,
-    webhook: &str,
-    url: &str,
-    method: &str,
+    target: &Target<'_>,
     params: &Params,
     now: i64,
     expires: i64,
@@ -266,10 +327,10 @@ fn delivery(
         account_sid: event.account_sid.clone(),
         position: event.position,
         event_type: event_type.to_owned(),
-        webhook: webhook.to_owned(),
-        url: url.to_owned(),
-        method: method.to_owned(),
-        queue: format!("{url} {subject}"),
+        webhook: target.webhook.to_owned(),
+        url: target.url.to_owned(),
+        method: target.method.to_owned(),
+        queue: format!("{} {subject}", target.url),
         params: form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish(),
         token: idempotency_token(),
         attempts: 0,
@@ -277,6 +338,7 @@ fn delivery(
         expires,
         leased_until: 0,
         date_created: time::now(),
+        max_attempts: target.max_attempts,
     }
 }
 
@@ -291,9 +353,20 @@ pub fn replay(
     horizon: Duration,
 ) -> StoreResult<usize> {
     let Some(url) = &hook.url else { return Ok(0) };
-    if hook.target != "webhook" || !hook.filter_names().iter().any(|f| f == "onMessageAdded") {
+    // ReplayAfter is Conversations' (Chat's channel webhooks have none).
+    if hook.target != "webhook"
+        || !hook.filters_in(Vocabulary::Conversations).iter().any(|f| f == "onMessageAdded")
+    {
         return Ok(0);
     }
+    let target = Target {
+        webhook: &hook.sid,
+        url,
+        method: &hook.method,
+        api: Vocabulary::Conversations,
+        scoped: None,
+        max_attempts: None,
+    };
     let messages = crate::store::messages::from_index(conn, &conversation.sid, after, MAX_REPLAY)?;
     let last = messages.last().map(|m| m.msg_index);
     let now = now_ms();
@@ -319,7 +392,7 @@ pub fn replay(
             .map_err(|_| StoreError::Corrupt("a row that does not parse"))?;
         params.push(("WebhookSid".to_owned(), hook.sid.clone()));
         params.push(("WebhookType".to_owned(), hook.target.clone()));
-        rows.push(delivery(&event, "onMessageAdded", &hook.sid, url, &hook.method, &params, now, expires));
+        rows.push(delivery(&event, "onMessageAdded", &target, &params, now, expires));
     }
     deliveries::insert(conn, &rows)?;
     if let Some(last) = last {

@@ -15,6 +15,7 @@
 //! webhooks at all (an end user's change always; a REST call's with
 //! `X-Twilio-Webhook-Enabled: true`) are recorded with its event.
 
+pub mod chat;
 pub mod deliver;
 pub mod fanout;
 pub mod outbound;
@@ -62,38 +63,6 @@ impl Webhooks {
         }
     }
 }
-
-/// The pre-event names a filter may list.
-pub const PRE_EVENTS: &[&str] = &[
-    "onConversationAdd",
-    "onConversationUpdate",
-    "onConversationRemove",
-    "onMessageAdd",
-    "onMessageUpdate",
-    "onMessageRemove",
-    "onParticipantAdd",
-    "onParticipantUpdate",
-    "onParticipantRemove",
-    "onUserUpdate",
-];
-
-/// The post-event names a filter may list (`onDeliveryUpdated` is
-/// accepted for compatibility; Confab has no delivery receipts to report).
-pub const POST_EVENTS: &[&str] = &[
-    "onConversationAdded",
-    "onConversationUpdated",
-    "onConversationRemoved",
-    "onConversationStateUpdated",
-    "onMessageAdded",
-    "onMessageUpdated",
-    "onMessageRemoved",
-    "onParticipantAdded",
-    "onParticipantUpdated",
-    "onParticipantRemoved",
-    "onDeliveryUpdated",
-    "onUserAdded",
-    "onUserUpdated",
-];
 
 /// The post-event webhooks an event fires: its own, and for a
 /// conversation whose state changed also `onConversationStateUpdated`.

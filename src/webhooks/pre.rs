@@ -16,13 +16,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use crate::domain::{Vocabulary, event_names};
 use crate::error::{ApiError, Code};
 use crate::store;
 use crate::store::webhooks::ServiceWebhooksRow;
 
 use super::Webhooks;
 use super::outbound::{Outcome, Request};
-use super::params::Params;
+use super::params::{Params, set};
 
 /// How long a service's pre-event configuration is reused.
 const CONFIG_TTL: Duration = Duration::from_secs(2);
@@ -32,7 +33,12 @@ const CONFIG_TTL: Duration = Duration::from_secs(2);
 pub struct PreHook {
     url: String,
     method: String,
+    /// In `api`'s names.
     filters: Vec<String>,
+    /// The API whose names and parameters the webhook is called with.
+    api: Vocabulary,
+    /// Chat's `PreWebhookRetryCount`: more tries after a timeout, 429, 503 or 504.
+    retry_count: i32,
 }
 
 #[derive(Default)]
@@ -57,7 +63,13 @@ impl Configs {
 impl From<ServiceWebhooksRow> for Option<PreHook> {
     fn from(row: ServiceWebhooksRow) -> Self {
         let url = row.pre_webhook_url.clone()?;
-        Some(PreHook { url, method: row.method.clone(), filters: row.filter_names() })
+        Some(PreHook {
+            url,
+            method: row.method.clone(),
+            filters: row.filter_names(),
+            api: row.api(),
+            retry_count: row.pre_retry_count,
+        })
     }
 }
 
@@ -88,7 +100,11 @@ pub struct Actor<'a> {
 
 impl Webhooks {
     /// The pre-event webhook `event` calls in the service, if one is configured for it.
-    pub async fn pre_hook(&self, actor: &Actor<'_>, event: &str) -> Result<Option<PreHook>, ApiError> {
+    pub async fn pre_hook(
+        &self,
+        actor: &Actor<'_>,
+        event: &'static str,
+    ) -> Result<Option<PreHook>, ApiError> {
         let hook = match self.pre.cached(actor.service_sid) {
             Some(hook) => hook,
             None => {
@@ -102,18 +118,27 @@ impl Webhooks {
                 hook
             }
         };
-        Ok(hook.filter(|h| h.filters.iter().any(|f| f == event)))
+        Ok(hook.filter(|h| event_names::may_select(h.api, &h.filters, event)))
     }
 
-    /// Calls `hook` for `event` with the proposed `params`: the changes its
-    /// answer asks for, or the rejection.
+    /// Calls `hook` for Conversations' `event` with the proposed `params`
+    /// (in Conversations' names; a webhook that speaks Chat gets Chat's):
+    /// the changes its answer asks for, or the rejection.
     pub async fn call_pre(
         &self,
         hook: &PreHook,
         actor: &Actor<'_>,
-        event: &str,
+        event: &'static str,
         proposed: Params,
     ) -> Result<Changes, ApiError> {
+        let media = super::chat::has_media(&proposed);
+        let Some(event) = event_names::event_name(hook.api, event, media) else {
+            return Ok(Changes::default());
+        };
+        // Chat names a message by its media: the filters may want only one kind.
+        if !hook.filters.iter().any(|f| f == event) {
+            return Ok(Changes::default());
+        }
         let mut params: Params = vec![
             ("AccountSid".into(), actor.account_sid.into()),
             ("ChatServiceSid".into(), actor.service_sid.into()),
@@ -123,6 +148,9 @@ impl Webhooks {
             ("RetryCount".into(), "0".into()),
         ];
         params.extend(proposed);
+        if hook.api == Vocabulary::Chat {
+            params = super::chat::params(event, params);
+        }
         let Some(auth_token) = self.tokens.get(&self.db, &self.keys, actor.account_sid).await else {
             tracing::warn!(
                 account_sid = actor.account_sid,
@@ -135,17 +163,25 @@ impl Webhooks {
             ));
         };
         let token = super::fanout::idempotency_token();
-        let request = Request {
-            url: &hook.url,
-            method: &hook.method,
-            params: &params,
-            auth_token: &auth_token,
-            idempotency_token: &token,
+        let mut tries = 0;
+        let (outcome, body) = loop {
+            let request = Request {
+                url: &hook.url,
+                method: &hook.method,
+                params: &params,
+                auth_token: &auth_token,
+                idempotency_token: &token,
+            };
+            let started = Instant::now();
+            let (outcome, body) = self.outbound.send_reading(&request).await;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            tracing::info!(event, url = %hook.url, elapsed_ms, tries, outcome = %outcome, "pre-event webhook called");
+            if tries >= hook.retry_count || !retried_by_chat(&outcome) {
+                break (outcome, body);
+            }
+            tries += 1;
+            set(&mut params, "RetryCount", Some(&tries.to_string()));
         };
-        let started = Instant::now();
-        let (outcome, body) = self.outbound.send_reading(&request).await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        tracing::info!(event, url = %hook.url, elapsed_ms, outcome = %outcome, "pre-event webhook called");
         if !outcome.is_success() {
             return Err(rejected(
                 event,
@@ -160,6 +196,15 @@ impl Webhooks {
             // An empty or non-object body: proceed unchanged.
             _ => Changes::default(),
         })
+    }
+}
+
+/// What Chat's `PreWebhookRetryCount` retries: a timeout, 429, 503 or 504.
+fn retried_by_chat(outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Answered { status } => matches!(status, 429 | 503 | 504),
+        Outcome::TimedOut => true,
+        _ => false,
     }
 }
 

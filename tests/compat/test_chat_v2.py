@@ -5,8 +5,8 @@ same rows as Conversations v1.
 What is served and with which codes is this increment's decision list
 (Services, Channels, Members, Messages, Roles, Users, UserChannels, and the
 v3 channel update); wire shapes are the reference's Appendix B field lists.
-Invites, channel Webhooks, Bindings and Credentials are not served yet and are
-not tested here.
+Bindings (push registrations) are in test_chat_v2_bindings.py; channel
+Webhooks and the Service's webhook fields are in test_chat_v2_webhooks.py.
 
 Every test makes its own Chat service (fixture `svc`), so nothing depends on
 what another test left behind. `acct` is the shared account behind a client
@@ -250,12 +250,9 @@ def test_service_update_validation(acct, chat, svc, s):
         expect_rest_error(lambda: chat.services(svc.sid).update(limits_channel_members=bad), 400)
         expect_rest_error(lambda: chat.services(svc.sid).update(limits_user_channels=bad), 400)
     assert chat.services(svc.sid).update(limits_channel_members=1000).limits["channel_members"] == 1000
-    # The webhook fields live in /v1's Configuration/Webhooks for now.
-    err = expect_rest_error(
-        lambda: chat.services(svc.sid).update(post_webhook_url="https://example.com/hook"), 400)
-    assert "/Configuration/Webhooks" in err.msg, err.msg
-    err = expect_rest_error(lambda: chat.services(svc.sid).update(webhook_filters=["onMessageSent"]), 400)
-    assert "Configuration/Webhooks" in err.msg, err.msg
+    # Webhook fields are checked (test_chat_v2_webhooks.py has the rest).
+    expect_rest_error(lambda: chat.services(svc.sid).update(post_webhook_url="not a url"), 400, 20001)
+    expect_rest_error(lambda: chat.services(svc.sid).update(webhook_filters=["onMessageAdded"]), 400, 20001)
     # Nothing changed behind the refusals.
     after = chat.services(svc.sid).fetch()
     assert after.default_service_role_sid == svc.default_service_role_sid
@@ -1063,9 +1060,10 @@ def test_end_users_see_their_channels_and_need_send_media(http, fresh_account):
     bob = _token(acct.sid, key, "bob", svc.sid)
     channel_url = v2_url(acct, svc.sid, "Channels", ch.sid)
 
-    # Bob is not a member: the channel does not exist for him.
+    # Bob is not a member: he may find the public channel, but its messages
+    # are the members'.
     _expect(_as_user(http, "GET", f"{channel_url}/Messages", bob), 404, CHANNEL_NOT_FOUND)
-    _expect(_as_user(http, "GET", channel_url, bob), 404, CHANNEL_NOT_FOUND)
+    assert _expect(_as_user(http, "GET", channel_url, bob), 200)["sid"] == ch.sid
     _expect(_as_user(http, "POST", f"{channel_url}/Messages", bob, data={"Body": "let me in"}),
             404, CHANNEL_NOT_FOUND)
 

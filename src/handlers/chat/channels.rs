@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use crate::api::{self, Form, ListPage, PageRequest, Params, Query, limits};
-use crate::auth::Caller;
+use crate::auth::{Caller, standing};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::handlers::conversation_in_scope;
 use crate::handlers::conversations::conversations::{
@@ -58,13 +58,19 @@ fn update_from(p: &Params) -> Result<ConversationUpdate, ApiError> {
     })
 }
 
-/// The channel `sid` with its figures, as the caller may see it.
+/// The channel `sid` with its figures, as the caller may see it: a member,
+/// or anyone in the service for a public channel (Chat lists those to every
+/// user, who reads one before joining it).
 async fn render(caller: &Caller, named: Named, sid: String) -> Result<Channel, ApiError> {
     let (scope, (row, stats)) = chat!(
         caller,
         named,
         caller.read(move |conn, scope| {
-            let (row, _) = conversation_in_scope(conn, scope, &sid)?;
+            let row = store::conversations::find(conn, &scope.service_sid, &sid)?;
+            let standing = standing::towards_conversation(conn, scope, &row.sid)?;
+            if !(standing.is_admin() || standing.is_participant() || row.channel_type == PUBLIC) {
+                return Err(ApiError::NotFound);
+            }
             let stats = store::channels::stats_of(conn, &row.sid)?;
             Ok((row, stats))
         })
@@ -146,7 +152,7 @@ pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
         Named::default(),
         caller.read(move |conn, scope| {
             let filter = ListFilter {
-                member: scope.end_user().map(|u| u.identity.clone()),
+                visible_to: scope.end_user().map(|u| u.identity.clone()),
                 channel_types: types,
                 ..Default::default()
             };

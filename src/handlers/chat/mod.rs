@@ -5,6 +5,7 @@
 //! check, fire pre-event webhooks and record events), then renders Chat's
 //! objects. Errors say what Chat says: [`fail`].
 
+pub mod bindings;
 pub mod channels;
 pub mod invites;
 pub mod members;
@@ -12,6 +13,7 @@ pub mod messages;
 pub mod roles;
 pub mod services;
 pub mod users;
+pub mod webhooks;
 
 use crate::auth::{Caller, ServiceScope};
 use crate::db::DbConnection;
@@ -71,6 +73,7 @@ pub(crate) struct Named {
     pub member: Option<String>,
     pub message: Option<String>,
     pub invite: Option<String>,
+    pub webhook: Option<String>,
 }
 
 impl Named {
@@ -149,6 +152,11 @@ fn missing(
         && store::invites::find(conn, &conversation.sid, invite).found()?.is_none()
     {
         return Ok(Code::InviteNotFound);
+    }
+    if let Some(webhook) = &named.webhook
+        && store::webhooks::find(conn, &conversation.sid, webhook).found()?.is_none()
+    {
+        return Ok(Code::ChannelWebhookNotFound);
     }
     Ok(Code::NotFound)
 }

@@ -9,12 +9,15 @@ use serde_json::{Map, Value};
 use crate::api::{self, Form, ListPage, PageRequest, Params, Query, limits};
 use crate::auth::{Caller, Principal};
 use crate::db::DbConnection;
+use crate::domain::event_names::{CHAT_POST_EVENTS, CHAT_PRE_EVENTS};
 use crate::domain::{RoleType, Vocabulary};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::conversations::services::delete_service;
+use crate::handlers::conversations::webhooks::{MAX_RETRY_COUNT, filters_param, method_param, url_param};
 use crate::sid::SidKind;
 use crate::state::AppState;
 use crate::store::services::{ChatChanges, ConfigurationChanges};
+use crate::store::webhooks::ServiceWebhooksRow;
 use crate::store::{self};
 use crate::time;
 use crate::views::chat::services::ChatService;
@@ -84,16 +87,42 @@ pub async fn fetch(
     Ok(api::ok(view(&state, &caller, parts)))
 }
 
-/// The webhook fields of Chat's Service: configured through Conversations'
-/// webhook configuration for now, whose deliveries use its event names.
-const WEBHOOK_PARAMS: &[&str] = &[
-    "PreWebhookUrl",
-    "PostWebhookUrl",
-    "WebhookMethod",
-    "WebhookFilters",
-    "PreWebhookRetryCount",
-    "PostWebhookRetryCount",
-];
+/// The service's webhook configuration as Chat's parameters change it:
+/// written through `/v2`, it speaks Chat from now on (names and parameters).
+fn apply_webhook_params(hooks: &mut ServiceWebhooksRow, p: &Params) -> Result<bool, ApiError> {
+    const PARAMS: &[&str] = &[
+        "PreWebhookUrl",
+        "PostWebhookUrl",
+        "WebhookMethod",
+        "WebhookFilters",
+        "PreWebhookRetryCount",
+        "PostWebhookRetryCount",
+    ];
+    if !PARAMS.iter().any(|name| p.has(name)) {
+        return Ok(false);
+    }
+    hooks.speak(Vocabulary::Chat);
+    if let Some(url) = url_param(p, "PreWebhookUrl")? {
+        hooks.pre_webhook_url = url;
+    }
+    if let Some(url) = url_param(p, "PostWebhookUrl")? {
+        hooks.post_webhook_url = url;
+    }
+    if let Some(method) = method_param(p, "WebhookMethod")? {
+        hooks.method = method;
+    }
+    if let Some(filters) = filters_param(p, "WebhookFilters", &[CHAT_PRE_EVENTS, CHAT_POST_EVENTS])? {
+        hooks.filters = filters;
+    }
+    if let Some(n) = p.int("PreWebhookRetryCount", 0, MAX_RETRY_COUNT)? {
+        hooks.pre_retry_count = n as i32;
+    }
+    if let Some(n) = p.int("PostWebhookRetryCount", 0, MAX_RETRY_COUNT)? {
+        hooks.post_retry_count = n as i32;
+    }
+    hooks.date_updated = time::now();
+    Ok(true)
+}
 
 /// The keys of Chat's `notifications` object, by parameter prefix.
 const NOTIFICATIONS: &[(&str, &str)] = &[
@@ -173,12 +202,6 @@ pub async fn update(
     path: web::Path<ServicePath>,
     Form(p): Form,
 ) -> ApiResult<HttpResponse> {
-    if let Some(param) = WEBHOOK_PARAMS.iter().find(|name| p.has(name)) {
-        return Err(ApiError::invalid_param(
-            param,
-            "Chat's webhook fields are not supported yet; configure the service's webhooks with POST /v1/Services/{ServiceSid}/Configuration/Webhooks",
-        ));
-    }
     let chat = ChatChanges {
         friendly_name: p.text("FriendlyName", limits::NAME_CHARS)?.filter(|n| !n.is_empty()),
         read_status_enabled: p.bool("ReadStatusEnabled")?,
@@ -201,8 +224,9 @@ pub async fn update(
     let compatibility = p
         .text("Media.CompatibilityMessage", limits::MESSAGE_BODY_CHARS)?
         .map(|m| Some(m).filter(|m| !m.is_empty()));
-    // Validated before any database work; merged with the stored object in the write.
+    // Validated before any database work; merged with the stored ones in the write.
     notifications(&p, "{}")?;
+    apply_webhook_params(&mut ServiceWebhooksRow::unset("", ""), &p)?;
     let sid = path.into_inner().service;
     let parts = caller
         .write_account(move |tx, principal| {
@@ -224,9 +248,19 @@ pub async fn update(
             };
             let chat = ChatChanges { notifications: notifications(&p, &current.notifications)?, ..chat };
             store::services::update_chat(conn, &current.sid, &chat, &shared)?;
-            render(conn, principal, &current.sid)
+            let mut hooks = store::webhooks::service(conn, &current.account_sid, &current.sid)?;
+            let hooks_changed = apply_webhook_params(&mut hooks, &p)?;
+            if hooks_changed {
+                store::webhooks::save_service(conn, &hooks)?;
+            }
+            Ok((render(conn, principal, &current.sid)?, hooks_changed))
         })
         .await?;
+    let (parts, hooks_changed) = parts;
+    if hooks_changed {
+        state.webhooks.pre.forget(&parts.0.sid);
+        state.webhooks.reconfigured.notify_one();
+    }
     Ok(api::ok(view(&state, &caller, parts)))
 }
 

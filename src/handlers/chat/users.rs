@@ -8,12 +8,16 @@ use crate::api::{self, Form, ListPage, PageRequest, Query, limits};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::conversations::memberships::{
-    find_membership, find_own_user, leave, own_settings, unread_count, update_membership,
+    find_own_user, leave, own_settings, unread_count, update_membership,
 };
 use crate::handlers::conversations::users::{NewUserParams, UserEdit, create_user, delete_user, update_user};
 use crate::sid::SidKind;
 use crate::state::AppState;
-use crate::store::{self};
+use crate::store::conversations::ConversationRow;
+use crate::store::page::{PageQuery, Segment, segments};
+use crate::store::participants::ParticipantRow;
+use crate::store::{self, StoreError};
+use crate::views::chat::ChatUrls;
 use crate::views::chat::users::{ChatUser, UserChannel};
 
 use super::{Named, chat, urls};
@@ -129,35 +133,82 @@ pub async fn list_channels(
         named_user(&key),
         caller.read(move |conn, scope| {
             let user = find_own_user(conn, scope, &key)?;
-            let rows = store::participants::list_of_user(conn, &user.sid, &seek.query)?;
-            let mut out = Vec::with_capacity(rows.len());
-            for (p, c) in rows {
-                let unread = unread_count(conn, &p)?;
-                out.push((p, c, unread));
+            // The channels the user is in, then those it is invited to: one
+            // list, invites keyed above every membership.
+            let mut out: Vec<(i64, Listed)> = Vec::new();
+            for (segment, query) in segments(&seek.query, INVITED_KEYS) {
+                let query = PageQuery { limit: query.limit - out.len() as i64, ..query };
+                if query.limit <= 0 {
+                    break;
+                }
+                match segment {
+                    Segment::First => {
+                        for (p, c) in store::participants::list_of_user(conn, &user.sid, &query)? {
+                            let unread = unread_count(conn, &p)?;
+                            out.push((p.id, Listed { channel: c, joined: Some((p, unread)) }));
+                        }
+                    }
+                    Segment::Second => {
+                        for (i, c) in
+                            store::invites::of_identity(conn, &scope.service_sid, &user.identity, &query)?
+                        {
+                            out.push((INVITED_KEYS + i.id, Listed { channel: c, joined: None }));
+                        }
+                    }
+                }
             }
             Ok((user.sid, out))
         })
     );
     let urls = urls(&caller, &scope);
-    let window =
-        seek.finish(rows, |(p, _, _)| p.id).map(|(p, c, unread)| UserChannel::new(p, c, unread, &urls));
+    let window = seek.finish(rows, |(key, _)| *key).map(|(_, listed)| listed.render(&user_sid, &urls));
     let url = format!("{}/Users/{user_sid}/Channels", urls.service);
     Ok(ListPage::new("channels", &url, &[], &page, window).respond())
+}
+
+/// Where a user's invites start in its channel list's keys (above any row id).
+const INVITED_KEYS: i64 = 1 << 52;
+
+/// One entry of a user's channel list: a channel, and the user's
+/// membership with its unread count (`None`: invited).
+struct Listed {
+    channel: ConversationRow,
+    joined: Option<(ParticipantRow, Option<i64>)>,
+}
+
+impl Listed {
+    fn render(self, user_sid: &str, urls: &ChatUrls) -> UserChannel {
+        match self.joined {
+            Some((p, unread)) => UserChannel::new(p, self.channel, unread, urls),
+            None => UserChannel::invited(user_sid, self.channel, urls),
+        }
+    }
 }
 
 pub async fn fetch_channel(caller: Caller, path: web::Path<UserChannelPath>) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
     let named = path.named();
-    let (scope, (p, c, unread)) = chat!(
+    let (scope, (user_sid, listed)) = chat!(
         caller,
         named,
         caller.read(move |conn, scope| {
-            let (p, c) = find_membership(conn, scope, &path.user, &path.channel)?;
-            let unread = unread_count(conn, &p)?;
-            Ok((p, c, unread))
+            let user = find_own_user(conn, scope, &path.user)?;
+            let channel = store::conversations::find(conn, &scope.service_sid, &path.channel)?;
+            match store::participants::find_of_user(conn, &channel.sid, &user.sid) {
+                Ok(p) => {
+                    let unread = unread_count(conn, &p)?;
+                    Ok((user.sid, Listed { channel, joined: Some((p, unread)) }))
+                }
+                // Not a member: invited, or not there at all.
+                Err(StoreError::NotFound) if store::invites::exists(conn, &channel.sid, &user.identity)? => {
+                    Ok((user.sid, Listed { channel, joined: None }))
+                }
+                Err(e) => Err(e.into()),
+            }
         })
     );
-    Ok(api::ok(UserChannel::new(p, c, unread, &urls(&caller, &scope))))
+    let urls = urls(&caller, &scope);
+    Ok(api::ok(listed.render(&user_sid, &urls)))
 }
 
 /// The user's notification level and read horizon in the channel.

@@ -353,14 +353,8 @@ pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
     };
     // With a date filter Twilio lists newest first; otherwise in creation order.
     let by_date = created_from.is_some() || created_to.is_some();
-    let mut filter = ListFilter {
-        state: state_param(&q)?,
-        created_from,
-        created_to,
-        member: None,
-        by_date,
-        channel_types: Vec::new(),
-    };
+    let mut filter =
+        ListFilter { state: state_param(&q)?, created_from, created_to, by_date, ..Default::default() };
     let page = PageRequest::from_params(
         &q,
         100,

@@ -354,7 +354,10 @@ impl ParticipantUpdate {
             changes.user_sid = Some(None);
         } else {
             let service = store::services::find(conn, &conversation.account_sid, &conversation.service_sid)?;
-            changes.user_sid = Some(Some(store::users::ensure(conn, &service, &id, time::now())?.sid));
+            let user = store::users::ensure(conn, &service, &id, time::now())?;
+            // The new identity is in one more conversation: its limit holds as for an add.
+            store::participants::ensure_room_for(conn, &service, &user.sid)?;
+            changes.user_sid = Some(Some(user.sid));
             changes.identity = Some(Some(id));
         }
         Ok(changes)

@@ -11,17 +11,21 @@ use crate::api::{self, Form, ListPage, PageRequest, Params, Query};
 use crate::auth::standing;
 use crate::auth::{Caller, ServiceScope};
 use crate::db::DbConnection;
+use crate::domain::Vocabulary;
+use crate::domain::event_names::{CHAT_POST_EVENTS, POST_EVENTS, PRE_EVENTS};
 use crate::error::{ApiError, ApiResult};
 use crate::sid::SidKind;
 use crate::state::AppState;
 use crate::store::conversations::ConversationRow;
+use crate::store::page::PageQuery;
 use crate::store::webhooks::{
-    self as hooks, ConversationWebhookChanges, NewConversationWebhook, ServiceWebhooksRow,
+    self as hooks, ConversationWebhookChanges, ConversationWebhookRow, NewConversationWebhook,
+    ServiceWebhooksRow,
 };
 use crate::store::{self};
 use crate::time;
 use crate::views::webhooks::{AccountWebhooks, ConversationWebhook, ServiceWebhooks};
-use crate::webhooks::{POST_EVENTS, PRE_EVENTS, webhook_url};
+use crate::webhooks::webhook_url;
 
 use super::conversations::ConversationPath;
 
@@ -44,7 +48,7 @@ pub struct WebhookPath {
 
 /// A URL parameter: empty clears it, anything else must be an absolute
 /// http(s) URL.
-fn url_param(p: &Params, name: &str) -> Result<Option<Option<String>>, ApiError> {
+pub(crate) fn url_param(p: &Params, name: &str) -> Result<Option<Option<String>>, ApiError> {
     match p.str(name) {
         None => Ok(None),
         Some("") => Ok(Some(None)),
@@ -58,7 +62,7 @@ fn url_param(p: &Params, name: &str) -> Result<Option<Option<String>>, ApiError>
 }
 
 /// `Filters`: each value an event name of `allowed`; `None` when absent.
-fn filters_param(p: &Params, name: &str, allowed: &[&[&str]]) -> Result<Option<String>, ApiError> {
+pub(crate) fn filters_param(p: &Params, name: &str, allowed: &[&[&str]]) -> Result<Option<String>, ApiError> {
     if !p.has(name) {
         return Ok(None);
     }
@@ -78,7 +82,7 @@ fn filters_param(p: &Params, name: &str, allowed: &[&[&str]]) -> Result<Option<S
 }
 
 /// `Method`: `GET` or `POST`, any case.
-fn method_param(p: &Params, name: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn method_param(p: &Params, name: &str) -> Result<Option<String>, ApiError> {
     match p.str(name) {
         None => Ok(None),
         Some(v) if v.eq_ignore_ascii_case("get") || v.eq_ignore_ascii_case("post") => {
@@ -88,8 +92,10 @@ fn method_param(p: &Params, name: &str) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// A service's configuration as the parameters change it.
+/// A service's configuration as the parameters change it: written through
+/// `/v1`, it speaks Conversations from now on.
 fn apply_service_params(row: &mut ServiceWebhooksRow, p: &Params) -> Result<(), ApiError> {
+    row.speak(Vocabulary::Conversations);
     if let Some(url) = url_param(p, "PreWebhookUrl")? {
         row.pre_webhook_url = url;
     }
@@ -193,17 +199,20 @@ fn admin_conversation(
     Ok(store::conversations::find(conn, &scope.service_sid, key)?)
 }
 
-/// What a scoped webhook's create or update asks for.
-struct ScopedParams {
+/// What a scoped webhook's create or update asks for, in the names of the
+/// API it came through.
+pub(crate) struct ScopedParams {
     url: Option<Option<String>>,
     method: Option<String>,
     filters: Option<String>,
     triggers: Option<String>,
     flow_sid: Option<String>,
+    /// Chat's `Configuration.RetryCount`.
+    retry_count: Option<i32>,
 }
 
 impl ScopedParams {
-    fn from_params(p: &Params) -> Result<Self, ApiError> {
+    pub(crate) fn from_params(p: &Params, api: Vocabulary) -> Result<Self, ApiError> {
         let triggers = match p.has("Configuration.Triggers") {
             false => None,
             true => {
@@ -218,43 +227,64 @@ impl ScopedParams {
                 Some(serde_json::to_string(&words).expect("a list of words serializes"))
             }
         };
+        let (events, retry_count) = match api {
+            Vocabulary::Conversations => (POST_EVENTS, None),
+            Vocabulary::Chat => {
+                (CHAT_POST_EVENTS, p.int("Configuration.RetryCount", 0, MAX_RETRY_COUNT)?.map(|n| n as i32))
+            }
+        };
         Ok(ScopedParams {
             url: url_param(p, "Configuration.Url")?,
             method: method_param(p, "Configuration.Method")?,
-            filters: filters_param(p, "Configuration.Filters", &[POST_EVENTS])?,
+            filters: filters_param(p, "Configuration.Filters", &[events])?,
             triggers,
             flow_sid: p.str("Configuration.FlowSid").map(str::to_owned),
+            retry_count,
         })
     }
 }
 
-pub async fn create(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<ConversationPath>,
-    Form(p): Form,
-) -> ApiResult<HttpResponse> {
-    let horizon = state.config.webhooks.retry_horizon;
-    let target = p
-        .choice("Target", &["webhook", "trigger", "studio"])?
-        .ok_or_else(|| ApiError::missing_param("Target"))?;
+/// Chat's largest retry count (`Configuration.RetryCount`, `Pre/PostWebhookRetryCount`).
+pub(crate) const MAX_RETRY_COUNT: i64 = 3;
+
+/// A scoped webhook's `Target` (Chat: `Type`): `webhook` or `trigger`.
+pub(crate) fn target_param(p: &Params, name: &str) -> Result<String, ApiError> {
+    let target =
+        p.choice(name, &["webhook", "trigger", "studio"])?.ok_or_else(|| ApiError::missing_param(name))?;
     if target == "studio" {
         return Err(ApiError::invalid_param(
-            "Target",
+            name,
             "studio is not supported by Confab (there is no Studio): use webhook or trigger",
         ));
     }
-    let target = target.to_owned();
-    let params = ScopedParams::from_params(&p)?;
-    let replay_after = p.int("Configuration.ReplayAfter", 0, i64::MAX)?;
+    Ok(target.to_owned())
+}
+
+/// A new conversation-scoped webhook.
+pub(crate) struct NewScoped {
+    pub target: String,
+    pub params: ScopedParams,
+    /// `Configuration.ReplayAfter` (Conversations only).
+    pub replay_after: Option<i64>,
+    pub api: Vocabulary,
+}
+
+/// Creates a webhook on the conversation `key`; shared with Chat's channel webhooks.
+pub(crate) async fn create_webhook(
+    caller: &Caller,
+    state: &AppState,
+    key: String,
+    new: NewScoped,
+) -> Result<(ServiceScope, ConversationWebhookRow), ApiError> {
+    let horizon = state.config.webhooks.retry_horizon;
+    let NewScoped { target, params, replay_after, api } = new;
     let Some(Some(url)) = params.url.clone() else {
         return Err(ApiError::missing_param("Configuration.Url"));
     };
     if target == "trigger" && params.triggers.as_deref().is_none_or(|t| t == "[]") {
         return Err(ApiError::missing_param("Configuration.Triggers"));
     }
-    let key = path.into_inner().conversation;
-    let (scope, row) = caller
+    let created = caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;
             let conversation = admin_conversation(conn, scope, &key)?;
@@ -262,7 +292,7 @@ pub async fn create(
             store::conversations::lock(conn, &conversation.sid)?;
             if hooks::count(conn, &conversation.sid)? >= hooks::MAX_PER_CONVERSATION {
                 return Err(ApiError::invalid_param(
-                    "Target",
+                    if api == Vocabulary::Chat { "Type" } else { "Target" },
                     format!("a conversation has at most {} webhooks", hooks::MAX_PER_CONVERSATION),
                 ));
             }
@@ -284,6 +314,8 @@ pub async fn create(
                     replay_after,
                     date_created: now,
                     date_updated: now,
+                    api: api.as_str(),
+                    retry_count: params.retry_count.unwrap_or(0),
                 },
             )?;
             if let Some(after) = replay_after {
@@ -294,28 +326,60 @@ pub async fn create(
         .await?;
     state.webhooks.reconfigured.notify_one();
     state.webhooks.wake.notify_one();
+    Ok(created)
+}
+
+pub async fn create(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<ConversationPath>,
+    Form(p): Form,
+) -> ApiResult<HttpResponse> {
+    let new = NewScoped {
+        target: target_param(&p, "Target")?,
+        params: ScopedParams::from_params(&p, Vocabulary::Conversations)?,
+        replay_after: p.int("Configuration.ReplayAfter", 0, i64::MAX)?,
+        api: Vocabulary::Conversations,
+    };
+    let (scope, row) = create_webhook(&caller, &state, path.into_inner().conversation, new).await?;
     Ok(api::created(ConversationWebhook::new(row, &scope.urls)))
+}
+
+/// The webhook `sid` of the conversation `key`; shared with Chat.
+pub(crate) async fn fetch_webhook(
+    caller: &Caller,
+    key: String,
+    sid: String,
+) -> Result<(ServiceScope, ConversationWebhookRow), ApiError> {
+    caller
+        .read(move |conn, scope| {
+            let conversation = admin_conversation(conn, scope, &key)?;
+            Ok(hooks::find(conn, &conversation.sid, &sid)?)
+        })
+        .await
 }
 
 pub async fn fetch(caller: Caller, path: web::Path<WebhookPath>) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
-    let (scope, row) = caller
-        .read(move |conn, scope| {
-            let conversation = admin_conversation(conn, scope, &path.conversation)?;
-            Ok(hooks::find(conn, &conversation.sid, &path.webhook)?)
-        })
-        .await?;
+    let (scope, row) = fetch_webhook(&caller, path.conversation, path.webhook).await?;
     Ok(api::ok(ConversationWebhook::new(row, &scope.urls)))
 }
 
-pub async fn update(caller: Caller, path: web::Path<WebhookPath>, Form(p): Form) -> ApiResult<HttpResponse> {
-    let params = ScopedParams::from_params(&p)?;
-    let path = path.into_inner();
-    let (scope, row) = caller
+/// Changes the webhook `sid` of the conversation `key` as `params` (in
+/// `api`'s names) ask; it speaks `api` from now on. Shared with Chat.
+pub(crate) async fn update_webhook(
+    caller: &Caller,
+    state: &AppState,
+    key: String,
+    sid: String,
+    params: ScopedParams,
+    api: Vocabulary,
+) -> Result<(ServiceScope, ConversationWebhookRow), ApiError> {
+    let updated = caller
         .write(move |tx, scope| {
             let conn = tx.conn()?;
-            let conversation = admin_conversation(conn, scope, &path.conversation)?;
-            let current = hooks::find(conn, &conversation.sid, &path.webhook)?;
+            let conversation = admin_conversation(conn, scope, &key)?;
+            let current = hooks::find(conn, &conversation.sid, &sid)?;
             if params.url == Some(None) {
                 return Err(ApiError::invalid_param("Configuration.Url", "a webhook keeps a URL"));
             }
@@ -325,30 +389,75 @@ pub async fn update(caller: Caller, path: web::Path<WebhookPath>, Form(p): Form)
                     "a trigger keeps at least one keyword",
                 ));
             }
+            // Kept filters are renamed into the API it now speaks.
+            let filters = params.filters.or_else(|| {
+                (current.api() != api).then(|| {
+                    serde_json::to_string(&current.filters_in(api)).expect("a list of names serializes")
+                })
+            });
             let changes = ConversationWebhookChanges {
                 url: params.url,
                 method: params.method,
-                filters: params.filters,
+                filters,
                 triggers: params.triggers,
                 flow_sid: params.flow_sid.map(Some),
+                retry_count: params.retry_count,
+                api: Some(api.as_str().to_owned()),
                 date_updated: Some(time::now()),
             };
             Ok(hooks::update(conn, &conversation.sid, &current.sid, &changes)?)
         })
         .await?;
+    state.webhooks.reconfigured.notify_one();
+    Ok(updated)
+}
+
+pub async fn update(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<WebhookPath>,
+    Form(p): Form,
+) -> ApiResult<HttpResponse> {
+    let params = ScopedParams::from_params(&p, Vocabulary::Conversations)?;
+    let path = path.into_inner();
+    let (scope, row) =
+        update_webhook(&caller, &state, path.conversation, path.webhook, params, Vocabulary::Conversations)
+            .await?;
     Ok(api::ok(ConversationWebhook::new(row, &scope.urls)))
+}
+
+/// Deletes the webhook `sid` of the conversation `key`; shared with Chat.
+pub(crate) async fn delete_webhook(caller: &Caller, key: String, sid: String) -> Result<(), ApiError> {
+    caller
+        .write(move |tx, scope| {
+            let conn = tx.conn()?;
+            let conversation = admin_conversation(conn, scope, &key)?;
+            Ok(hooks::delete(conn, &conversation.sid, &sid)?)
+        })
+        .await?;
+    Ok(())
 }
 
 pub async fn delete(caller: Caller, path: web::Path<WebhookPath>) -> ApiResult<HttpResponse> {
     let path = path.into_inner();
-    caller
-        .write(move |tx, scope| {
-            let conn = tx.conn()?;
-            let conversation = admin_conversation(conn, scope, &path.conversation)?;
-            Ok(hooks::delete(conn, &conversation.sid, &path.webhook)?)
-        })
-        .await?;
+    delete_webhook(&caller, path.conversation, path.webhook).await?;
     Ok(api::no_content())
+}
+
+/// A page of the webhooks of the conversation `key` (its SID, the rows);
+/// shared with Chat.
+pub(crate) async fn list_webhooks(
+    caller: &Caller,
+    key: String,
+    page: PageQuery,
+) -> Result<(ServiceScope, (String, Vec<ConversationWebhookRow>)), ApiError> {
+    caller
+        .read(move |conn, scope| {
+            let conversation = admin_conversation(conn, scope, &key)?;
+            let rows = hooks::list(conn, &conversation.sid, &page)?;
+            Ok((conversation.sid, rows))
+        })
+        .await
 }
 
 pub async fn list(
@@ -358,15 +467,9 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_params(&q, hooks::MAX_PER_CONVERSATION, "webhooks")?;
     let seek = page.seek(false);
-    let key = path.into_inner().conversation;
-    let (scope, (conversation, rows)) = caller
-        .read(move |conn, scope| {
-            let conversation = admin_conversation(conn, scope, &key)?;
-            let rows = hooks::list(conn, &conversation.sid, &seek.query)?;
-            Ok((conversation, rows))
-        })
-        .await?;
+    let (scope, (conversation_sid, rows)) =
+        list_webhooks(&caller, path.into_inner().conversation, seek.query).await?;
     let window = seek.finish(rows, |r| r.id).map(|r| ConversationWebhook::new(r, &scope.urls));
-    let url = format!("{}/Conversations/{}/Webhooks", scope.urls.prefix, conversation.sid);
+    let url = format!("{}/Conversations/{}/Webhooks", scope.urls.prefix, conversation_sid);
     Ok(ListPage::new("webhooks", &url, &[], &page, window).respond())
 }

@@ -4,41 +4,12 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::domain::Vocabulary;
 use crate::store::services::ServiceRow;
 use crate::store::webhooks::ServiceWebhooksRow;
 use crate::time;
 
 use super::ChatUrls;
-
-/// Chat's names for the webhook events Conversations names otherwise (a
-/// filter with no Chat twin is not shown).
-const CHAT_EVENT_NAMES: &[(&str, &str)] = &[
-    ("onConversationAdd", "onChannelAdd"),
-    ("onConversationUpdate", "onChannelUpdate"),
-    ("onConversationRemove", "onChannelDestroy"),
-    ("onMessageAdd", "onMessageSend"),
-    ("onMessageUpdate", "onMessageUpdate"),
-    ("onMessageRemove", "onMessageRemove"),
-    ("onParticipantAdd", "onMemberAdd"),
-    ("onParticipantUpdate", "onMemberUpdate"),
-    ("onParticipantRemove", "onMemberRemove"),
-    ("onUserUpdate", "onUserUpdate"),
-    ("onConversationAdded", "onChannelAdded"),
-    ("onConversationUpdated", "onChannelUpdated"),
-    ("onConversationRemoved", "onChannelDestroyed"),
-    ("onMessageAdded", "onMessageSent"),
-    ("onMessageUpdated", "onMessageUpdated"),
-    ("onMessageRemoved", "onMessageRemoved"),
-    ("onParticipantAdded", "onMemberAdded"),
-    ("onParticipantUpdated", "onMemberUpdated"),
-    ("onParticipantRemoved", "onMemberRemoved"),
-    ("onUserAdded", "onUserAdded"),
-    ("onUserUpdated", "onUserUpdated"),
-];
-
-fn chat_event_name(name: &str) -> Option<&'static str> {
-    CHAT_EVENT_NAMES.iter().find(|(conversations, _)| *conversations == name).map(|(_, chat)| *chat)
-}
 
 #[derive(Serialize)]
 struct ServiceLinks {
@@ -80,12 +51,7 @@ impl ChatService {
     pub fn new(row: ServiceRow, hooks: ServiceWebhooksRow, max_media_bytes: u64, public_url: &str) -> Self {
         let urls = ChatUrls::new(public_url, &row.sid);
         let configured = hooks.pre_webhook_url.is_some() || hooks.post_webhook_url.is_some();
-        let filters: Vec<String> = serde_json::from_str::<Vec<String>>(&hooks.filters)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|name| chat_event_name(name))
-            .map(str::to_owned)
-            .collect();
+        let filters = hooks.filters_in(Vocabulary::Chat);
         ChatService {
             links: ServiceLinks {
                 channels: format!("{}/Channels", urls.service),
@@ -108,8 +74,8 @@ impl ChatService {
             post_webhook_url: hooks.post_webhook_url,
             webhook_method: configured.then_some(hooks.method),
             webhook_filters: configured.then_some(filters),
-            pre_webhook_retry_count: 0,
-            post_webhook_retry_count: 0,
+            pre_webhook_retry_count: hooks.pre_retry_count.into(),
+            post_webhook_retry_count: hooks.post_retry_count.into(),
             sid: row.sid,
             account_sid: row.account_sid,
             friendly_name: row.friendly_name,

@@ -62,7 +62,7 @@ impl ChatUser {
 #[derive(Serialize)]
 struct UserChannelLinks {
     channel: String,
-    member: String,
+    member: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -71,12 +71,12 @@ pub struct UserChannel {
     service_sid: String,
     channel_sid: String,
     user_sid: String,
-    member_sid: String,
-    /// Every participation is a joined member (Confab keeps no invites yet).
+    member_sid: Option<String>,
+    /// `joined` (a member) or `invited` (an invite waits).
     status: &'static str,
     last_consumed_message_index: Option<i64>,
     unread_messages_count: Option<i64>,
-    notification_level: String,
+    notification_level: Option<String>,
     url: String,
     links: UserChannelLinks,
 }
@@ -88,18 +88,35 @@ impl UserChannel {
         UserChannel {
             url: format!("{}/Users/{}/Channels/{}", urls.service, user_sid, c.sid),
             links: UserChannelLinks {
-                member: format!("{channel_url}/Members/{}", p.sid),
+                member: Some(format!("{channel_url}/Members/{}", p.sid)),
                 channel: channel_url,
             },
             account_sid: c.account_sid,
             service_sid: c.service_sid,
             channel_sid: c.sid,
             user_sid,
-            member_sid: p.sid,
+            member_sid: Some(p.sid),
             status: "joined",
             last_consumed_message_index: p.last_read_message_index,
             unread_messages_count: unread,
-            notification_level: p.notification_level,
+            notification_level: Some(p.notification_level),
+        }
+    }
+
+    /// A channel the user is invited to: no member yet.
+    pub fn invited(user_sid: &str, c: ConversationRow, urls: &ChatUrls) -> Self {
+        UserChannel {
+            url: format!("{}/Users/{}/Channels/{}", urls.service, user_sid, c.sid),
+            links: UserChannelLinks { member: None, channel: urls.channel(&c.sid) },
+            account_sid: c.account_sid,
+            service_sid: c.service_sid,
+            channel_sid: c.sid,
+            user_sid: user_sid.to_owned(),
+            member_sid: None,
+            status: "invited",
+            last_consumed_message_index: None,
+            unread_messages_count: None,
+            notification_level: None,
         }
     }
 }

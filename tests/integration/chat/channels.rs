@@ -217,12 +217,13 @@ async fn delete_removes_the_channel_its_members_and_messages() {
 }
 
 #[actix_web::test]
-async fn end_users_see_only_channels_they_are_members_of() {
+async fn end_users_see_only_private_channels_they_are_members_of() {
     let app = TestApp::new().await;
     let is = app.default_service().await;
     let key = app.api_key().await;
     let mine = sid(&create_channel(&app, &is, &[("UniqueName", "mine")]).await);
-    let theirs = sid(&create_channel(&app, &is, &[("UniqueName", "theirs")]).await);
+    // Private: a public one anyone may find (below).
+    let theirs = sid(&create_channel(&app, &is, &[("UniqueName", "theirs"), ("Type", "private")]).await);
     add_member(&app, &is, &mine, "alice").await;
     add_member(&app, &is, &theirs, "bob").await;
     let im = sid(&send(&app, &is, &theirs, &[("From", "bob"), ("Body", "private")]).await);
@@ -275,4 +276,48 @@ async fn a_channel_an_end_user_creates_is_created_by_them() {
     assert_eq!(c["created_by"], "alice");
     assert_eq!(c["type"], "public");
     assert_eq!(app.get(&channel_path(&is, "by-alice")).await.expect(200)["created_by"], "alice");
+}
+
+/// Chat's public channels are there to be found: a user lists them (with
+/// the private ones it is in), reads one before joining, and joins it; its
+/// members and messages stay the members'.
+#[actix_web::test]
+async fn end_users_find_public_channels_and_join_them() {
+    let app = TestApp::new().await;
+    let is = app.default_service().await;
+    let key = app.api_key().await;
+    let lobby = sid(&create_channel(&app, &is, &[("UniqueName", "lobby")]).await);
+    let secret = sid(&create_channel(&app, &is, &[("UniqueName", "secret"), ("Type", "private")]).await);
+    let mine = sid(&create_channel(&app, &is, &[("UniqueName", "mine"), ("Type", "private")]).await);
+    add_member(&app, &is, &lobby, "bob").await;
+    add_member(&app, &is, &mine, "alice").await;
+    send(&app, &is, &lobby, &[("From", "bob"), ("Body", "welcome")]).await;
+    let alice = app.user_token(&key, "alice").await;
+
+    let all =
+        app.as_user(&alice, "GET", &format!("{}?Type=public&Type=private", channels_path(&is)), &[]).await;
+    assert_eq!(
+        sorted_strs(&sids(list(&all.expect(200), "channels")).iter().map(String::as_str).collect::<Vec<_>>()),
+        sorted_strs(&[&lobby, &mine])
+    );
+    let public = app.as_user(&alice, "GET", &channels_path(&is), &[]).await.expect(200);
+    assert_eq!(sids(list(&public, "channels")), [lobby.as_str()], "{public}");
+    let private = app.as_user(&alice, "GET", &format!("{}?Type=private", channels_path(&is)), &[]).await;
+    assert_eq!(sids(list(&private.expect(200), "channels")), [mine.as_str()]);
+
+    let found = app.as_user(&alice, "GET", &channel_path(&is, "lobby"), &[]).await.expect(200);
+    assert_channel(&found, &is);
+    assert_eq!(found["members_count"], 1);
+    assert_eq!(found["messages_count"], 1);
+    channel_not_found(app.as_user(&alice, "GET", &channel_path(&is, &secret), &[]).await, &is, &secret);
+    // Reading a public channel is not being in it.
+    let resp = app.as_user(&alice, "GET", &messages_path(&is, &lobby), &[]).await;
+    channel_not_found(resp, &is, &lobby);
+    let resp = app.as_user(&alice, "POST", &channel_path(&is, &lobby), &[("FriendlyName", "mine now")]).await;
+    assert_eq!(resp.status, 404, "{}", resp.body);
+
+    app.as_user(&alice, "POST", &members_path(&is, &lobby), &[("Identity", "alice")]).await.expect(201);
+    let (messages, _) = walk(&app, &messages_path(&is, &lobby), "messages").await;
+    let read = app.as_user(&alice, "GET", &messages_path(&is, &lobby), &[]).await.expect(200);
+    assert_eq!(list(&read, "messages").len(), messages.len());
 }

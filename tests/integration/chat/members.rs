@@ -285,3 +285,23 @@ async fn two_users_adding_each_other_at_once_both_succeed() {
     let alices = app.get("/v1/Users/alice/Conversations?PageSize=50").await.expect(200);
     assert_eq!(alices["conversations"].as_array().unwrap().len(), 24);
 }
+
+/// A participant given another identity puts that user in one more
+/// channel: the user's limit holds as for an add.
+#[actix_web::test]
+async fn a_participant_taking_an_identity_at_its_limit_is_refused() {
+    let app = TestApp::new().await;
+    let is = app.default_service().await;
+    app.post(&service_path(&is), &[("Limits.UserChannels", "1")]).await.expect(200);
+    let one = sid(&create_channel(&app, &is, &[]).await);
+    let two = sid(&create_channel(&app, &is, &[]).await);
+    add_member(&app, &is, &one, "alice").await;
+    let carol = add_member(&app, &is, &two, "carol").await;
+    let path = format!("/v1/Services/{is}/Conversations/{two}/Participants/{}", sid(&carol));
+    app.post(&path, &[("Identity", "alice")]).await.expect_error(403, 50208);
+    let unchanged = app.get(&path).await.expect(200);
+    assert_eq!(unchanged["identity"], "carol");
+    // A user with room takes it.
+    let moved = app.post(&path, &[("Identity", "dave")]).await.expect(200);
+    assert_eq!(moved["identity"], "dave");
+}

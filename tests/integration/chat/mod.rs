@@ -3,8 +3,11 @@
 //! and a user's Channels. Wire shapes (every field of the reference's
 //! Appendix B), absolute `/v2` URLs, aliases (unique name, identity), paging,
 //! Chat's error codes, the limits, end users with access tokens, and the
-//! same rows read and written through /v1 (and v3's channel update).
+//! same rows read and written through /v1 (and v3's channel update);
+//! Chat's webhooks (the service's fields, channel webhooks, deliveries);
+//! push credentials and push registrations (Bindings).
 
+mod bindings;
 mod channels;
 mod credentials;
 mod cross_api;
@@ -14,6 +17,7 @@ mod messages;
 mod roles;
 mod services;
 mod users;
+mod webhooks;
 
 use std::collections::HashMap;
 

@@ -219,3 +219,57 @@ async fn a_user_channel_is_fetched_updated_and_left() {
     assert_eq!(alice["joined_channels_count"], 1);
     assert_eq!(app.get(&channel_path(&is, &ch)).await.expect(200)["members_count"], 0);
 }
+
+/// A user's channels list the channels it is in, then those it is invited
+/// to (`status: invited`, no member), across pages both ways; joining turns
+/// an invite into a membership.
+#[actix_web::test]
+async fn a_users_channels_include_its_invites() {
+    let app = TestApp::new().await;
+    let is = app.default_service().await;
+    app.post(&users_path(&is), &[("Identity", "alice")]).await.expect(201);
+    let a = sid(&create_channel(&app, &is, &[("UniqueName", "a")]).await);
+    let b = sid(&create_channel(&app, &is, &[("UniqueName", "b")]).await);
+    let c = sid(&create_channel(&app, &is, &[("UniqueName", "c"), ("Type", "private")]).await);
+    let d = sid(&create_channel(&app, &is, &[("UniqueName", "d"), ("Type", "private")]).await);
+    add_member(&app, &is, &a, "alice").await;
+    add_member(&app, &is, &b, "alice").await;
+    for ch in [&c, &d] {
+        app.post(&format!("{}/Invites", channel_path(&is, ch)), &[("Identity", "alice")]).await.expect(201);
+    }
+
+    let (items, metas) =
+        walk(&app, &format!("{}?PageSize=1", user_channels_path(&is, "alice")), "channels").await;
+    let channels: Vec<&str> = items.iter().map(|i| i["channel_sid"].as_str().unwrap_or_default()).collect();
+    assert_eq!(channels, [a.as_str(), b.as_str(), c.as_str(), d.as_str()]);
+    let statuses: Vec<&str> = items.iter().map(|i| i["status"].as_str().unwrap_or_default()).collect();
+    assert_eq!(statuses, ["joined", "joined", "invited", "invited"]);
+    let invited = &items[2];
+    assert!(invited["member_sid"].is_null(), "{invited}");
+    assert!(invited["links"]["member"].is_null(), "{invited}");
+    assert!(invited["unread_messages_count"].is_null(), "{invited}");
+    assert_eq!(invited["links"]["channel"], format!("{HOST}/v2/Services/{is}/Channels/{c}").as_str());
+
+    // Backwards from the last page, the same entries in reverse.
+    let mut back = Vec::new();
+    let mut prev = metas.last().and_then(|m| m["previous_page_url"].as_str()).map(TestApp::path_of);
+    back.push(items[3]["channel_sid"].clone());
+    while let Some(path) = prev {
+        let page = app.get(&path).await.expect(200);
+        back.extend(list(&page, "channels").iter().map(|i| i["channel_sid"].clone()));
+        prev = page["meta"]["previous_page_url"].as_str().map(TestApp::path_of);
+        assert!(back.len() < 10, "paging does not end");
+    }
+    let back: Vec<&str> = back.iter().map(|v| v.as_str().unwrap_or_default()).collect();
+    assert_eq!(back, [d.as_str(), c.as_str(), b.as_str(), a.as_str()]);
+
+    let one = app.get(&format!("{}/{c}", user_channels_path(&is, "alice"))).await.expect(200);
+    assert_eq!(one["status"], "invited");
+    app.get(&format!("{}/{c}", user_channels_path(&is, "bob"))).await.expect_error(404, 50200);
+    add_member(&app, &is, &c, "alice").await;
+    let joined = app.get(&format!("{}/{c}", user_channels_path(&is, "alice"))).await.expect(200);
+    assert_eq!(joined["status"], "joined");
+    let (items, _) = walk(&app, &user_channels_path(&is, "alice"), "channels").await;
+    let statuses: Vec<&str> = items.iter().map(|i| i["status"].as_str().unwrap_or_default()).collect();
+    assert_eq!(statuses, ["joined", "joined", "joined", "invited"]);
+}
