@@ -16,8 +16,11 @@
 //!
 //! Options: --duration SECS (per phase; default 10), --clients N (8),
 //! --backends LIST (sqlite,postgres), --pg-url URL (an admin URL; default
-//! postgres://postgres@127.0.0.1:5432/postgres). Figures go to stdout as a
-//! Markdown table.
+//! postgres://postgres@127.0.0.1:5432/postgres), --api conversations|chat
+//! (the webhook configured through `/v1`'s `Configuration/Webhooks`, the
+//! default, or through Chat's `/v2/Services/{IS}` fields, so that it is
+//! called with Chat's names and parameters: `onMessageSent`). Figures go to
+//! stdout as a Markdown table.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -35,6 +38,8 @@ struct Opts {
     clients: usize,
     backends: Vec<String>,
     pg_url: String,
+    /// `conversations` or `chat`: the API the webhook is configured through.
+    api: String,
 }
 
 fn parse_args() -> Opts {
@@ -43,6 +48,7 @@ fn parse_args() -> Opts {
         clients: 8,
         backends: vec!["sqlite".into(), "postgres".into()],
         pg_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
+        api: "conversations".into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -52,6 +58,10 @@ fn parse_args() -> Opts {
             "--clients" => o.clients = val().parse().expect("--clients N"),
             "--backends" => o.backends = val().split(',').map(str::to_owned).collect(),
             "--pg-url" => o.pg_url = val(),
+            "--api" => {
+                o.api = val();
+                assert!(o.api == "conversations" || o.api == "chat", "--api conversations|chat");
+            }
             "--bench" => {}
             other => panic!("unknown option {other}"),
         }
@@ -106,16 +116,21 @@ struct Target {
     elapsed: Duration,
 }
 
-async fn prepare(server: Server, http: &awc::Client, clients: usize, hook: Option<&str>) -> Target {
+async fn prepare(server: Server, http: &awc::Client, clients: usize, hook: Option<(&str, &str)>) -> Target {
     let base = server.base.clone();
-    if let Some(url) = hook {
+    if let Some((url, api)) = hook {
         let service = default_service(http, &base).await;
-        let form = [("PostWebhookUrl", url), ("Filters", "onMessageAdded"), ("Method", "POST")];
-        let res = http
-            .post(format!("{base}/v1/Services/{service}/Configuration/Webhooks"))
-            .send_form(&form)
-            .await
-            .unwrap();
+        let res = if api == "chat" {
+            let form =
+                [("PostWebhookUrl", url), ("WebhookFilters", "onMessageSent"), ("WebhookMethod", "POST")];
+            http.post(format!("{base}/v2/Services/{service}")).send_form(&form).await.unwrap()
+        } else {
+            let form = [("PostWebhookUrl", url), ("Filters", "onMessageAdded"), ("Method", "POST")];
+            http.post(format!("{base}/v1/Services/{service}/Configuration/Webhooks"))
+                .send_form(&form)
+                .await
+                .unwrap()
+        };
         assert_eq!(res.status(), 200, "configuring the webhook");
     }
     let mut conversations = Vec::new();
@@ -174,6 +189,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn run(opts: Opts) {
+    println!("webhook configured through: {}", opts.api);
     println!(
         "| backend | clients | sends/s without | sends/s with webhook | with ÷ without | deliveries/s | p50 ms | p99 ms | max ms | last delivery after last send | missing |"
     );
@@ -194,7 +210,8 @@ async fn run(opts: Opts) {
         let (receiver, arrivals) = start_receiver();
         let http = client(opts.clients * 2);
         let mut hooked =
-            prepare(start_server(&url_a, &[], None, &env), &http, opts.clients, Some(&receiver)).await;
+            prepare(start_server(&url_a, &[], None, &env), &http, opts.clients, Some((&receiver, &opts.api)))
+                .await;
         let mut plain = prepare(start_server(&url_b, &[], None, &env), &http, opts.clients, None).await;
         let half = opts.duration / 2;
         phase(&mut plain, &http, half).await;
