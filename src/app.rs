@@ -33,6 +33,7 @@ pub fn build(
 > {
     App::new()
         .app_data(state.auth.clone())
+        .app_data(crate::api::BodyTimeout(state.config.body_timeout))
         .app_data(state)
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
         .app_data(
@@ -69,8 +70,16 @@ fn twilio_error_bodies<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHan
         s if s.is_server_error() => (Code::Internal, "An internal server error has occurred".to_owned()),
         s => (Code::InvalidParameter, s.canonical_reason().unwrap_or("Bad request").to_owned()),
     };
+    // What the caller needs to retry differently survives the new body.
+    let kept: Vec<_> = [header::ALLOW, header::RETRY_AFTER]
+        .into_iter()
+        .filter_map(|name| res.headers().get(&name).cloned().map(|value| (name, value)))
+        .collect();
     let (req, _) = res.into_parts();
-    let response = ErrorBody::new(status, code, message).into_response();
+    let mut response = ErrorBody::new(status, code, message).into_response();
+    for (name, value) in kept {
+        response.headers_mut().insert(name, value);
+    }
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
 }
 

@@ -320,6 +320,10 @@ pub struct Config {
     pub hash_cost: HashCost,
     /// How long a successful credential check is remembered.
     pub auth_cache_ttl: Duration,
+    /// How long a form body may take to arrive (`CONFAB_BODY_TIMEOUT_SECS`):
+    /// a client sending a byte now and then holds a worker's request no
+    /// longer (uploads have their own pace, `media`).
+    pub body_timeout: Duration,
     /// How often conversation state timers are applied.
     pub timers_interval: Duration,
     /// How long events stay in the log (`CONFAB_EVENT_RETENTION_SECS`): a
@@ -400,6 +404,7 @@ impl Config {
 
         let auth_cache_ttl =
             Duration::from_secs(parse_num(&var, "CONFAB_AUTH_CACHE_TTL_SECS", 300u64, 0, 86_400)?);
+        let body_timeout = Duration::from_secs(parse_num(&var, "CONFAB_BODY_TIMEOUT_SECS", 30u64, 1, 3_600)?);
         let timers_interval =
             Duration::from_secs(parse_num(&var, "CONFAB_TIMERS_INTERVAL_SECS", 30u64, 1, 86_400)?);
         let event_retention =
@@ -516,6 +521,7 @@ impl Config {
             log_format,
             hash_cost: HashCost::DEFAULT,
             auth_cache_ttl,
+            body_timeout,
             timers_interval,
             event_retention,
             stream_recheck,
@@ -539,6 +545,7 @@ impl Config {
             log_format: LogFormat::Pretty,
             hash_cost: HashCost::TESTING,
             auth_cache_ttl: Duration::from_secs(300),
+            body_timeout: Duration::from_secs(30),
             timers_interval: Duration::from_secs(30),
             event_retention: Duration::from_secs(86_400),
             stream_recheck: Duration::from_secs(30),

@@ -165,7 +165,11 @@ fn media_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/Media").post(media::upload::create))
         .service(web::resource("/MediaSet").post(media::metadata::media_set))
         .service(web::resource("/Media/{media}").get(media::metadata::fetch))
-        .service(web::resource("/Media/{media}/Content").get(media::download::content));
+        .service(
+            web::resource("/Media/{media}/Content")
+                .get(media::download::content)
+                .route(web::head().to(media::download::content)),
+        );
 }
 
 /// Resources that exist once per service. Mounted twice: under `/v1`

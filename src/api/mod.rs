@@ -5,7 +5,7 @@ pub mod paging;
 pub mod params;
 
 pub use paging::{ListPage, PageRequest};
-pub use params::{Form, Params, Query};
+pub use params::{BodyTimeout, Form, Params, Query};
 
 use actix_web::HttpResponse;
 use serde::Serialize;

@@ -165,25 +165,40 @@ impl Params {
 /// tolerated only when the body is empty (some clients send none on POST).
 pub struct Form(pub Params);
 
+/// How long a form body may take to arrive, whole (an app data value the
+/// application sets from its configuration; 30 s without one).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
 impl FromRequest for Form {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let content_type = req.content_type().to_ascii_lowercase();
+        let timeout = req.app_data::<BodyTimeout>().map_or(std::time::Duration::from_secs(30), |t| t.0);
         let mut payload = payload.take();
         Box::pin(async move {
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::invalid_param("body", e))?;
-                if body.len() + chunk.len() > MAX_FORM_BYTES {
-                    return Err(ApiError::client(
-                        Code::PayloadTooLarge,
-                        format!("Request body exceeds {MAX_FORM_BYTES} bytes"),
-                    ));
+            let read = async {
+                let mut body = web::BytesMut::new();
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|e| ApiError::invalid_param("body", e))?;
+                    if body.len() + chunk.len() > MAX_FORM_BYTES {
+                        return Err(ApiError::client(
+                            Code::PayloadTooLarge,
+                            format!("Request body exceeds {MAX_FORM_BYTES} bytes"),
+                        ));
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
-            }
+                Ok(body)
+            };
+            let body = tokio::time::timeout(timeout, read).await.map_err(|_| {
+                ApiError::client(
+                    Code::RequestTimeout,
+                    format!("The request body did not arrive within {} seconds", timeout.as_secs()),
+                )
+            })??;
             if !body.is_empty() && content_type != "application/x-www-form-urlencoded" {
                 return Err(ApiError::client(
                     Code::InvalidParameter,

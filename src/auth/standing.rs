@@ -84,6 +84,16 @@ impl Standing {
         }
     }
 
+    /// 403 unless the caller is an admin: `action` is what it may not do
+    /// ("Listing a service's users").
+    pub fn require_admin_to(&self, action: &str) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("{action} needs account credentials")))
+        }
+    }
+
     /// 403 for the first of `(parameter, given)` that is given, unless the
     /// caller is an admin.
     pub fn refuse_admin_only<'a>(

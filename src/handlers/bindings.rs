@@ -27,8 +27,9 @@ pub(crate) const TYPES: [&str; 3] = ["apn", "gcm", "fcm"];
 /// What a binding may be notified of (all, unless `MessageTypes` says).
 const MESSAGE_TYPES: [&str; 4] =
     ["new_message", "added_to_channel", "removed_from_channel", "invited_to_channel"];
-/// The longest device token and endpoint accepted.
-const ADDRESS_CHARS: usize = 4096;
+/// The longest device token and endpoint accepted (APNs and FCM tokens are
+/// a few hundred characters; the address is indexed).
+const ADDRESS_CHARS: usize = 512;
 const ENDPOINT_CHARS: usize = 256;
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::db::schema::{conversation_webhooks, service_webhooks};
+use crate::db::schema::{conversation_webhooks, service_webhooks, services};
 use crate::domain::Vocabulary;
 use crate::domain::event_names::translate_filters;
 use crate::keyset;
@@ -175,6 +175,20 @@ pub fn service(
         .get_result(conn)
         .found()?
         .unwrap_or_else(|| ServiceWebhooksRow::unset(account_sid, service_sid)))
+}
+
+/// A service's webhook configuration for a change: the service's row is
+/// locked first, so writes through `/v1` and `/v2` at once apply one after
+/// the other (the configuration's own row may not exist yet to lock).
+pub fn service_for_update(
+    conn: &mut DbConnection,
+    account_sid: &str,
+    service_sid: &str,
+) -> StoreResult<ServiceWebhooksRow> {
+    diesel::update(services::table.filter(services::sid.eq(service_sid)))
+        .set(services::date_updated.eq(services::date_updated))
+        .execute(conn)?;
+    service(conn, account_sid, service_sid)
 }
 
 /// Stores a service's whole configuration (creating its row if need be).

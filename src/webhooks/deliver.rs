@@ -123,7 +123,14 @@ impl Deliverer {
             match self.attempt(&row, token).await {
                 Verdict::Done => done.push(row.id),
                 Verdict::Retry(why) => {
-                    retry = self.next_attempt(&row, &why);
+                    retry = self.next_attempt(&row, &why, true);
+                    if retry.is_none() {
+                        done.push(row.id);
+                    }
+                    break;
+                }
+                Verdict::Unsent(why) => {
+                    retry = self.next_attempt(&row, &why, false);
                     if retry.is_none() {
                         done.push(row.id);
                     }
@@ -165,7 +172,7 @@ impl Deliverer {
                 delivery = row.id, account_sid = %row.account_sid, event_type = %row.event_type,
                 "webhook not sent: the account's Auth Token is not known yet (authenticate once with it, or rotate it)"
             );
-            return Verdict::Retry("auth token unknown".to_owned());
+            return Verdict::Unsent("auth token unknown".to_owned());
         };
         let mut params: Vec<(String, String)> = form_urlencoded::parse(row.params.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -205,17 +212,18 @@ impl Deliverer {
 
     /// When a failed delivery is tried again: `(id, attempts, due)`, or
     /// `None` once its retry horizon has passed or its attempts (a Chat
-    /// webhook's retry count + 1) are spent: it is given up.
-    fn next_attempt(&self, row: &DeliveryRow, why: &str) -> Option<(i64, i32, i64)> {
-        let attempts = row.attempts + 1;
-        if row.max_attempts.is_some_and(|max| attempts >= max) {
+    /// webhook's retry count + 1) are spent: it is given up. `sent`: the
+    /// request went out (else it does not count as an attempt).
+    fn next_attempt(&self, row: &DeliveryRow, why: &str, sent: bool) -> Option<(i64, i32, i64)> {
+        let attempts = row.attempts + i32::from(sent);
+        if sent && row.max_attempts.is_some_and(|max| attempts >= max) {
             tracing::error!(
                 delivery = row.id, event_type = %row.event_type, url = %row.url, attempts, last = why,
                 "webhook given up: its retry count is spent"
             );
             return None;
         }
-        let due = now_ms() + backoff(self.hooks.config.retry_base, attempts);
+        let due = now_ms() + backoff(self.hooks.config.retry_base, attempts.max(1));
         if due > row.expires {
             tracing::error!(
                 delivery = row.id, event_type = %row.event_type, url = %row.url, attempts, last = why,
@@ -232,6 +240,9 @@ enum Verdict {
     Done,
     /// Worth another attempt (why this one failed).
     Retry(String),
+    /// Not sent at all (why): tried again later, not counted as an attempt
+    /// (a Chat webhook's retry count is for the receiver's failures).
+    Unsent(String),
 }
 
 #[cfg(test)]

@@ -75,9 +75,18 @@ impl From<ServiceWebhooksRow> for Option<PreHook> {
 
 /// What a pre-event webhook's answer replaces: its JSON object's fields.
 #[derive(Debug, Default)]
-pub struct Changes(Map<String, Value>);
+pub struct Changes(Map<String, Value>, Option<Vocabulary>);
 
 impl Changes {
+    /// The names a message's author goes by in the webhook's answer:
+    /// Conversations' `Author`, and for a webhook that speaks Chat its `From`.
+    pub fn author_names(&self) -> &'static [&'static str] {
+        match self.1 {
+            Some(Vocabulary::Chat) => &["Author", "author", "From", "from"],
+            _ => &["Author", "author"],
+        }
+    }
+
     /// The replacement for a field, under any of `names` (Twilio's
     /// PascalCase, and the lower-case spellings Chat-era receivers use).
     /// A JSON value that is not a string is taken as JSON text
@@ -192,7 +201,7 @@ impl Webhooks {
             ));
         }
         Ok(match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(fields)) => Changes(fields),
+            Ok(Value::Object(fields)) => Changes(fields, Some(hook.api)),
             // An empty or non-object body: proceed unchanged.
             _ => Changes::default(),
         })
@@ -220,6 +229,7 @@ mod tests {
     fn changes_take_either_spelling_and_json_values_as_text() {
         let changes = Changes(
             serde_json::from_str(r#"{"body": "x", "Attributes": {"a": 1}, "Author": null}"#).unwrap(),
+            None,
         );
         assert_eq!(changes.text(&["Body", "body"]).as_deref(), Some("x"));
         assert_eq!(changes.text(&["Attributes", "attributes"]).as_deref(), Some(r#"{"a":1}"#));

@@ -151,10 +151,14 @@ pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
         caller,
         Named::default(),
         caller.read(move |conn, scope| {
-            let filter = ListFilter {
-                visible_to: scope.end_user().map(|u| u.identity.clone()),
-                channel_types: types,
-                ..Default::default()
+            // A user sees public channels and the private ones it is in:
+            // each type asked for narrows that (so private channels are
+            // read from the user's memberships, not scanned).
+            let me = scope.end_user().map(|u| u.identity.clone());
+            let filter = match (types.contains(&PUBLIC), types.contains(&PRIVATE)) {
+                (true, true) => ListFilter { visible_to: me, channel_types: types, ..Default::default() },
+                (false, _) => ListFilter { member: me, channel_types: types, ..Default::default() },
+                (true, false) => ListFilter { channel_types: types, ..Default::default() },
             };
             let rows = store::conversations::list(conn, &scope.service_sid, &filter, &seek.query)?;
             let sids: Vec<String> = rows.iter().map(|r| r.sid.clone()).collect();

@@ -101,7 +101,11 @@ fn apply_webhook_params(hooks: &mut ServiceWebhooksRow, p: &Params) -> Result<bo
     if !PARAMS.iter().any(|name| p.has(name)) {
         return Ok(false);
     }
-    hooks.speak(Vocabulary::Chat);
+    // What to call and when, set through `/v2`, is Chat's; a change of
+    // method or retry counts alone keeps the API the configuration speaks.
+    if ["PreWebhookUrl", "PostWebhookUrl", "WebhookFilters"].iter().any(|name| p.has(name)) {
+        hooks.speak(Vocabulary::Chat);
+    }
     if let Some(url) = url_param(p, "PreWebhookUrl")? {
         hooks.pre_webhook_url = url;
     }
@@ -248,7 +252,7 @@ pub async fn update(
             };
             let chat = ChatChanges { notifications: notifications(&p, &current.notifications)?, ..chat };
             store::services::update_chat(conn, &current.sid, &chat, &shared)?;
-            let mut hooks = store::webhooks::service(conn, &current.account_sid, &current.sid)?;
+            let mut hooks = store::webhooks::service_for_update(conn, &current.account_sid, &current.sid)?;
             let hooks_changed = apply_webhook_params(&mut hooks, &p)?;
             if hooks_changed {
                 store::webhooks::save_service(conn, &hooks)?;

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use crate::api::{self, Form, ListPage, PageRequest, Query, limits};
-use crate::auth::Caller;
+use crate::auth::{Caller, standing};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::conversations::memberships::{
     find_own_user, leave, own_settings, unread_count, update_membership,
@@ -105,6 +105,9 @@ pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
         caller,
         Named::default(),
         caller.read(move |conn, scope| {
+            // Who else uses the service is the backend's to know; an end user
+            // fetches a user it knows by identity.
+            standing::in_service(scope).require_admin_to("Listing a service's users")?;
             let rows = store::users::list(conn, &scope.service_sid, &seek.query)?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {

@@ -149,8 +149,8 @@ pub(crate) async fn send_message(
     if let Some(attributes) = hooked_json(&changes, limits::MESSAGE_ATTRIBUTES) {
         draft.attributes = Some(attributes);
     }
-    draft.hooked_author = hooked(&changes, &["Author", "author", "From", "from"], limits::IDENTITY_CHARS)
-        .filter(|a| !a.is_empty());
+    draft.hooked_author =
+        hooked(&changes, changes.author_names(), limits::IDENTITY_CHARS).filter(|a| !a.is_empty());
     caller
         .clone()
         .in_conversation(&key)

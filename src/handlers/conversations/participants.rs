@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::handlers::{conversation_in_scope, ensure_open, hooked, hooked_json, pre_event, role_param};
 use crate::sid::SidKind;
 use crate::state::AppState;
-use crate::store::conversations::ConversationRow;
+use crate::store::conversations::{ConversationRow, PUBLIC};
 use crate::store::participants::{ParticipantChanges, ParticipantRow, ParticipantSpec};
 use crate::store::{self};
 use crate::time;
@@ -138,6 +138,7 @@ pub fn add(
 /// with an invite; to anyone else it does not exist.
 fn authorize_add(
     conn: &mut DbConnection,
+    key: &str,
     conversation: &ConversationRow,
     standing: &Standing,
     spec: &ParticipantSpec,
@@ -153,6 +154,12 @@ fn authorize_add(
     }
     let joining = spec.identity.as_deref() == standing.identity() && !standing.is_participant();
     if joining {
+        // A unique name can be guessed (`support-42`): a user joins a
+        // conversation it is not in by its SID, which someone in it gave it,
+        // unless it is a public channel, there for anyone to find.
+        if key != conversation.sid && conversation.channel_type != PUBLIC {
+            return Err(ApiError::NotFound);
+        }
         let identity = standing.identity().unwrap_or_default();
         if conversation.invite_only && !store::invites::exists(conn, &conversation.sid, identity)? {
             return Err(ApiError::NotFound);
@@ -208,7 +215,7 @@ pub(crate) async fn add_participant(
         move |conn: &mut DbConnection, scope: &ServiceScope| {
             let conversation = store::conversations::find(conn, &scope.service_sid, &key)?;
             let standing = standing::towards_conversation(conn, scope, &conversation.sid)?;
-            authorize_add(conn, &conversation, &standing, &spec)?;
+            authorize_add(conn, &key, &conversation, &standing, &spec)?;
             let mut params: HookParams = vec![
                 ("ConversationSid".into(), conversation.sid.clone()),
                 ("Attributes".into(), spec.attributes.clone().unwrap_or_else(|| "{}".into())),
@@ -229,7 +236,7 @@ pub(crate) async fn add_participant(
             let conn = tx.conn()?;
             let conversation = store::conversations::find(conn, &scope.service_sid, &key)?;
             let standing = standing::towards_conversation(conn, scope, &conversation.sid)?;
-            authorize_add(conn, &conversation, &standing, &spec)?;
+            authorize_add(conn, &key, &conversation, &standing, &spec)?;
             // What the webhook set, after the caller's own checks.
             spec.attributes = hooked.attributes.or(spec.attributes);
             spec.role_sid = hooked.role_sid.or(spec.role_sid);
@@ -355,8 +362,14 @@ impl ParticipantUpdate {
         } else {
             let service = store::services::find(conn, &conversation.account_sid, &conversation.service_sid)?;
             let user = store::users::ensure(conn, &service, &id, time::now())?;
-            // The new identity is in one more conversation: its limit holds as for an add.
+            // The new identity is in one more conversation: its limit holds,
+            // and its invite (with its role) is taken, as for an add.
             store::participants::ensure_room_for(conn, &service, &user.sid)?;
+            if let Some(invite) = store::invites::take(conn, &conversation.sid, &id)?
+                && changes.role_sid.is_none()
+            {
+                changes.role_sid = Some(invite.role_sid);
+            }
             changes.user_sid = Some(Some(user.sid));
             changes.identity = Some(Some(id));
         }

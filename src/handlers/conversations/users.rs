@@ -201,7 +201,12 @@ pub async fn list(caller: Caller, Query(q): Query) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_params(&q, 50, "users")?;
     let seek = page.seek(false);
     let (scope, rows) = caller
-        .read(move |conn, scope| Ok(store::users::list(conn, &scope.service_sid, &seek.query)?))
+        .read(move |conn, scope| {
+            // Who else uses the service is the backend's to know; an end user
+            // fetches a user it knows by identity.
+            standing::in_service(scope).require_admin_to("Listing a service's users")?;
+            Ok(store::users::list(conn, &scope.service_sid, &seek.query)?)
+        })
         .await?;
     let window = seek.finish(rows, |r| r.id).map(|r| User::new(r, &scope.urls));
     Ok(ListPage::new("users", &format!("{}/Users", scope.urls.prefix), &[], &page, window).respond())

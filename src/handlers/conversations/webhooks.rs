@@ -95,7 +95,11 @@ pub(crate) fn method_param(p: &Params, name: &str) -> Result<Option<String>, Api
 /// A service's configuration as the parameters change it: written through
 /// `/v1`, it speaks Conversations from now on.
 fn apply_service_params(row: &mut ServiceWebhooksRow, p: &Params) -> Result<(), ApiError> {
-    row.speak(Vocabulary::Conversations);
+    // What to call and when, set through `/v1`, is Conversations'; a change
+    // of method alone keeps the API the configuration speaks.
+    if ["PreWebhookUrl", "PostWebhookUrl", "Filters"].iter().any(|name| p.has(name)) {
+        row.speak(Vocabulary::Conversations);
+    }
     if let Some(url) = url_param(p, "PreWebhookUrl")? {
         row.pre_webhook_url = url;
     }
@@ -134,7 +138,7 @@ pub async fn update_service(
         .write_account(move |tx, principal| {
             let conn = tx.conn()?;
             let service = store::services::find(conn, principal.account_sid(), &sid)?;
-            let mut row = hooks::service(conn, &service.account_sid, &service.sid)?;
+            let mut row = hooks::service_for_update(conn, &service.account_sid, &service.sid)?;
             apply_service_params(&mut row, &p)?;
             hooks::save_service(conn, &row)?;
             Ok(row)
@@ -173,7 +177,7 @@ pub async fn update_account(
             let conn = tx.conn()?;
             store::accounts::lock_default_service(conn, principal.account_sid())?;
             let service = default_service(conn, principal.account_sid())?;
-            let mut row = hooks::service(conn, principal.account_sid(), &service)?;
+            let mut row = hooks::service_for_update(conn, principal.account_sid(), &service)?;
             apply_service_params(&mut row, &p)?;
             if let Some(target) = target {
                 row.target = target;

@@ -7,8 +7,8 @@
 //! with a 500; later, the connection is cut short.
 
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 
 use bytes::Bytes;
@@ -195,7 +195,12 @@ async fn serve(
         return Ok(response.status(StatusCode::NOT_MODIFIED).finish());
     }
 
-    let range_header = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
+    // `If-Range`: a range only of the version the client holds; another
+    // validator (or a date: no Last-Modified is given) gets the whole content.
+    let same_version =
+        req.headers().get(header::IF_RANGE).is_none_or(|v| v.to_str().is_ok_and(|v| v.trim() == etag));
+    let range_header =
+        req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).filter(|_| same_version);
     let range = match parse_range(range_header, size) {
         Ok(r) => r,
         Err(Unsatisfiable) => {
@@ -215,6 +220,16 @@ async fn serve(
     let (start, end_inclusive) = range.unwrap_or((0, size.saturating_sub(1)));
     let length = if size == 0 { 0 } else { end_inclusive - start + 1 };
 
+    if req.method() == Method::HEAD {
+        // The headers a GET would answer (its length included), no body.
+        if let Some((s, e)) = range {
+            response
+                .status(StatusCode::PARTIAL_CONTENT)
+                .insert_header((header::CONTENT_RANGE, format!("bytes {s}-{e}/{size}")));
+        }
+        let nothing = futures_util::stream::empty::<Result<Bytes, std::io::Error>>();
+        return Ok(response.no_chunking(length).streaming(nothing));
+    }
     let data_key =
         state.keys.data_key(&row.sid, &row.key_id, &row.wrapped_key).await.map_err(ApiError::internal)?;
     let cipher = ContentCipher::new(&data_key, &row.nonce_prefix, &row.sid).map_err(ApiError::internal)?;

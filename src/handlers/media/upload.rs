@@ -114,6 +114,9 @@ async fn file_part(
     pace: &mut Pace,
 ) -> ApiResult<(Describe, actix_multipart::Field)> {
     let mut filename_field: Option<String> = None;
+    // What the fields before the file may hold in all: they are read into
+    // memory, and a form of fields only is no upload.
+    let mut fields_left = MULTIPART_OVERHEAD as usize;
     while let Some(field) = pace.next(form).await? {
         let field = field.map_err(|e| ApiError::invalid_param("body", e))?;
         let disposition = field.content_disposition().cloned();
@@ -122,6 +125,12 @@ async fn file_part(
             // Form fields before the file may name it (mailroom sends `FileName`).
             let name = field.name().unwrap_or_default().to_owned();
             let value = read_small_field(field, pace).await?;
+            fields_left = fields_left.checked_sub(name.len() + value.len() + 64).ok_or_else(|| {
+                ApiError::client(
+                    Code::PayloadTooLarge,
+                    format!("The form's fields before its file exceed {MULTIPART_OVERHEAD} bytes"),
+                )
+            })?;
             if name.eq_ignore_ascii_case("filename") {
                 filename_field = Some(value);
             }

@@ -454,6 +454,38 @@ async fn joining_takes_join_conversation_and_no_role_of_ones_choosing() {
     assert_eq!(w.members(&ch).await, vec!["alice"]);
 }
 
+/// A unique name can be guessed (the README's own `support-42`): a user
+/// joins a conversation it is not in by its SID only, which someone in it
+/// gave it; by name the conversation does not exist for it. Chat's public
+/// channels are there for anyone to find, by name too.
+#[actix_web::test]
+async fn a_guessed_unique_name_does_not_let_a_user_in() {
+    let w = World::new().await;
+    let ch = sid(&w.app.conversation(&[("UniqueName", "support-42")]).await);
+    w.add(&ch, "agent", None).await;
+    w.app
+        .post(&format!("{}/Messages", conversation_path(&ch)), &[("Author", "agent"), ("Body", "private")])
+        .await
+        .expect(201);
+
+    not_found(w.user("mallory", "POST", &participants("support-42"), &[("Identity", "mallory")]).await);
+    not_found(w.user("mallory", "GET", &messages("support-42"), &[]).await);
+    assert_eq!(w.members(&ch).await, vec!["agent"]);
+    // Given the SID, the same user joins (holding joinConversation), and then
+    // reaches it by name like any member.
+    w.user("mallory", "POST", &participants(&ch), &[("Identity", "mallory")]).await.expect(201);
+    w.user("mallory", "GET", &messages("support-42"), &[]).await.expect(200);
+
+    // A public channel (Chat) is found and joined by name.
+    let lobby = w
+        .app
+        .post(&format!("/v2/Services/{}/Channels", w.app.default_service().await), &[("UniqueName", "lobby")])
+        .await
+        .expect(201);
+    w.user("mallory", "POST", &participants("lobby"), &[("Identity", "mallory")]).await.expect(201);
+    assert_eq!(w.members(&sid(&lobby)).await, vec!["mallory"]);
+}
+
 #[actix_web::test]
 async fn adding_and_removing_others_take_add_and_remove_participant() {
     let w = World::new().await;

@@ -305,3 +305,29 @@ async fn a_participant_taking_an_identity_at_its_limit_is_refused() {
     let moved = app.post(&path, &[("Identity", "dave")]).await.expect(200);
     assert_eq!(moved["identity"], "dave");
 }
+
+/// A participant given the identity of an invited user takes the invite,
+/// as an add does: the channel is that user's once, joined.
+#[actix_web::test]
+async fn a_participant_taking_an_invited_identity_takes_the_invite() {
+    let app = TestApp::new().await;
+    let is = app.default_service().await;
+    app.post(&users_path(&is), &[("Identity", "alice")]).await.expect(201);
+    let ch = sid(&create_channel(&app, &is, &[("Type", "private")]).await);
+    let moderators = create_role(&app, &is, "moderators", "channel", &["sendMessage", "removeMember"]).await;
+    app.post(
+        &format!("{}/Invites", channel_path(&is, &ch)),
+        &[("Identity", "alice"), ("RoleSid", &sid(&moderators))],
+    )
+    .await
+    .expect(201);
+    let carol = add_member(&app, &is, &ch, "carol").await;
+    let path = format!("/v1/Services/{is}/Conversations/{ch}/Participants/{}", sid(&carol));
+    let moved = app.post(&path, &[("Identity", "alice")]).await.expect(200);
+    assert_eq!(moved["role_sid"], moderators["sid"], "the invite's role");
+    let (invites, _) = walk(&app, &format!("{}/Invites", channel_path(&is, &ch)), "invites").await;
+    assert!(invites.is_empty(), "{invites:?}");
+    let (channels, _) = walk(&app, &user_channels_path(&is, "alice"), "channels").await;
+    let statuses: Vec<&str> = channels.iter().map(|c| c["status"].as_str().unwrap_or_default()).collect();
+    assert_eq!(statuses, ["joined"]);
+}

@@ -273,3 +273,24 @@ async fn a_users_channels_include_its_invites() {
     let statuses: Vec<&str> = items.iter().map(|i| i["status"].as_str().unwrap_or_default()).collect();
     assert_eq!(statuses, ["joined", "joined", "joined", "invited"]);
 }
+
+/// Who uses a service is the backend's to know: an end user fetches a user
+/// it knows by identity (as Twilio's SDKs can), through either API, but
+/// cannot list them.
+#[actix_web::test]
+async fn end_users_fetch_users_by_identity_but_cannot_list_them() {
+    let app = TestApp::new().await;
+    let is = app.default_service().await;
+    let key = app.api_key().await;
+    app.post(&users_path(&is), &[("Identity", "bob"), ("Attributes", r#"{"team":"ops"}"#)]).await.expect(201);
+    let alice = app.user_token(&key, "alice").await;
+    for path in [users_path(&is), format!("/v1/Services/{is}/Users"), "/v1/Users".to_owned()] {
+        let refused = app.as_user(&alice, "GET", &path, &[]).await.expect_error(403, 20403);
+        assert!(text(&refused["message"]).contains("account credentials"), "{refused}");
+        app.get(&path).await.expect(200);
+    }
+    let bob = app.as_user(&alice, "GET", &format!("{}/bob", users_path(&is)), &[]).await.expect(200);
+    assert_eq!(bob["identity"], "bob");
+    let bob = app.as_user(&alice, "GET", "/v1/Users/bob", &[]).await.expect(200);
+    assert_eq!(bob["attributes"], r#"{"team":"ops"}"#);
+}

@@ -1248,3 +1248,79 @@ async fn a_pre_webhook_retry_count_tries_a_503_again_before_rejecting() {
     let bodies: Vec<_> = list(&listed, "messages").iter().map(|m| text(&m["body"])).collect();
     assert_eq!(bodies, ["second try"]);
 }
+
+/// A delivery that cannot be signed yet (an account from before Auth
+/// Tokens were sealed, until its token is next used) is not an attempt:
+/// a Chat webhook with no retries keeps it until it can be sent.
+#[actix_web::test]
+async fn a_chat_delivery_that_cannot_be_signed_yet_is_kept() {
+    use confab::testing::schema::accounts;
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    let app = hooked_app(|_| {}).await;
+    let _background = confab::testing::start_background(&app.state);
+    let receiver = Receiver::start().await;
+    let is = app.default_service().await;
+    let ch = sid(&create_channel(&app, &is, &[]).await);
+    let url = format!("{}/later", receiver.base);
+    channel_webhook(&app, &is, &ch, &url, &["onMessageSent"], &[("Configuration.RetryCount", "0")]).await;
+    let account = app.account.sid.clone();
+    confab::testing::transaction(&app.state.db, move |conn| {
+        diesel::update(accounts::table.filter(accounts::sid.eq(account)))
+            .set((
+                accounts::auth_token_key_id.eq(None::<String>),
+                accounts::auth_token_sealed.eq(None::<Vec<u8>>),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+    .await
+    .expect("forget the sealed token");
+    post_hooked(&app, &messages_path(&is, &ch), &[("Body", "signed later")]).await.expect(201);
+    // Many rounds of the deliverer (its retry base is 50 ms here).
+    actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+    assert!(receiver.hits().is_empty(), "{:#?}", receiver.hits());
+    assert_eq!(confab::testing::pending_deliveries(&app.state.db).await, 1, "kept, not given up");
+}
+
+/// A pre-event answer names the author as the webhook's API does: `From`
+/// for one that speaks Chat; a Conversations one changes it by `Author`
+/// only.
+#[actix_web::test]
+async fn a_pre_webhook_renames_the_author_in_its_own_api_only() {
+    let app = hooked_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let url = format!("{}/pre", receiver.base);
+    let (is, ch, alice) = pre_setup(&app, &url, &[("WebhookFilters", "onMessageSend")]).await;
+    let messages = messages_path(&is, &ch);
+    receiver.answer_with(200, r#"{"from": "alice (moderated)"}"#);
+    let sent = app.as_user(&alice, "POST", &messages, &[("Body", "hi")]).await.expect(201);
+    assert_eq!(sent["from"], "alice (moderated)");
+
+    let v1 = [("PreWebhookUrl", url.as_str()), ("Filters", "onMessageAdd")];
+    app.post(&v1_config_path(&is), &v1).await.expect(200);
+    receiver.answer_with(200, r#"{"From": "someone else"}"#);
+    let sent = app.as_user(&alice, "POST", &messages, &[("Body", "hi again")]).await.expect(201);
+    assert_eq!(sent["from"], "alice", "a Conversations webhook's From is not its Author");
+    assert_eq!(receiver.hits().last().and_then(|h| h.param("EventType")), Some("onMessageAdd"));
+}
+
+/// What to call and when decides the API a configuration speaks: a change
+/// of method alone through `/v1` keeps a Chat configuration speaking Chat.
+#[actix_web::test]
+async fn a_method_change_through_v1_keeps_a_chat_configuration_speaking_chat() {
+    let app = hooked_app(|_| {}).await;
+    let _background = confab::testing::start_background(&app.state);
+    let receiver = Receiver::start().await;
+    let is = app.default_service().await;
+    let url = format!("{}/post", receiver.base);
+    configure_chat(&app, &is, &[("PostWebhookUrl", &url), ("WebhookFilters", "onMessageSent")]).await;
+    let v1 = app.post(&v1_config_path(&is), &[("Method", "GET")]).await.expect(200);
+    assert_eq!(v1["filters"], serde_json::json!(["onMessageAdded"]));
+    let service = app.get(&service_path(&is)).await.expect(200);
+    assert_eq!(service["webhook_filters"], serde_json::json!(["onMessageSent"]), "not widened");
+    let ch = sid(&create_channel(&app, &is, &[]).await);
+    post_hooked(&app, &messages_path(&is, &ch), &[("Body", "by GET")]).await.expect(201);
+    let hits = receiver.wait_for(1).await;
+    assert_eq!(hits[0].method, "GET");
+    assert!(hits[0].url.contains("EventType=onMessageSent"), "{}", hits[0].url);
+}

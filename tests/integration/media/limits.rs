@@ -422,3 +422,22 @@ async fn too_many_media_per_message_are_refused() {
     let m = send_media(&app, &messages, &all[..2], &[]).await.expect(201);
     assert_eq!(m["media"].as_array().unwrap().len(), 2);
 }
+
+/// The fields before a multipart form's file are read into memory: they
+/// may hold 64 KiB in all, however many there are; a form of fields only
+/// is refused once past that, not read to its end.
+#[actix_web::test]
+async fn the_fields_before_the_file_are_capped_in_all() {
+    let app = TestApp::new().await;
+    let service = app.default_service().await;
+    let value = "x".repeat(4000);
+    let few: Vec<(String, String)> = (0..4).map(|n| (format!("note{n}"), value.clone())).collect();
+    let few: Vec<(&str, &str)> = few.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let many: Vec<(String, String)> = (0..40).map(|n| (format!("note{n}"), value.clone())).collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refused = upload_multipart(&app, &service, &many, b"late", "late.txt", None).await;
+    let body = refused.expect_error(413, 20413);
+    assert!(text(&body["message"]).contains("fields"), "{body}");
+    assert_nothing_stored(&app.state, "fields over the cap").await;
+    upload_multipart(&app, &service, &few, b"fine", "ok.txt", None).await.expect(201);
+}

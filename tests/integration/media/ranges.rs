@@ -175,3 +175,58 @@ async fn if_none_match_answers_304() {
     let (res, cut) = content_basic(&app, &m, &[("If-None-Match", "\"something-else\"")]).await;
     assert_download((res, cut), &data, "another ETag");
 }
+
+/// `HEAD` answers what `GET` would, headers and length, with no body,
+/// through both the authenticated path and a temporary URL.
+#[actix_web::test]
+async fn head_answers_like_get_without_a_body() {
+    let app = TestApp::new().await;
+    let service = app.default_service().await;
+    let data = random_bytes(70_000, 5);
+    let m = upload(&app, &service, &data, Some("image/png"), Some("h.png")).await;
+    let basic = app.account.basic();
+    let temporary = TestApp::path_of(&text(&m["links"]["content_direct_temporary"]));
+    for (path, auth) in [(text(&m["links"]["content"]), Some(basic.as_str())), (temporary, None)] {
+        for range in [None, Some("bytes=10-19")] {
+            let mut get = test::TestRequest::get().uri(&path);
+            let mut head = test::TestRequest::default().method(actix_web::http::Method::HEAD).uri(&path);
+            if let Some(auth) = auth {
+                get = get.insert_header(("Authorization", auth));
+                head = head.insert_header(("Authorization", auth));
+            }
+            if let Some(range) = range {
+                get = get.insert_header(("Range", range));
+                head = head.insert_header(("Range", range));
+            }
+            let got = call(&app, get).await;
+            let headed = call(&app, head).await;
+            let what = format!("{path} {range:?}");
+            assert_eq!(headed.status, got.status, "{what}");
+            assert!(headed.raw.is_empty(), "{what}: HEAD has no body");
+            for name in ["content-length", "content-type", "etag", "content-range", "accept-ranges"] {
+                assert_eq!(header(&headed, name), header(&got, name), "{what}: {name}");
+            }
+        }
+    }
+}
+
+/// `If-Range`: a range of the version the client holds (its ETag); with
+/// another validator the whole content comes back, as it changed.
+#[actix_web::test]
+async fn if_range_with_another_validator_serves_the_whole_content() {
+    let app = TestApp::new().await;
+    let service = app.default_service().await;
+    let data = random_bytes(5_000, 6);
+    let m = upload(&app, &service, &data, None, None).await;
+    let (whole, _) = content_basic(&app, &m, &[]).await;
+    let etag = header(&whole, "etag").expect("an ETag");
+    let (res, _) = content_basic(&app, &m, &[("Range", "bytes=0-9"), ("If-Range", &etag)]).await;
+    assert_eq!(res.status, StatusCode::PARTIAL_CONTENT);
+    assert_same_bytes(&res.raw, &data[..10], "If-Range matching");
+    for other in ["\"something-else\"", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+        let (res, _) = content_basic(&app, &m, &[("Range", "bytes=0-9"), ("If-Range", other)]).await;
+        assert_eq!(res.status, StatusCode::OK, "{other}");
+        assert!(header(&res, "content-range").is_none(), "{other}");
+        assert_same_bytes(&res.raw, &data, "If-Range not matching");
+    }
+}

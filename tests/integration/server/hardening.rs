@@ -182,3 +182,32 @@ async fn a_data_dir_that_cannot_be_made_is_named_at_start() {
         .expect("start must fail");
     assert!(err.to_string().starts_with("CONFAB_DATA_DIR: cannot create"), "{err}");
 }
+
+/// A form body that stops arriving is answered 408 once the body timeout
+/// passes, instead of holding the request open for as long as the client
+/// trickles bytes.
+#[actix_web::test]
+async fn a_form_body_that_stops_arriving_is_timed_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server =
+        TestApp::builder().config(|c| c.body_timeout = std::time::Duration::from_secs(1)).server().await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let head = format!(
+        "POST /v1/Conversations HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nFriendlyName=slo",
+        server.account.basic()
+    );
+    socket.write_all(head.as_bytes()).await.expect("send");
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("20408"), "{answer}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "answered only after the timeout");
+    server.stop().await;
+}

@@ -10,7 +10,9 @@ async fn unknown_paths_and_methods_answer_twilio_errors() {
     let body = app.get("/v1/NoSuchThing").await.expect_error(404, 20404);
     assert_eq!(body["message"], "The requested resource /v1/NoSuchThing was not found");
     let res = app.send("PUT", "/v1/Conversations", &[], Some(&app.account.basic())).await;
+    let allow = res.headers.get("allow").map(|v| v.to_str().unwrap_or_default().to_owned());
     res.expect_error(405, 20004);
+    assert_eq!(allow.as_deref(), Some("GET, POST"), "405 names the methods the path takes");
 }
 
 #[actix_web::test]
