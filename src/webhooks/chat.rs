@@ -6,11 +6,60 @@
 
 use serde_json::Value;
 
+use crate::domain::EventKind;
+use crate::store::conversations::ConversationRow;
+use crate::store::events::EventRow;
+use crate::store::participants::ParticipantRow;
+
 use super::params::Params;
 
-/// Does a Conversations `Media` parameter list anything?
-pub fn has_media(params: &Params) -> bool {
+/// Does a proposed action's Conversations `Media` parameter list anything?
+pub fn proposed_has_media(params: &Params) -> bool {
     params.iter().any(|(k, v)| k == "Media" && v.starts_with("[{"))
+}
+
+/// The parameters of Chat's `chat_name` (Conversations' `event_type`) for
+/// `event`: Conversations' renamed ([`params`]), with what only Chat
+/// sends: a channel's `ChannelType` and `CreatedBy`, and why a member came
+/// or went (`Reason`: `JOINED`/`LEFT` when the end user acted
+/// on themselves, else `ADDED`/`REMOVED`).
+pub fn post_event(event: &EventRow, event_type: &str, chat_name: &str) -> serde_json::Result<Params> {
+    let mut out = params(chat_name, super::params::post_event(event, event_type)?);
+    let mut put = |name: &str, value: &str| out.push((name.to_owned(), value.to_owned()));
+    match event.kind {
+        EventKind::ConversationAdded | EventKind::ConversationUpdated | EventKind::ConversationRemoved => {
+            let c: ConversationRow = serde_json::from_str(&event.data)?;
+            put("ChannelType", &c.channel_type);
+            put("CreatedBy", &c.created_by);
+        }
+        EventKind::ParticipantJoined | EventKind::ParticipantLeft => {
+            let p: ParticipantRow = serde_json::from_str(&event.data)?;
+            let own = p.identity.is_some() && p.identity == event.client_identity;
+            let reason = match (event.kind, own) {
+                (EventKind::ParticipantJoined, true) => "JOINED",
+                (EventKind::ParticipantJoined, false) => "ADDED",
+                (_, true) => "LEFT",
+                (_, false) => "REMOVED",
+            };
+            put("Reason", reason);
+        }
+        _ => {}
+    }
+    Ok(out)
+}
+
+/// Does the message `event` is about have media? (Chat names its events
+/// by it.)
+pub fn event_has_media(event: &EventRow) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Media {
+        media: Option<String>,
+    }
+    matches!(event.kind, EventKind::MessageAdded | EventKind::MessageUpdated | EventKind::MessageRemoved)
+        && serde_json::from_str::<Media>(&event.data)
+            .ok()
+            .and_then(|m| m.media)
+            .is_some_and(|m| m.starts_with("[{"))
 }
 
 /// Conversations' parameters of an event (or a proposed action) as Chat

@@ -211,7 +211,8 @@ fn plan(conn: &mut DbConnection, events: &[&EventRow], horizon: Duration) -> Sto
         // Chat names a message's events by whether it has media: read once.
         let mut media = None;
         let mut name_in = |api: Vocabulary, event_type: &'static str| {
-            let media = api == Vocabulary::Chat && *media.get_or_insert_with(|| params::has_media(event));
+            let media =
+                api == Vocabulary::Chat && *media.get_or_insert_with(|| super::chat::event_has_media(event));
             event_names::event_name(api, event_type, media)
         };
         for &event_type in super::post_events(event.kind, event.update_reasons.as_deref()) {
@@ -260,7 +261,7 @@ fn plan(conn: &mut DbConnection, events: &[&EventRow], horizon: Duration) -> Sto
                     Vocabulary::Chat => match &chat_params {
                         Some(p) => p,
                         None => chat_params
-                            .insert(params::chat_post_event(event, event_type, name).map_err(corrupt)?),
+                            .insert(super::chat::post_event(event, event_type, name).map_err(corrupt)?),
                     },
                 };
                 let mut params = shared.clone();

@@ -103,48 +103,6 @@ pub fn post_event(event: &EventRow, event_type: &str) -> serde_json::Result<Para
     Ok(b.0)
 }
 
-/// The parameters of Chat's `chat_name` (Conversations' `event_type`) for
-/// `event`: Conversations' renamed ([`super::chat::params`]), with what
-/// only Chat sends: a channel's `ChannelType` and `CreatedBy`, and why a
-/// member came or went (`Reason`: `JOINED`/`LEFT` when the end user acted
-/// on themselves, else `ADDED`/`REMOVED`).
-pub fn chat_post_event(event: &EventRow, event_type: &str, chat_name: &str) -> serde_json::Result<Params> {
-    let mut b = Builder(super::chat::params(chat_name, post_event(event, event_type)?));
-    match event.kind {
-        EventKind::ConversationAdded | EventKind::ConversationUpdated | EventKind::ConversationRemoved => {
-            let c: ConversationRow = serde_json::from_str(&event.data)?;
-            b.put("ChannelType", &c.channel_type).put("CreatedBy", &c.created_by);
-        }
-        EventKind::ParticipantJoined | EventKind::ParticipantLeft => {
-            let p: ParticipantRow = serde_json::from_str(&event.data)?;
-            let own = p.identity.is_some() && p.identity == event.client_identity;
-            let reason = match (event.kind, own) {
-                (EventKind::ParticipantJoined, true) => "JOINED",
-                (EventKind::ParticipantJoined, false) => "ADDED",
-                (_, true) => "LEFT",
-                (_, false) => "REMOVED",
-            };
-            b.put("Reason", reason);
-        }
-        _ => {}
-    }
-    Ok(b.0)
-}
-
-/// Does the message `event` is about have media? (Chat names its events
-/// by it.)
-pub fn has_media(event: &EventRow) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Media {
-        media: Option<String>,
-    }
-    matches!(event.kind, EventKind::MessageAdded | EventKind::MessageUpdated | EventKind::MessageRemoved)
-        && serde_json::from_str::<Media>(&event.data)
-            .ok()
-            .and_then(|m| m.media)
-            .is_some_and(|m| m.starts_with("[{"))
-}
-
 /// A conversation's fields, as its events (and pre-event webhooks) carry them.
 pub fn conversation(c: &ConversationRow) -> Params {
     let mut b = Builder(Vec::with_capacity(9));

@@ -140,7 +140,7 @@ impl Webhooks {
         event: &'static str,
         proposed: Params,
     ) -> Result<Changes, ApiError> {
-        let media = super::chat::has_media(&proposed);
+        let media = super::chat::proposed_has_media(&proposed);
         let Some(event) = event_names::event_name(hook.api, event, media) else {
             return Ok(Changes::default());
         };
