@@ -257,6 +257,15 @@ pub struct MediaConfig {
     /// How long an upload waits for one of the limited upload slots before
     /// it is answered 503.
     pub upload_queue_timeout: Duration,
+    /// End users' fair share, each answered 429 past it (0: no limit):
+    /// uploads in progress at once per user (`CONFAB_UPLOADS_PER_USER`), so
+    /// one token cannot hold every slot;
+    pub user_uploads: usize,
+    /// media a user uploaded and has not attached to a message, by count
+    /// (`CONFAB_UNATTACHED_MEDIA_PER_USER`) and bytes
+    /// (`CONFAB_UNATTACHED_BYTES_PER_USER`), checked when an upload starts.
+    pub user_unattached_media: i64,
+    pub user_unattached_bytes: i64,
 }
 
 /// Beyond heartbeat and idle timeout, how long an upload's row may go
@@ -508,6 +517,15 @@ impl Config {
                 0,
                 600,
             )?),
+            user_uploads: parse_num(&var, "CONFAB_UPLOADS_PER_USER", 4usize, 0, 1024)?,
+            user_unattached_media: parse_num(&var, "CONFAB_UNATTACHED_MEDIA_PER_USER", 100i64, 0, 1_000_000)?,
+            user_unattached_bytes: parse_num(
+                &var,
+                "CONFAB_UNATTACHED_BYTES_PER_USER",
+                1i64 << 30,
+                0,
+                1i64 << 50,
+            )?,
         };
 
         Ok(Config {
@@ -566,6 +584,9 @@ impl Config {
                 upload_min_rate: 4096,
                 upload_rate_grace: Duration::from_secs(60),
                 upload_queue_timeout: Duration::from_secs(10),
+                user_uploads: 4,
+                user_unattached_media: 100,
+                user_unattached_bytes: 1 << 30,
             },
         }
     }

@@ -57,6 +57,7 @@ pub enum Code {
     AlreadyInvited,
     InviteNotFound,
     ChannelWebhookNotFound,
+    TooManyRequests,
 }
 
 impl Code {
@@ -100,6 +101,7 @@ impl Code {
             Code::AlreadyInvited => 50212,
             Code::InviteNotFound => 50601,
             Code::ChannelWebhookNotFound => 50320,
+            Code::TooManyRequests => 20429,
         }
     }
 
@@ -120,6 +122,7 @@ impl Code {
             | Code::InviteNotFound
             | Code::ChannelWebhookNotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Code::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Code::Conflict
             | Code::UserExists
@@ -170,6 +173,10 @@ pub enum ApiError {
     /// caller and a `Retry-After` hint.
     #[error("{message}")]
     Busy { message: String, retry_after_secs: u32 },
+    /// 429 code 20429: the caller is past its own share (its limit named in
+    /// the message), with a `Retry-After` hint.
+    #[error("{message}")]
+    TooMany { message: String, retry_after_secs: u32 },
     /// Anything unexpected: logged with its cause, answered with a generic 500.
     #[error("internal error: {0}")]
     Internal(Box<dyn std::error::Error + Send + Sync>),
@@ -214,6 +221,7 @@ impl ApiError {
             ApiError::Unauthenticated => Code::Authenticate,
             ApiError::InvalidToken => Code::InvalidAccessToken,
             ApiError::Unavailable(_) | ApiError::Busy { .. } => Code::ServiceUnavailable,
+            ApiError::TooMany { .. } => Code::TooManyRequests,
             ApiError::Internal(_) => Code::Internal,
         }
     }
@@ -231,7 +239,7 @@ impl ApiError {
             ApiError::Unauthenticated => "Authenticate".into(),
             ApiError::InvalidToken => "Invalid Access Token".into(),
             ApiError::Unavailable(_) => "Service temporarily unavailable".into(),
-            ApiError::Busy { message, .. } => message.clone(),
+            ApiError::Busy { message, .. } | ApiError::TooMany { message, .. } => message.clone(),
             ApiError::Internal(_) => "An internal server error has occurred".into(),
         }
     }
@@ -299,7 +307,7 @@ impl ResponseError for ApiError {
         }
         let mut response =
             ErrorBody::new(self.status_code(), self.code(), self.public_message()).into_response();
-        if let ApiError::Busy { retry_after_secs, .. } = self {
+        if let ApiError::Busy { retry_after_secs, .. } | ApiError::TooMany { retry_after_secs, .. } = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         response

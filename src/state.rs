@@ -1,7 +1,8 @@
 //! What every request and background task shares: the database, the
 //! configuration, the master keys, the media storage and authentication.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use actix_web::web;
 use tokio::sync::{Notify, Semaphore};
@@ -19,6 +20,48 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// memory uploads can hold (each buffers at most a few object-store parts).
 const CONCURRENT_UPLOADS: usize = 16;
 
+/// How many uploads each end user has in progress on this instance, so no
+/// one user holds every upload slot.
+#[derive(Default)]
+pub struct UserUploads(Mutex<HashMap<String, usize>>);
+
+/// One upload of a user in progress: counted until dropped.
+pub struct UserUpload<'a> {
+    uploads: &'a UserUploads,
+    user: String,
+}
+
+impl UserUploads {
+    /// Counts an upload of `user` (account, service and identity), unless
+    /// it already has `max` in progress.
+    pub fn take(&self, user: String, max: usize) -> Option<UserUpload<'_>> {
+        let mut held = self.0.lock().expect("user uploads lock");
+        let count = held.entry(user.clone()).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(UserUpload { uploads: self, user })
+    }
+
+    /// Uploads of end users in progress on this instance.
+    pub fn in_progress(&self) -> usize {
+        self.0.lock().expect("user uploads lock").values().sum()
+    }
+}
+
+impl Drop for UserUpload<'_> {
+    fn drop(&mut self) {
+        let mut held = self.uploads.0.lock().expect("user uploads lock");
+        if let Some(count) = held.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.user);
+            }
+        }
+    }
+}
+
 /// Shared by every worker; cheap to clone behind `web::Data`.
 pub struct AppState {
     pub db: Db,
@@ -29,6 +72,8 @@ pub struct AppState {
     /// Wakes the collector to delete objects right after a commit.
     pub(crate) collector: Arc<Notify>,
     pub uploads: Semaphore,
+    /// Uploads in progress per end user (`config.media.user_uploads`).
+    pub user_uploads: UserUploads,
     /// The live streams of this instance (src/live).
     pub hub: Arc<crate::live::Hub>,
     /// Webhook requests and deliveries (src/webhooks).
@@ -71,6 +116,7 @@ impl AppState {
                 config.webhooks.clone(),
             )),
             uploads: Semaphore::new(CONCURRENT_UPLOADS),
+            user_uploads: UserUploads::default(),
             config: Arc::new(config),
             keys,
             storage,

@@ -91,6 +91,20 @@ pub fn find(conn: &mut DbConnection, service_sid: &str, sid: &str) -> StoreResul
         .get_result(conn)?)
 }
 
+/// How many media `author` uploaded in the service that no message holds
+/// (uploading or stored), and their bytes (`media_unattached_author`).
+pub fn unattached_of(conn: &mut DbConnection, service_sid: &str, author: &str) -> StoreResult<(i64, i64)> {
+    Ok(media::table
+        .filter(media::service_sid.eq(service_sid))
+        .filter(media::author.eq(author))
+        .filter(media::state.ne(MediaState::Attached.as_str()))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::sql::<BigInt>("CAST(COALESCE(SUM(size), 0) AS BIGINT)"),
+        ))
+        .get_result(conn)?)
+}
+
 /// An upload is alive: the collector leaves rows touched recently alone.
 pub fn touch(conn: &mut DbConnection, sid: &str, now: i64) -> StoreResult<()> {
     diesel::update(media::table.filter(media::sid.eq(sid))).set(media::date_updated.eq(now)).execute(conn)?;

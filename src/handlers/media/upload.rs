@@ -19,7 +19,7 @@ use crate::domain::MediaState;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::keys::keyring::SecretKey;
 use crate::sid::SidKind;
-use crate::state::AppState;
+use crate::state::{AppState, UserUpload};
 use crate::storage::Storage;
 use crate::storage::ingest::{Ingest, IngestError};
 use crate::storage::sealed::ContentCipher;
@@ -71,6 +71,8 @@ pub async fn create(
         return Err(too_large(config.max_bytes));
     }
     let query = Params::from_query(&req).reject_nul()?;
+    // A user's share first, so one user waiting for a slot holds nothing.
+    let _share = user_share(&caller, &state)?;
     let _slot = upload_slot(&state).await?;
     let mut pace = Pace::new(config);
     let row = if multipart {
@@ -93,6 +95,54 @@ pub async fn create(
         receive(&caller, &state, describe, body, declared, &mut pace).await?
     };
     Ok(api::created(Media::new(row, caller.public_url(), &state.keys.signer())))
+}
+
+/// An end user's share of the upload slots: a few uploads at once, so one
+/// token cannot hold them all (account credentials have no share).
+fn user_share<'a>(caller: &Caller, state: &'a AppState) -> ApiResult<Option<UserUpload<'a>>> {
+    let max = state.config.media.user_uploads;
+    let Some(user) = caller.end_user() else {
+        return Ok(None);
+    };
+    if max == 0 {
+        return Ok(None);
+    }
+    let key = format!("{} {} {}", user.account_sid, user.service_sid, user.identity);
+    state.user_uploads.take(key, max).map(Some).ok_or_else(|| ApiError::TooMany {
+        message: format!(
+            "You have {max} uploads in progress, the most one user may have; retry when one ends"
+        ),
+        retry_after_secs: UPLOAD_RETRY_AFTER_SECS,
+    })
+}
+
+/// Media a user may keep unattached to any message (count, bytes): past
+/// either, its next upload is refused until it attaches or deletes some, or
+/// the collector takes them.
+fn unattached_quota(
+    conn: &mut crate::db::DbConnection,
+    scope: &crate::auth::ServiceScope,
+    config: &MediaConfig,
+) -> ApiResult<()> {
+    let Some(user) = scope.end_user() else {
+        return Ok(());
+    };
+    let (max_count, max_bytes) = (config.user_unattached_media, config.user_unattached_bytes);
+    if max_count == 0 && max_bytes == 0 {
+        return Ok(());
+    }
+    let (count, bytes) = store::media::unattached_of(conn, &scope.service_sid, &user.identity)?;
+    let over = (max_count > 0 && count >= max_count) || (max_bytes > 0 && bytes >= max_bytes);
+    if over {
+        return Err(ApiError::TooMany {
+            message: format!(
+                "You have {count} media ({bytes} bytes) not attached to any message, the most one user may keep \
+                 ({max_count} media, {max_bytes} bytes); attach or delete some, or wait for unattached media to be collected"
+            ),
+            retry_after_secs: config.gc_after.as_secs().clamp(1, u64::from(u32::MAX)) as u32,
+        });
+    }
+    Ok(())
 }
 
 /// Upload slots are few (they bound memory); a flood of slow uploads makes
@@ -280,8 +330,10 @@ impl UploadSession {
         let cipher = ContentCipher::new(&data_key, &prefix, &sid).map_err(ApiError::internal)?;
         let object_key = Storage::media_key(&sid);
         let row_sid = sid.clone();
+        let config = state.config.clone();
         let (scope, ()) = caller
             .write(move |tx, scope| {
+                unattached_quota(tx.conn()?, scope, &config.media)?;
                 let now = time::now();
                 let row = NewMedia {
                     sid: &row_sid,

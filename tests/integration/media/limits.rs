@@ -441,3 +441,130 @@ async fn the_fields_before_the_file_are_capped_in_all() {
     assert_nothing_stored(&app.state, "fields over the cap").await;
     upload_multipart(&app, &service, &few, b"fine", "ok.txt", None).await.expect(201);
 }
+
+/// A token and its service on a real server: an API key, then the token.
+async fn server_token(server: &TestServer, identity: &str) -> String {
+    let client = server.client();
+    let key: Value = client
+        .post(format!("{}/2010-04-01/Accounts/{}/Keys.json", server.base, server.account.sid))
+        .send_form(&[("FriendlyName", "tokens")])
+        .await
+        .expect("key")
+        .json()
+        .await
+        .expect("json");
+    let key = crate::util::ApiKey { sid: text(&key["sid"]), secret: text(&key["secret"]) };
+    crate::util::access_token(&key, &server.account.sid, identity, &server_service(server).await)
+}
+
+/// An upload that declares more than it sends, and stays open.
+async fn stalled_upload(server: &TestServer, service: &str, token: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let head = format!(
+        "POST /v1/Services/{service}/Media HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: image/png\r\nContent-Length: 100000\r\n\r\n0123456789"
+    );
+    socket.write_all(head.as_bytes()).await.expect("send");
+    socket
+}
+
+/// One end user cannot hold every upload slot: past its share its next
+/// upload is answered 429 with `Retry-After`, while other users and the
+/// account still upload; its share frees as its uploads end.
+#[actix_web::test]
+async fn one_user_cannot_hold_every_upload_slot() {
+    let server = TestApp::builder().config(|c| c.media.user_uploads = 2).server().await;
+    let service = server_service(&server).await;
+    let alice = server_token(&server, "alice").await;
+    let bob = server_token(&server, "bob").await;
+    let upload = |token: Option<String>| {
+        let client = server.client();
+        let url = format!("{}/v1/Services/{service}/Media", server.base);
+        async move {
+            let mut req = client.post(url).insert_header(("Content-Type", "image/png"));
+            if let Some(token) = token {
+                req = req.insert_header(("Authorization", format!("Bearer {token}")));
+            }
+            let mut res = req.send_body(random_bytes(1000, 61)).await.expect("upload");
+            let retry_after =
+                res.headers().get("retry-after").map(|v| v.to_str().unwrap_or_default().to_owned());
+            (res.status().as_u16(), res.json::<Value>().await.unwrap_or(Value::Null), retry_after)
+        }
+    };
+    let held =
+        [stalled_upload(&server, &service, &alice).await, stalled_upload(&server, &service, &alice).await];
+    for _ in 0..400 {
+        if server.state.user_uploads.in_progress() == 2 {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(server.state.user_uploads.in_progress(), 2, "both stalled uploads counted");
+    let (status, body, retry_after) = upload(Some(alice.clone())).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], 20429, "{body}");
+    assert!(text(&body["message"]).contains("2 uploads in progress"), "{body}");
+    assert!(retry_after.is_some_and(|r| r.parse::<u32>().is_ok()), "Retry-After");
+    assert_eq!(upload(Some(bob)).await.0, 201, "another user still uploads");
+    assert_eq!(upload(None).await.0, 201, "and so does the account");
+
+    drop(held);
+    let mut freed = false;
+    for _ in 0..100 {
+        if upload(Some(alice.clone())).await.0 == 201 {
+            freed = true;
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(freed, "alice's share frees as her uploads end");
+    server.stop().await;
+}
+
+/// Media an end user keeps unattached to any message count against a
+/// quota, by number and by bytes: past it, the next upload is refused
+/// (429) until some are attached. Account credentials have no quota.
+#[actix_web::test]
+async fn unattached_media_per_user_are_limited() {
+    let app = TestApp::builder()
+        .config(|c| {
+            c.media.user_unattached_media = 2;
+            c.media.user_unattached_bytes = 10_000;
+        })
+        .app()
+        .await;
+    let service = app.default_service().await;
+    let key = app.api_key().await;
+    let alice = app.user_token(&key, "alice").await;
+    let alice_auth = crate::util::bearer(&alice);
+    let first = upload_raw_as(&app, &alice_auth, &service, &random_bytes(100, 62), Some("image/png"), None)
+        .await
+        .expect(201);
+    upload_raw_as(&app, &alice_auth, &service, &random_bytes(100, 63), Some("image/png"), None)
+        .await
+        .expect(201);
+    let refused =
+        upload_raw_as(&app, &alice_auth, &service, &random_bytes(100, 64), Some("image/png"), None).await;
+    let retry_after = refused.headers.get("retry-after").is_some();
+    let body = refused.expect_error(429, 20429);
+    assert!(text(&body["message"]).contains("not attached"), "{body}");
+    assert!(retry_after, "Retry-After");
+    // The account uploads regardless.
+    upload_raw_as(&app, &app.account.basic(), &service, &random_bytes(100, 65), None, None).await.expect(201);
+
+    // Attaching one frees a place.
+    let conv = app.conversation(&[]).await;
+    let ch = text(&conv["sid"]);
+    app.post(&format!("/v1/Conversations/{ch}/Participants"), &[("Identity", "alice")]).await.expect(201);
+    let sent = app.as_user(&alice, "POST", &messages_path(&ch), &[("MediaSid", &text(&first["sid"]))]).await;
+    sent.expect(201);
+    let big =
+        upload_raw_as(&app, &alice_auth, &service, &random_bytes(12_000, 66), Some("image/png"), None).await;
+    big.expect(201);
+    // Now over the bytes: 100 + 12,000 unattached.
+    let refused =
+        upload_raw_as(&app, &alice_auth, &service, &random_bytes(10, 67), Some("image/png"), None).await;
+    refused.expect_error(429, 20429);
+}
