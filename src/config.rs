@@ -21,6 +21,21 @@ fn bad(var: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError { var, message: message.into() }
 }
 
+/// A request rate limit: `per_sec` requests a second on average, `burst`
+/// at once (`auth::rate`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub per_sec: f64,
+    pub burst: f64,
+}
+
+impl Rate {
+    /// `None` (no limit) for a zero rate.
+    pub fn new(per_sec: u32, burst: u32) -> Option<Rate> {
+        (per_sec > 0).then(|| Rate { per_sec: f64::from(per_sec), burst: f64::from(burst.max(1)) })
+    }
+}
+
 /// Which database the binary talks to, chosen by the URL scheme.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
@@ -333,6 +348,12 @@ pub struct Config {
     /// a client sending a byte now and then holds a worker's request no
     /// longer (uploads have their own pace, `media`).
     pub body_timeout: Duration,
+    /// Requests a second (and bursts) per end user
+    /// (`CONFAB_RATE_LIMIT_USER_PER_SEC`, `_BURST`; default 100 and 300) and
+    /// per account with account credentials (`CONFAB_RATE_LIMIT_ACCOUNT_PER_SEC`,
+    /// `_BURST`; off by default); `None`: no limit. Per instance.
+    pub rate_limit_user: Option<Rate>,
+    pub rate_limit_account: Option<Rate>,
     /// How often conversation state timers are applied.
     pub timers_interval: Duration,
     /// How long events stay in the log (`CONFAB_EVENT_RETENTION_SECS`): a
@@ -414,6 +435,14 @@ impl Config {
         let auth_cache_ttl =
             Duration::from_secs(parse_num(&var, "CONFAB_AUTH_CACHE_TTL_SECS", 300u64, 0, 86_400)?);
         let body_timeout = Duration::from_secs(parse_num(&var, "CONFAB_BODY_TIMEOUT_SECS", 30u64, 1, 3_600)?);
+        let rate_limit_user = Rate::new(
+            parse_num(&var, "CONFAB_RATE_LIMIT_USER_PER_SEC", 100u32, 0, 1_000_000)?,
+            parse_num(&var, "CONFAB_RATE_LIMIT_USER_BURST", 300u32, 1, 1_000_000)?,
+        );
+        let rate_limit_account = Rate::new(
+            parse_num(&var, "CONFAB_RATE_LIMIT_ACCOUNT_PER_SEC", 0u32, 0, 1_000_000)?,
+            parse_num(&var, "CONFAB_RATE_LIMIT_ACCOUNT_BURST", 1_000u32, 1, 1_000_000)?,
+        );
         let timers_interval =
             Duration::from_secs(parse_num(&var, "CONFAB_TIMERS_INTERVAL_SECS", 30u64, 1, 86_400)?);
         let event_retention =
@@ -540,6 +569,8 @@ impl Config {
             hash_cost: HashCost::DEFAULT,
             auth_cache_ttl,
             body_timeout,
+            rate_limit_user,
+            rate_limit_account,
             timers_interval,
             event_retention,
             stream_recheck,
@@ -564,6 +595,9 @@ impl Config {
             hash_cost: HashCost::TESTING,
             auth_cache_ttl: Duration::from_secs(300),
             body_timeout: Duration::from_secs(30),
+            // Tests make requests as fast as they can; the limits' own tests set them.
+            rate_limit_user: None,
+            rate_limit_account: None,
             timers_interval: Duration::from_secs(30),
             event_retention: Duration::from_secs(86_400),
             stream_recheck: Duration::from_secs(30),

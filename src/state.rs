@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use actix_web::web;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::auth::rate::RateLimits;
 use crate::auth::{self, Auth};
 use crate::config::Config;
 use crate::db::{Db, migrations};
@@ -105,6 +106,7 @@ impl AppState {
             config.auth_cache_ttl,
             config.hash_cost,
             config.public_url.clone(),
+            RateLimits::new(config.rate_limit_user, config.rate_limit_account),
         );
         Ok(AppState {
             hub: crate::live::Hub::new(db.clone(), format!("{}/v1", config.public_url), config.stream),

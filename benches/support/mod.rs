@@ -157,6 +157,8 @@ pub fn start_server(
         .env("CONFAB_ACCOUNT_SID", ACCOUNT)
         .env("CONFAB_AUTH_TOKEN", TOKEN)
         .env("RUST_LOG", "warn")
+        // A load generator is not a user: no per-user rate limit.
+        .env("CONFAB_RATE_LIMIT_USER_PER_SEC", "0")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)

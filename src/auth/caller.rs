@@ -84,6 +84,12 @@ impl FromRequest for Caller {
             if nul_in_path {
                 return Err(ApiError::NotFound);
             }
+            match &credential {
+                Credential::Token { verified, .. } => {
+                    auth.rates.user(&verified.account_sid, &verified.service_sid, &verified.identity)?
+                }
+                Credential::Basic { account_sid, .. } => auth.rates.account(account_sid)?,
+            }
             Ok(Caller { auth, credential, service, conversation: None, webhooks_enabled })
         })
     }

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod basic;
 mod caller;
 pub mod password;
+pub mod rate;
 pub mod scope;
 pub mod standing;
 
@@ -34,6 +35,7 @@ pub struct Auth {
     basic: Authenticator,
     tokens: TokenVerifier,
     public_url: String,
+    rates: rate::RateLimits,
 }
 
 impl Auth {
@@ -43,10 +45,12 @@ impl Auth {
         cache_ttl: std::time::Duration,
         cost: HashCost,
         public_url: String,
+        rates: rate::RateLimits,
     ) -> Auth {
         Auth {
             db,
             keys,
+            rates,
             basic: Authenticator::new(cache_ttl, cost),
             tokens: TokenVerifier::new(cache_ttl),
             public_url,

@@ -237,3 +237,33 @@ async fn basic_credentials_still_win_when_no_token_is_sent() {
     assert_eq!(resp.status, 401);
     app.get("/v1/Conversations").await.expect(200);
 }
+
+/// Each end user has its own request rate (a bucket of `burst` refilled at
+/// `per_sec`): past it, 429 code 20429 with `Retry-After`, while other
+/// users and the account go on; account credentials have a limit only when
+/// one is configured.
+#[actix_web::test]
+async fn each_end_user_and_configured_account_has_a_request_rate() {
+    let app = TestApp::builder().config(|c| c.rate_limit_user = confab::config::Rate::new(1, 3)).app().await;
+    let key = app.api_key().await;
+    let alice = app.user_token(&key, "alice").await;
+    let bob = app.user_token(&key, "bob").await;
+    for _ in 0..3 {
+        app.as_user(&alice, "GET", "/v1/Conversations", &[]).await.expect(200);
+    }
+    let refused = app.as_user(&alice, "GET", "/v1/Conversations", &[]).await;
+    let retry_after = refused.headers.get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = refused.expect_error(429, 20429);
+    assert!(body["message"].as_str().unwrap_or_default().contains("Too many requests"), "{body}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    app.as_user(&bob, "GET", "/v1/Conversations", &[]).await.expect(200);
+    for _ in 0..10 {
+        app.get("/v1/Conversations").await.expect(200);
+    }
+
+    let limited =
+        TestApp::builder().config(|c| c.rate_limit_account = confab::config::Rate::new(1, 2)).app().await;
+    limited.get("/v1/Conversations").await.expect(200);
+    limited.get("/v1/Conversations").await.expect(200);
+    limited.get("/v1/Conversations").await.expect_error(429, 20429);
+}
