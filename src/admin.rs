@@ -4,7 +4,7 @@
 use crate::app::AppState;
 use crate::auth::accounts::{self, NewCredentials};
 use crate::config::Config;
-use crate::keys::rotate::{self, Rotation};
+use crate::keys::rotate::{self, Retirement, Rotation};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -30,4 +30,10 @@ pub fn rotate_auth_token(config: Config, account_sid: &str) -> Result<String, Bo
 pub fn rotate_master_key(config: Config, new_key: Option<[u8; 32]>) -> Result<Rotation, BoxError> {
     let state = AppState::initialize(config)?;
     Ok(rotate::run(&state.config, &mut *state.db.get()?, new_key)?)
+}
+
+/// Retires a master key that is no longer current (see `keys::rotate`).
+pub fn retire_master_key(config: Config, key_id: &str) -> Result<Retirement, BoxError> {
+    let state = AppState::initialize(config)?;
+    Ok(rotate::retire(&state.config, &mut *state.db.get()?, key_id)?)
 }

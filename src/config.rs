@@ -329,6 +329,29 @@ impl HashCost {
     pub const TESTING: HashCost = HashCost { memory_kib: 256, iterations: 1 };
 }
 
+/// PostgreSQL session settings of every pooled connection
+/// (`CONFAB_DB_STATEMENT_TIMEOUT_MS`, `CONFAB_DB_LOCK_TIMEOUT_MS`,
+/// `CONFAB_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS`; 0 turns one off). Confab's
+/// transactions run their statements back to back, so one idle for seconds
+/// belongs to a stalled process: the server ends its session, which
+/// releases its locks, before waiters give up on theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbTimeouts {
+    pub statement: Duration,
+    pub lock: Duration,
+    pub idle_in_transaction: Duration,
+}
+
+impl Default for DbTimeouts {
+    fn default() -> Self {
+        DbTimeouts {
+            statement: Duration::from_secs(30),
+            lock: Duration::from_secs(10),
+            idle_in_transaction: Duration::from_secs(5),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
@@ -337,6 +360,9 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     pub data_dir: PathBuf,
     pub db_pool_size: u32,
+    /// PostgreSQL session timeouts, so one stalled holder of a lock (a
+    /// paused or partitioned instance) cannot block the cluster.
+    pub db_timeouts: DbTimeouts,
     pub workers: usize,
     /// `CONFAB_ACCOUNT_SID` + `CONFAB_AUTH_TOKEN`: created at start if missing.
     pub bootstrap_account: Option<(String, String)>,
@@ -401,6 +427,18 @@ impl Config {
         };
 
         let db_pool_size = parse_num(&var, "CONFAB_DB_POOL_SIZE", 16u32, 1, 1024)?;
+        let defaults = DbTimeouts::default();
+        let millis = |name: &'static str, default: Duration| {
+            parse_num(&var, name, default.as_millis() as u64, 0, 86_400_000).map(Duration::from_millis)
+        };
+        let db_timeouts = DbTimeouts {
+            statement: millis("CONFAB_DB_STATEMENT_TIMEOUT_MS", defaults.statement)?,
+            lock: millis("CONFAB_DB_LOCK_TIMEOUT_MS", defaults.lock)?,
+            idle_in_transaction: millis(
+                "CONFAB_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+                defaults.idle_in_transaction,
+            )?,
+        };
         let default_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let workers = parse_num(&var, "CONFAB_WORKERS", default_workers, 1, 1024)?;
 
@@ -563,6 +601,7 @@ impl Config {
             database_url,
             data_dir,
             db_pool_size,
+            db_timeouts,
             workers,
             bootstrap_account,
             log_format,
@@ -589,6 +628,7 @@ impl Config {
             database_url,
             data_dir: data_dir.to_path_buf(),
             db_pool_size: 8,
+            db_timeouts: DbTimeouts::default(),
             workers: 2,
             bootstrap_account: None,
             log_format: LogFormat::Pretty,

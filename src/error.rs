@@ -58,6 +58,7 @@ pub enum Code {
     InviteNotFound,
     ChannelWebhookNotFound,
     TooManyRequests,
+    InsufficientStorage,
 }
 
 impl Code {
@@ -102,6 +103,7 @@ impl Code {
             Code::InviteNotFound => 50601,
             Code::ChannelWebhookNotFound => 50320,
             Code::TooManyRequests => 20429,
+            Code::InsufficientStorage => 20507,
         }
     }
 
@@ -123,6 +125,7 @@ impl Code {
             | Code::ChannelWebhookNotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Code::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Code::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Code::Conflict
             | Code::UserExists
@@ -307,12 +310,23 @@ impl ResponseError for ApiError {
         }
         let mut response =
             ErrorBody::new(self.status_code(), self.code(), self.public_message()).into_response();
-        if let ApiError::Busy { retry_after_secs, .. } | ApiError::TooMany { retry_after_secs, .. } = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        let retry_after = match self {
+            ApiError::Busy { retry_after_secs, .. } | ApiError::TooMany { retry_after_secs, .. } => {
+                Some(*retry_after_secs)
+            }
+            // The database is away or busy: worth a retry soon.
+            ApiError::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
 }
+
+/// `Retry-After` of a 503 while the database is unavailable.
+const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 2;
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {

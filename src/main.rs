@@ -34,14 +34,23 @@ enum Admin {
     },
     /// Replace an account's Auth Token; prints the new token.
     RotateAuthToken { account_sid: String },
-    /// Re-wrap every media data key under the current master key (media
-    /// objects are not rewritten). With the embedded key file, a new key is
-    /// generated (or taken from --new-key) and the old one kept in
-    /// master.key.previous. Prints {"key_id", "rewrapped"}.
+    /// Make CONFAB_MASTER_KEY the cluster's current master key and re-wrap
+    /// every media data key and sealed secret under it (media objects are
+    /// not rewritten). Every instance must hold the new key first. With the
+    /// embedded key file, a new key is generated (or taken from --new-key)
+    /// and the old one kept in master.key.previous. Prints {"key_id",
+    /// "rewrapped"}.
     RotateMasterKey {
         /// New master key, base64 of 32 bytes (embedded key file only).
         #[arg(long)]
         new_key: Option<String>,
+    },
+    /// Retire a master key that is no longer current: re-wrap whatever is
+    /// still sealed under it, then record it retired (instances may drop it).
+    /// Prints {"retired", "current", "rewrapped"}.
+    RetireMasterKey {
+        /// The key's id (as `rotate-master-key` and the start-up log print it).
+        key_id: String,
     },
 }
 
@@ -95,6 +104,9 @@ fn run_admin(config: Config, admin: Admin) -> Result<(), Box<dyn std::error::Err
                 .transpose()?;
             let rotation = admin::rotate_master_key(config, new_key)?;
             println!("{}", serde_json::to_string(&rotation)?);
+        }
+        Admin::RetireMasterKey { key_id } => {
+            println!("{}", serde_json::to_string(&admin::retire_master_key(config, &key_id)?)?);
         }
     }
     Ok(())

@@ -89,17 +89,25 @@ impl AppState {
         // cannot be made, rather than as a database or key-file error later.
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("CONFAB_DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
-        let db = Db::connect(&config.database_url, config.db_pool_size)
+        let db = Db::connect(&config.database_url, config.db_pool_size, config.db_timeouts)
             .map_err(|e| format!("DATABASE_URL: cannot connect to {:?}: {e}", config.database_url))?;
         let db = if config.stream.announce { db } else { db.without_announcements() };
-        let mut conn = db.get().map_err(|e| format!("DATABASE_URL: cannot connect: {e}"))?;
-        let applied = migrations::run_pending(&mut conn).map_err(|e| format!("migrations failed: {e}"))?;
-        drop(conn);
+        // Migrations on a connection of their own, without the pool's
+        // statement timeout: an index on a large table takes what it takes.
+        let mut migrating = crate::db::establish(&config.database_url)
+            .map_err(|e| format!("DATABASE_URL: cannot connect: {e}"))?;
+        let applied =
+            migrations::run_pending(&mut migrating).map_err(|e| format!("migrations failed: {e}"))?;
+        drop(migrating);
         for name in &applied {
             tracing::info!(migration = %name, "migration applied");
         }
+        let mut conn = db.get().map_err(|e| format!("DATABASE_URL: cannot connect: {e}"))?;
         let storage = Storage::open(&config.media.storage).map_err(|e| format!("CONFAB_STORAGE_URL: {e}"))?;
-        let keys = Arc::new(MasterKeys::load(&config).map_err(|e| format!("CONFAB_MASTER_KEY: {e}"))?);
+        let keys = Arc::new(
+            MasterKeys::load(&config, db.clone(), &mut conn).map_err(|e| format!("master key: {e}"))?,
+        );
+        drop(conn);
         let auth = Auth::new(
             db.clone(),
             keys.clone(),

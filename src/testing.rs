@@ -15,6 +15,7 @@ pub use crate::sid::SidKind;
 pub use crate::storage::Storage;
 pub use crate::store::StoreError;
 pub use crate::store::events::{self as event_store, EventRow};
+pub use crate::store::master_keys;
 pub use crate::store::media::{MediaRow, NewMedia};
 pub use crate::store::messages::{self as message_store, Author, NewMessage};
 pub use crate::views::events::frame as event_frame;

@@ -33,8 +33,10 @@ pub mod openssl;
 pub mod replaceable;
 pub mod schema;
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
@@ -44,7 +46,7 @@ use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError, RunQueryDsl};
 
-use crate::config::DatabaseUrl;
+use crate::config::{DatabaseUrl, DbTimeouts};
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -79,13 +81,114 @@ impl From<diesel::result::Error> for DbError {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             // The database went away under a pooled connection (restart,
-            // failover): the pool drops it; the client may retry.
+            // failover): the connection is dropped; the client may retry.
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                connection_lost();
                 DbError::Unavailable(format!("connection closed: {}", info.message()))
+            }
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info) if ends_the_session(info.message()) => {
+                connection_lost();
+                DbError::Unavailable(info.message().to_owned())
+            }
+            // A statement or lock wait cut off by the session's timeouts
+            // (`DbTimeouts`): the database is busy, not the request wrong.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info) if timed_out(info.message()) => {
+                DbError::Unavailable(info.message().to_owned())
+            }
+            Error::BrokenTransactionManager => {
+                connection_lost();
+                DbError::Unavailable("the connection's transaction state is unknown".to_owned())
             }
             other => DbError::Query(other),
         }
     }
+}
+
+/// Messages of PostgreSQL errors that end the session (SQLSTATE classes 08
+/// and 57P; diesel names only some of them), so the connection is dead.
+fn ends_the_session(message: &str) -> bool {
+    const ENDING: [&str; 8] = [
+        "terminating connection",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+        "server closed the connection",
+        "could not receive data from server",
+        "no connection to the server",
+        "could not send data to server",
+    ];
+    ENDING.iter().any(|m| message.contains(m))
+}
+
+/// `statement_timeout` and `lock_timeout` (SQLSTATE 57014, 55P03).
+fn timed_out(message: &str) -> bool {
+    message.starts_with("canceling statement due to statement timeout")
+        || message.starts_with("canceling statement due to lock timeout")
+}
+
+thread_local! {
+    /// A query on this thread found its connection dead since the last
+    /// connection went back to the pool. Connections are returned on the
+    /// thread that used them, so the pool's `has_broken` reads this and
+    /// drops the connection instead of handing it to the next request.
+    static LOST: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Until when (unix ms) checkouts are tested first: after one connection
+/// was found dead, the others idle in the pool likely are too (the
+/// database restarted). Process-wide; outside that window a checkout costs
+/// no round trip.
+static SUSPECT_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+/// How long checkouts stay tested after a connection was lost.
+const SUSPECT_FOR: Duration = Duration::from_secs(30);
+
+/// While suspect, how long a checkout waits for a connection: a request
+/// during an outage answers 503 soon instead of after the pool's timeout.
+const SUSPECT_WAIT: Duration = Duration::from_secs(2);
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn connection_lost() {
+    LOST.set(true);
+    suspect_from_now();
+}
+
+fn suspect_from_now() {
+    SUSPECT_UNTIL.fetch_max(now_ms() + SUSPECT_FOR.as_millis() as u64, Ordering::Relaxed);
+}
+
+/// A pool timeout that carries a connection error (the pool could not
+/// connect, rather than every connection being busy) means the database is
+/// away.
+fn pool_error(e: r2d2::PoolError) -> DbError {
+    if e.to_string() != "timed out waiting for connection" {
+        suspect_from_now();
+    }
+    DbError::from(e)
+}
+
+fn suspect() -> bool {
+    SUSPECT_UNTIL.load(Ordering::Relaxed) > now_ms()
+}
+
+/// A connection from `pool`; while connections are being lost, each is
+/// pinged first and a dead one dropped, so recovery after the database
+/// returns takes one round trip per dead connection, not one failed request.
+fn checkout(pool: &Pool) -> Result<PooledConnection, DbError> {
+    if !suspect() {
+        return pool.get().map_err(pool_error);
+    }
+    for _ in 0..=pool.max_size() {
+        let mut conn = pool.get_timeout(SUSPECT_WAIT).map_err(pool_error)?;
+        if conn.ping().is_ok() {
+            return Ok(conn);
+        }
+        connection_lost();
+    }
+    Err(DbError::Unavailable("every pooled connection was dead".to_owned()))
 }
 
 impl From<r2d2::PoolError> for DbError {
@@ -131,6 +234,7 @@ pub fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectionError> {
 #[derive(Debug, Clone)]
 pub struct Manager {
     url: DatabaseUrl,
+    timeouts: DbTimeouts,
 }
 
 impl ManageConnection for Manager {
@@ -138,7 +242,18 @@ impl ManageConnection for Manager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        establish(&self.url).map_err(r2d2::Error::ConnectionError)
+        let mut conn = establish(&self.url).map_err(r2d2::Error::ConnectionError)?;
+        if let DbConnection::Postgresql(pg) = &mut conn {
+            let DbTimeouts { statement, lock, idle_in_transaction } = self.timeouts;
+            pg.batch_execute(&format!(
+                "SET statement_timeout = {}; SET lock_timeout = {}; SET idle_in_transaction_session_timeout = {}",
+                statement.as_millis(),
+                lock.as_millis(),
+                idle_in_transaction.as_millis()
+            ))
+            .map_err(r2d2::Error::QueryError)?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
@@ -146,7 +261,7 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+        LOST.replace(false) || conn.is_broken()
     }
 }
 
@@ -189,7 +304,7 @@ enum Announcer {
 }
 
 impl Db {
-    pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Db, r2d2::PoolError> {
+    pub fn connect(url: &DatabaseUrl, max_size: u32, timeouts: DbTimeouts) -> Result<Db, r2d2::PoolError> {
         #[cfg(unix)]
         if matches!(url, DatabaseUrl::Postgres(_)) {
             openssl::skip_cleanup_at_exit();
@@ -200,7 +315,7 @@ impl Db {
                 .min_idle(Some(1))
                 .connection_timeout(Duration::from_secs(10))
                 .test_on_check_out(false)
-                .build(Manager { url: url.clone() })
+                .build(Manager { url: url.clone(), timeouts })
         };
         match url {
             DatabaseUrl::Sqlite(path) => {
@@ -262,9 +377,7 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        actix_web::web::block(move || f(&mut *pool.get().map_err(DbError::from)?))
-            .await
-            .map_err(|e| E::from(e.into()))?
+        actix_web::web::block(move || f(&mut *checkout(&pool)?)).await.map_err(|e| E::from(e.into()))?
     }
 
     /// Runs `check`, then `work` with what it found in a transaction (see
@@ -281,12 +394,12 @@ impl Db {
         let (pool, write_pool, postgres) = (self.pool.clone(), self.write_pool.clone(), self.is_postgres());
         let outcome = actix_web::web::block(move || {
             if postgres {
-                let mut conn = write_pool.get().map_err(DbError::from)?;
+                let mut conn = checkout(&write_pool)?;
                 let checked = check(&mut conn)?;
                 transaction(&mut conn, |tx| work(tx, checked))
             } else {
-                let checked = check(&mut *pool.get().map_err(DbError::from)?)?;
-                transaction(&mut *write_pool.get().map_err(DbError::from)?, |tx| work(tx, checked))
+                let checked = check(&mut *checkout(&pool)?)?;
+                transaction(&mut *checkout(&write_pool)?, |tx| work(tx, checked))
             }
         })
         .await
@@ -312,7 +425,7 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let write_pool = self.write_pool.clone();
-        actix_web::web::block(move || transaction(&mut *write_pool.get().map_err(DbError::from)?, work))
+        actix_web::web::block(move || transaction(&mut *checkout(&write_pool)?, work))
             .await
             .map_err(|e| E::from(e.into()))?
     }
@@ -356,7 +469,7 @@ impl Db {
 
     /// A connection for synchronous callers (CLI, start-up): the writers'.
     pub fn get(&self) -> Result<PooledConnection, DbError> {
-        Ok(self.write_pool.get()?)
+        checkout(&self.write_pool)
     }
 
     /// Is the database answering? (`/healthz`) Known within

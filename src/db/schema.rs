@@ -332,6 +332,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The cluster's master keys, by fingerprint (src/store/master_keys.rs).
+    master_keys (key_id) {
+        key_id -> Text,
+        state -> Text,
+        date_created -> BigInt,
+        date_updated -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     services,

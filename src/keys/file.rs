@@ -24,23 +24,37 @@ pub enum KeySource {
     File(PathBuf),
 }
 
-pub fn load(config: &Config) -> Result<(Keyring, KeySource), String> {
+/// The keys this instance is configured with: the environment's, or the
+/// key files' if `master.key` exists; `None` when there are neither (a key
+/// is generated only for an empty database: src/keys/cluster.rs).
+pub fn configured(config: &Config) -> Result<Option<(Keyring, KeySource)>, String> {
     if let Some(key) = config.media.master_key {
         let previous = config.media.previous_master_keys.iter().map(|k| SecretKey::from_bytes(*k)).collect();
-        return Ok((Keyring::new(SecretKey::from_bytes(key), previous), KeySource::Environment));
+        return Ok(Some((Keyring::new(SecretKey::from_bytes(key), previous), KeySource::Environment)));
     }
-    let dir = &config.data_dir;
-    let path = dir.join(KEY_FILE);
+    let path = key_path(config);
     if !path.exists() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        write_key_file(&path, &[SecretKey::random()])?;
-        tracing::warn!(
-            path = %path.display(),
-            "generated a new master key for media encryption; back it up: media cannot be read without it"
-        );
+        return Ok(None);
     }
-    let keyring = read_key_files(dir)?;
-    Ok((keyring, KeySource::File(path)))
+    Ok(Some((read_key_files(&config.data_dir)?, KeySource::File(path))))
+}
+
+/// Where the embedded defaults keep the master key.
+pub fn key_path(config: &Config) -> PathBuf {
+    config.data_dir.join(KEY_FILE)
+}
+
+/// Generates the key file (for a database that has no master key yet).
+pub fn generate(config: &Config) -> Result<(Keyring, KeySource), String> {
+    let dir = &config.data_dir;
+    let path = key_path(config);
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    write_key_file(&path, &[SecretKey::random()])?;
+    tracing::warn!(
+        path = %path.display(),
+        "generated a new master key for media encryption; back it up: media cannot be read without it"
+    );
+    Ok((read_key_files(dir)?, KeySource::File(path)))
 }
 
 /// What a key file looked like when read. A rotation replaces the file
@@ -117,13 +131,14 @@ mod tests {
     use crate::config::{Config, DatabaseUrl};
 
     #[test]
-    fn generates_a_private_key_file_once() {
+    fn generates_a_private_key_file() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_database(DatabaseUrl::Sqlite(dir.path().join("db")), dir.path());
         config.media.master_key = None;
-        let (first, source) = load(&config).unwrap();
+        assert!(configured(&config).unwrap().is_none());
+        let (first, source) = generate(&config).unwrap();
         assert!(matches!(source, KeySource::File(_)));
-        let (again, _) = load(&config).unwrap();
+        let (again, _) = configured(&config).unwrap().unwrap();
         assert_eq!(first.current_id(), again.current_id());
         #[cfg(unix)]
         {

@@ -114,6 +114,23 @@ impl Keyring {
         &self.previous
     }
 
+    /// The ids of every key of this keyring, the current one first.
+    pub fn ids(&self) -> Vec<String> {
+        std::iter::once(&self.current).chain(&self.previous).map(SecretKey::id).collect()
+    }
+
+    /// The same keys with `key_id` current (the cluster's choice, recorded
+    /// in the database), or `None` if this keyring does not hold it.
+    pub fn with_current(&self, key_id: &str) -> Option<Keyring> {
+        let current = self.find(key_id)?.clone();
+        let previous = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .filter(|k| k.id() != key_id)
+            .cloned()
+            .collect();
+        Some(Keyring { current, previous })
+    }
+
     /// Is `key_id` the current or a previous key of this keyring?
     pub fn knows(&self, key_id: &str) -> bool {
         self.find(key_id).is_some()

@@ -6,6 +6,7 @@
 //! file rotated under it (`confab admin rotate-master-key`) within about a
 //! second, and URLs signed before a rotation keep verifying.
 
+pub mod cluster;
 pub mod file;
 pub mod keyring;
 pub mod rotate;
@@ -15,19 +16,25 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::db::{Db, DbConnection};
+use crate::store::master_keys;
 
 use file::KeySource;
 use keyring::{CryptoError, Keyring, SecretKey};
 use signed_url::UrlSigner;
 
-/// How often, at most, a running server looks at its key file for a
-/// rotation (a `stat` on the blocking pool).
+/// How often, at most, a running server looks for a rotation: at the
+/// database's current key (one indexed read) and at its key file (a `stat`),
+/// both on the blocking pool.
 const KEY_FILE_CHECK: Duration = Duration::from_secs(1);
 
 pub struct MasterKeys {
     keys: RwLock<Keys>,
     source: KeySource,
-    /// The key file as last seen, and when it was last looked at.
+    /// Where the cluster's current key is recorded.
+    db: Db,
+    /// The key file as last seen, and when it (and the database's current
+    /// key) was last looked at.
     key_file: Mutex<(Instant, Option<file::FileStamp>)>,
     url_ttl_secs: i64,
 }
@@ -40,8 +47,10 @@ struct Keys {
 }
 
 impl MasterKeys {
-    pub fn load(config: &Config) -> Result<MasterKeys, String> {
-        let (keyring, source) = file::load(config)?;
+    /// The configured keys, checked against the cluster's record
+    /// ([`cluster::agree`]). Blocking: call at start.
+    pub fn load(config: &Config, db: Db, conn: &mut DbConnection) -> Result<MasterKeys, String> {
+        let (keyring, source) = cluster::agree(conn, config).map_err(|e| e.to_string())?;
         let stamp = match &source {
             KeySource::File(path) => file::stamp(path).ok(),
             KeySource::Environment => None,
@@ -51,6 +60,7 @@ impl MasterKeys {
         Ok(MasterKeys {
             keys: RwLock::new(Keys { keyring, signer }),
             source,
+            db,
             key_file: Mutex::new((Instant::now(), stamp)),
             url_ttl_secs,
         })
@@ -72,14 +82,21 @@ impl MasterKeys {
         self.key_file.lock().unwrap_or_else(PoisonError::into_inner).1 = stamp;
     }
 
-    /// Follows a rotation under a running server: with a key file, looks at
-    /// it (at most once per [`KEY_FILE_CHECK`]) and reloads the keys if it
-    /// changed. Whatever seals something new calls this first, so new media
-    /// and keys use the new master key within about a second.
+    /// Installs keys read from the key file, still sealing under the
+    /// cluster's current key if the file holds it: the database, not the
+    /// file, says when a new key becomes current.
+    fn install_from_file(&self, keyring: Keyring, stamp: Option<file::FileStamp>) {
+        let current = self.keyring().current_id();
+        let keyring = keyring.with_current(&current).unwrap_or(keyring);
+        self.install(keyring, stamp);
+    }
+
+    /// Follows a rotation under a running server (at most once per
+    /// [`KEY_FILE_CHECK`]): reloads a key file that changed, and seals under
+    /// whichever key the database now names current. Whatever seals
+    /// something new calls this first, so every instance uses a new current
+    /// key within about a second of `confab admin rotate-master-key`.
     pub async fn refresh(&self) {
-        let KeySource::File(path) = &self.source else {
-            return;
-        };
         let seen = {
             let mut key_file = self.key_file.lock().unwrap_or_else(PoisonError::into_inner);
             if key_file.0.elapsed() < KEY_FILE_CHECK {
@@ -88,27 +105,63 @@ impl MasterKeys {
             key_file.0 = Instant::now();
             key_file.1.clone()
         };
-        let path = path.clone();
-        let read = actix_web::web::block(move || {
-            let stamp = file::stamp(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            if seen.as_ref() == Some(&stamp) {
-                return Ok(None);
-            }
-            Ok::<_, String>(Some((file::read_key_files(file::key_dir(&path))?, stamp)))
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|read| read);
-        match read {
-            Ok(None) => {}
-            Ok(Some((keyring, stamp))) => {
-                tracing::info!(key_id = %keyring.current_id(), "the master key file changed; new media use its key");
-                self.install(keyring, Some(stamp));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "checking the master key file failed; keeping the keys in use")
+        if let KeySource::File(path) = &self.source {
+            let path = path.clone();
+            let read = actix_web::web::block(move || {
+                let stamp = file::stamp(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                if seen.as_ref() == Some(&stamp) {
+                    return Ok(None);
+                }
+                Ok::<_, String>(Some((file::read_key_files(file::key_dir(&path))?, stamp)))
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|read| read);
+            match read {
+                Ok(None) => {}
+                Ok(Some((keyring, stamp))) => {
+                    tracing::info!(key_id = %keyring.current_id(), "the master key file changed");
+                    self.install_from_file(keyring, Some(stamp));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "checking the master key file failed; keeping the keys in use")
+                }
             }
         }
+        match self.db.read(master_keys::current).await {
+            Ok(Some(current)) => self.follow(&current).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the cluster's current master key failed; keeping the keys in use")
+            }
+        }
+    }
+
+    /// Seals under `current` from now on, if this instance holds it.
+    async fn follow(&self, current: &str) {
+        let keyring = self.keyring();
+        if keyring.current_id() == current {
+            return;
+        }
+        let keyring = match keyring.with_current(current) {
+            Some(k) => k,
+            None if self.reload().await => match self.keyring().with_current(current) {
+                Some(k) => k,
+                None => return self.missing(current),
+            },
+            None => return self.missing(current),
+        };
+        tracing::info!(key_id = %current, "the cluster's current master key changed; new media use it");
+        let stamp = self.key_file.lock().unwrap_or_else(PoisonError::into_inner).1.clone();
+        self.install(keyring, stamp);
+    }
+
+    fn missing(&self, current: &str) {
+        tracing::error!(
+            key_id = %current,
+            "the cluster's current master key is not configured on this instance: it keeps sealing \
+             under its own key and cannot open what others seal; give it the key and restart it"
+        );
     }
 
     /// Re-reads the key files now; `false` if the keys come from the
@@ -127,7 +180,7 @@ impl MasterKeys {
         .and_then(|read| read);
         match read {
             Ok((keyring, stamp)) => {
-                self.install(keyring, stamp);
+                self.install_from_file(keyring, stamp);
                 true
             }
             Err(e) => {

@@ -1,16 +1,22 @@
-//! Master-key rotation: every media data key and API key secret is re-sealed
-//! under the current master key; the media objects themselves are not touched.
+//! Master-key rotation: every media data key and sealed secret is re-sealed
+//! under the new current master key; the media objects themselves are not
+//! touched. The database records which key is current (src/keys/cluster.rs),
+//! so the steps roll across instances without a failed request:
 //!
-//! With `CONFAB_MASTER_KEY`: configure every instance with the new key in
-//! `CONFAB_MASTER_KEY` and the old one in `CONFAB_PREVIOUS_MASTER_KEYS`, run
-//! `confab admin rotate-master-key`, then drop the previous key. With the
-//! embedded key file, the command also generates the new key and keeps the
-//! old one in `master.key.previous`; a running server notices the changed
-//! file within about a second and seals new data keys under the new key.
+//! 1. every instance accepts the new key: with `CONFAB_MASTER_KEY`, it is
+//!    added to `CONFAB_PREVIOUS_MASTER_KEYS` and the instances restarted one
+//!    at a time (they keep sealing under the current key);
+//! 2. `confab admin rotate-master-key`, run where `CONFAB_MASTER_KEY` is the
+//!    new key, makes it current (running instances follow within about a
+//!    second) and re-seals every row under it. With the embedded key file,
+//!    the command generates the new key and keeps the old one in
+//!    `master.key.previous`;
+//! 3. `confab admin retire-master-key <old key id>` re-seals anything still
+//!    under the old key and retires it; instances may then drop it.
 
 use crate::config::Config;
 use crate::db::{DbConnection, transaction};
-use crate::store::{self, StoreError, StoreResult};
+use crate::store::{self, StoreError, StoreResult, master_keys};
 
 use super::file::{self, KeySource};
 use super::keyring::{Keyring, Purpose, SecretKey};
@@ -20,6 +26,15 @@ const BATCH: i64 = 500;
 #[derive(Debug, serde::Serialize)]
 pub struct Rotation {
     pub key_id: String,
+    pub rewrapped: usize,
+}
+
+/// What `retire-master-key` did: the key retired, the rows it re-sealed
+/// under `current`.
+#[derive(Debug, serde::Serialize)]
+pub struct Retirement {
+    pub retired: String,
+    pub current: String,
     pub rewrapped: usize,
 }
 
@@ -103,9 +118,11 @@ fn rewrap_media(conn: &mut DbConnection, keyring: &Keyring) -> StoreResult<usize
     }
 }
 
-/// `confab admin rotate-master-key [--new-key BASE64]`.
+/// `confab admin rotate-master-key [--new-key BASE64]`: makes the configured
+/// key (or, with the key file, a new one) the cluster's current key and
+/// re-seals every row under it. Running it again finishes an interrupted run.
 pub fn run(config: &Config, conn: &mut DbConnection, new_key: Option<[u8; 32]>) -> Result<Rotation, String> {
-    let (keyring, source) = file::load(config)?;
+    let (keyring, source) = file::configured(config)?.ok_or("no master key is configured")?;
     let keyring = match source {
         KeySource::Environment => {
             if new_key.is_some() {
@@ -121,17 +138,57 @@ pub fn run(config: &Config, conn: &mut DbConnection, new_key: Option<[u8; 32]>) 
             // New key first, old ones kept: a crash half-way leaves every
             // row readable, and running the command again finishes the job.
             let new = new_key.map(SecretKey::from_bytes).unwrap_or_else(SecretKey::random);
-            let dir = path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+            let dir = file::key_dir(&path).to_path_buf();
             let mut previous = vec![keyring.current().clone()];
-            if let Ok(older) = file::read_key_files(&dir) {
-                previous.extend(older.previous().iter().cloned());
-            }
+            previous.extend(keyring.previous().iter().cloned());
             previous.retain(|k| k.id() != new.id());
             file::write_key_file(&dir.join(file::PREVIOUS_KEY_FILE), &previous)?;
             file::write_key_file(&path, std::slice::from_ref(&new))?;
             Keyring::new(new, previous)
         }
     };
+    let key_id = keyring.current_id();
+    let known = master_keys::all(conn).map_err(|e| e.to_string())?;
+    if known.iter().any(|row| row.key_id == key_id && row.state == master_keys::RETIRED) {
+        return Err(format!("master key {key_id} was retired; make a new key current instead"));
+    }
+    transaction(conn, |tx| master_keys::make_current(tx.conn()?, &key_id)).map_err(|e| e.to_string())?;
     let rewrapped = rewrap_all(conn, &keyring).map_err(|e| e.to_string())?;
-    Ok(Rotation { key_id: keyring.current_id(), rewrapped })
+    Ok(Rotation { key_id, rewrapped })
+}
+
+/// `confab admin retire-master-key KEY_ID`: re-seals whatever is still
+/// under `key_id` (sealed by an instance before it followed the rotation)
+/// under the current key, then records the key retired. With the key file,
+/// the key also leaves `master.key.previous`.
+pub fn retire(config: &Config, conn: &mut DbConnection, key_id: &str) -> Result<Retirement, String> {
+    let (keyring, source) = file::configured(config)?.ok_or("no master key is configured")?;
+    let current =
+        master_keys::current(conn).map_err(|e| e.to_string())?.ok_or("no master key is recorded yet")?;
+    if key_id == current {
+        return Err(format!(
+            "{key_id} is the current master key; make another key current first (rotate-master-key)"
+        ));
+    }
+    let known = master_keys::all(conn).map_err(|e| e.to_string())?;
+    if !known.iter().any(|row| row.key_id == key_id) {
+        return Err(format!("no master key {key_id} is recorded in this database"));
+    }
+    let keyring = keyring
+        .with_current(&current)
+        .ok_or_else(|| format!("this configuration does not hold the current master key {current}"))?;
+    let rewrapped = rewrap_all(conn, &keyring).map_err(|e| e.to_string())?;
+    let still = master_keys::sealed_under(conn).map_err(|e| e.to_string())?;
+    if still.contains(key_id) {
+        return Err(format!(
+            "rows are still sealed under {key_id} (an instance sealing under it?); run this again"
+        ));
+    }
+    transaction(conn, |tx| master_keys::retire(tx.conn()?, key_id)).map_err(|e| e.to_string())?;
+    if let KeySource::File(path) = source {
+        let dir = file::key_dir(&path);
+        let kept: Vec<_> = keyring.previous().iter().filter(|k| k.id() != key_id).cloned().collect();
+        file::write_key_file(&dir.join(file::PREVIOUS_KEY_FILE), &kept)?;
+    }
+    Ok(Retirement { retired: key_id.to_owned(), current, rewrapped })
 }

@@ -445,7 +445,7 @@ mod tests {
 
     async fn hub() -> (Arc<Hub>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&DatabaseUrl::Sqlite(dir.path().join("t.db")), 2).unwrap();
+        let db = Db::connect(&DatabaseUrl::Sqlite(dir.path().join("t.db")), 2, Default::default()).unwrap();
         crate::db::migrations::run_pending(&mut db.get().unwrap()).unwrap();
         (Hub::new(db, "http://localhost/v1".into(), StreamConfig::default()), dir)
     }

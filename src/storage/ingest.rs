@@ -31,6 +31,18 @@ use crate::keys::keyring::CryptoError;
 use super::sealed::{CHUNK, ContentCipher, SEALED_CHUNK, TAG};
 use super::{ObjectWriter, Storage, WriteError};
 
+impl IngestError {
+    /// The store has no room left (a full disk or quota on the local folder).
+    pub fn is_storage_full(&self) -> bool {
+        let IngestError::Write(WriteError::Io(e)) = self else {
+            return false;
+        };
+        e.kind() == std::io::ErrorKind::StorageFull
+            || e.kind() == std::io::ErrorKind::QuotaExceeded
+            || e.raw_os_error() == Some(libc::ENOSPC)
+    }
+}
+
 /// Chunks per batch handed to the blocking pool.
 const BATCH_CHUNKS: usize = 16;
 const BATCH: usize = BATCH_CHUNKS * CHUNK;

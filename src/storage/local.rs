@@ -18,7 +18,10 @@ enum Write {
 /// is removed and nothing appears under the final name.
 pub struct LocalWriter {
     tx: Option<tokio::sync::mpsc::Sender<Write>>,
-    task: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+    /// Taken when awaited: a finished task's handle must not be polled again
+    /// (tokio panics, which took the worker, and every request on it, down
+    /// when a failed write was then discarded).
+    task: Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// Data written between two hand-overs to the disk.
@@ -89,7 +92,7 @@ impl LocalWriter {
             }
             outcome
         });
-        LocalWriter { tx: Some(tx), task }
+        LocalWriter { tx: Some(tx), task: Some(task) }
     }
 
     pub async fn write(&mut self, bytes: bytes::Bytes) -> std::io::Result<()> {
@@ -105,22 +108,29 @@ impl LocalWriter {
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(Write::Commit).await;
         }
-        (&mut self.task).await.map_err(std::io::Error::other)?
+        self.join().await
     }
 
     /// Gives the object up; returns once its temporary file is gone.
     pub async fn discard(mut self) {
         self.tx = None;
-        let _ = (&mut self.task).await;
+        let _ = self.join().await;
     }
 
     /// Why the writer stopped early.
     async fn failure(&mut self) -> std::io::Error {
         self.tx = None;
-        match (&mut self.task).await {
-            Ok(Err(e)) => e,
-            Ok(Ok(())) => std::io::Error::other("writer already committed"),
-            Err(e) => std::io::Error::other(e),
+        match self.join().await {
+            Err(e) => e,
+            Ok(()) => std::io::Error::other("writer already committed"),
+        }
+    }
+
+    /// The writing task's outcome, once: later calls find it gone.
+    async fn join(&mut self) -> std::io::Result<()> {
+        match self.task.take() {
+            Some(task) => task.await.map_err(std::io::Error::other)?,
+            None => Err(std::io::Error::other("the writer already stopped")),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod deliveries;
 pub mod events;
 pub mod invites;
+pub mod master_keys;
 pub mod media;
 pub mod messages;
 pub mod page;

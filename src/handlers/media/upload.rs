@@ -373,10 +373,7 @@ impl UploadSession {
     }
 
     async fn push(&mut self, chunk: bytes::Bytes) -> ApiResult<()> {
-        self.ingest()?.push(chunk).await.map_err(|e| match e {
-            IngestError::TooLarge(max) => too_large(max),
-            other => ApiError::internal(other),
-        })?;
+        self.ingest()?.push(chunk).await.map_err(stored_error)?;
         // Long uploads tell the collector they are alive. A write: on SQLite
         // it queues on the one writer connection. A missed beat is not worth
         // failing the upload for (the stale window allows for more than one).
@@ -416,7 +413,7 @@ impl UploadSession {
         // `finish` aborts what it stored if it fails.
         let stored = match ingest.finish().await {
             Ok(stored) => stored,
-            Err(e) => return Err(self.fail(ApiError::internal(e)).await),
+            Err(e) => return Err(self.fail(stored_error(e)).await),
         };
         let (service, sid) = (self.scope.service_sid.clone(), self.sid.clone());
         let marked = self
@@ -518,6 +515,21 @@ impl Drop for UploadSession {
         let state = self.state.clone();
         let sid = std::mem::take(&mut self.sid);
         actix_web::rt::spawn(async move { discard(&state, sid).await });
+    }
+}
+
+/// What the uploader is told when its bytes could not be stored.
+fn stored_error(e: IngestError) -> ApiError {
+    match e {
+        IngestError::TooLarge(max) => too_large(max),
+        full if full.is_storage_full() => {
+            tracing::error!(error = %full, "the media store is full: uploads fail until space is freed");
+            ApiError::client(
+                Code::InsufficientStorage,
+                "The media store has no space left; the upload was not stored. Try again later",
+            )
+        }
+        other => ApiError::internal(other),
     }
 }
 

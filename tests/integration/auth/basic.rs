@@ -341,9 +341,17 @@ fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// What the CLI run in `dir` uses: its database and the master key it
+/// generated into `./data`.
+fn cli_config(database: &Path, dir: &Path) -> Config {
+    let mut config = Config::for_database(DatabaseUrl::Sqlite(database.to_path_buf()), &dir.join("data"));
+    config.media.master_key = None;
+    config
+}
+
 /// One request against an app over `database`, with these credentials.
 async fn status_with(database: &Path, dir: &Path, user: &str, token: &str) -> u16 {
-    let config = Config::for_database(DatabaseUrl::Sqlite(database.to_path_buf()), dir);
+    let config = cli_config(database, dir);
     let state = actix_web::web::block(move || confab::app::AppState::initialize(config).expect("initialize"))
         .await
         .expect("block");
@@ -415,7 +423,7 @@ async fn rotation_by_another_process_retires_a_cached_token() {
     };
 
     // One long-lived app over that database; its cache learns the token.
-    let config = Config::for_database(DatabaseUrl::Sqlite(db.clone()), dir.path());
+    let config = cli_config(&db, dir.path());
     let state = actix_web::web::block(move || confab::app::AppState::initialize(config).expect("initialize"))
         .await
         .expect("block");

@@ -9,6 +9,7 @@
 mod attaching;
 mod cascades;
 mod encryption;
+mod full_disk;
 mod large;
 mod limits;
 mod media_set;

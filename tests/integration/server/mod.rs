@@ -3,4 +3,5 @@
 
 mod hardening;
 mod master_key;
+mod outage;
 mod wire;

@@ -6,6 +6,7 @@
 //! in-process ([`TestApp`], `actix_web::test`) or on an ephemeral port
 //! ([`TestServer`], for end-to-end tests).
 
+mod private_pg;
 mod test_app;
 mod test_db;
 
@@ -16,6 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
+pub use private_pg::PrivatePg;
 pub use test_app::{TestApp, TestServer, test_config};
 pub use test_db::TestDb;
 
