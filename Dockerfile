@@ -1,4 +1,7 @@
 # Confab: build in one stage, run from a slim image as an unprivileged user.
+# Stages: build; compat (the twilio-python compatibility suite, for
+# docker-compose.yml's `tests` profile); runtime, the server, last so that a
+# plain `docker build .` gives it.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm -rf /var/lib/apt/lists/*
@@ -9,7 +12,24 @@ COPY static static
 COPY benches benches
 RUN cargo build --release --locked --bin confab
 
-FROM debian:bookworm-slim
+# tests/compat against a running cluster (CONFAB_COMPAT_BASE_URL); the binary
+# is here for `confab admin` (accounts) against the cluster's database.
+FROM python:3.12-slim-bookworm AS compat
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpq5 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --create-home compat
+WORKDIR /opt/confab
+COPY tests/compat/requirements.txt tests/compat/requirements.txt
+RUN pip install --no-cache-dir --disable-pip-version-check -r tests/compat/requirements.txt
+COPY --from=build /src/target/release/confab /usr/local/bin/confab
+COPY tests/compat tests/compat
+USER compat
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+CMD ["python", "-m", "pytest", "-q", "-o", "cache_dir=/tmp/pytest-cache", "tests/compat"]
+
+FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpq5 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \

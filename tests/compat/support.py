@@ -7,7 +7,9 @@ every exchange (for the wire-shape checks) and small helpers for tests.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 import yaml
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -28,6 +31,60 @@ SPEC_PATH = COMPAT_DIR / "spec" / "twilio_conversations_v1.yaml"
 # Programmable Chat v2/v3 on both of its hosts, and the 2010 API for Keys).
 TWILIO_PREFIXES = ("https://conversations.twilio.com", "https://chat.twilio.com",
                    "https://ip-messaging.twilio.com", "https://api.twilio.com")
+
+
+# External mode (conftest.py): where the server is reached, and the URL it
+# names itself by in its responses (its CONFAB_PUBLIC_URL) when that differs.
+BASE_URL = os.environ.get("CONFAB_COMPAT_BASE_URL", "").strip().rstrip("/")
+PUBLIC_URL = os.environ.get("CONFAB_COMPAT_PUBLIC_URL", "").strip().rstrip("/") or BASE_URL
+
+
+class RerouteAdapter(HTTPAdapter):
+    """Sends requests for the server's public URL to the base URL it is
+    reached at from here (e.g. http://localhost:8080/... to http://lb:8080/...
+    inside docker-compose), keeping the public Host header, so tests still
+    see and follow the URLs the server hands out."""
+
+    def __init__(self, public_url: str, base_url: str):
+        super().__init__()
+        self.public_url = public_url
+        self.base_url = base_url
+        self.public_host = urlsplit(public_url).netloc
+
+    def send(self, request, **kwargs):
+        if request.url.startswith(self.public_url + "/"):
+            request.url = self.base_url + request.url[len(self.public_url):]
+            request.headers["Host"] = self.public_host
+        return super().send(request, **kwargs)
+
+
+def route(session) -> None:
+    """Mounts the RerouteAdapter on a requests session when the server's
+    public URL is not the one it is reached at (external mode only)."""
+    if BASE_URL and PUBLIC_URL != BASE_URL:
+        session.mount(PUBLIC_URL + "/", RerouteAdapter(PUBLIC_URL, BASE_URL))
+
+
+def webhook_host() -> tuple[str, str]:
+    """(address the webhook receivers listen on, host the server reaches them
+    by). Started by the suite, the server reaches them on 127.0.0.1; an
+    external one at CONFAB_COMPAT_WEBHOOK_HOST (which it must allow in its
+    CONFAB_WEBHOOK_ALLOWED_HOSTS). Without it, tests that need deliveries
+    are skipped in external mode."""
+    if not BASE_URL:
+        return "127.0.0.1", "127.0.0.1"
+    host = os.environ.get("CONFAB_COMPAT_WEBHOOK_HOST", "").strip()
+    if not host:
+        pytest.skip("external mode: webhook deliveries need CONFAB_COMPAT_WEBHOOK_HOST, a host "
+                    "the server reaches this machine by (allowed in its CONFAB_WEBHOOK_ALLOWED_HOSTS)")
+    # A loopback address is listened on as it is; anything else (a name, an
+    # address the server may reach through NAT) on every interface.
+    try:
+        ip = ipaddress.ip_address(host)
+        bind = str(ip) if ip.is_loopback else "0.0.0.0"
+    except ValueError:
+        bind = "127.0.0.1" if host.lower() == "localhost" else "0.0.0.0"
+    return bind, host
 
 
 @dataclass
@@ -61,6 +118,7 @@ class LocalHttpClient(TwilioHttpClient):
         # Never send 127.0.0.1 traffic through an HTTP(S)_PROXY from the env.
         assert self.session is not None
         self.session.trust_env = False
+        route(self.session)
 
     def request(self, method, url, params=None, data=None, headers=None, auth=None,
                 timeout=None, allow_redirects=False):

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import pytest
 from twilio.request_validator import RequestValidator
 
-from support import expect_rest_error, is_sid
+from support import expect_rest_error, is_sid, webhook_host
 
 
 class MultiParams:
@@ -36,9 +36,12 @@ class MultiParams:
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1 that validates each request as it comes."""
+    """A webhook receiver on 127.0.0.1 (in external mode, where
+    CONFAB_COMPAT_WEBHOOK_HOST says: support.webhook_host) that validates
+    each request as it comes."""
 
     def __init__(self, auth_token: str):
+        bind, self.host = webhook_host()
         self.validator = RequestValidator(auth_token)
         self.hits: list[dict] = []
         self.lock = threading.Lock()
@@ -51,7 +54,7 @@ class Receiver:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
-                url = f"http://127.0.0.1:{receiver.port}{self.path}"
+                url = f"http://{receiver.host}:{receiver.port}{self.path}"
                 params = MultiParams(parse_qsl(body, keep_blank_values=True))
                 signature = self.headers.get("X-Twilio-Signature", "")
                 valid = receiver.validator.validate(url, params if self.command == "POST" else {}, signature)
@@ -71,13 +74,13 @@ class Receiver:
             do_POST = _handle
             do_GET = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((bind, 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def wait_for(self, n: int, timeout: float = 10.0) -> list[dict]:
         deadline = time.time() + timeout
