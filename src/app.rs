@@ -100,9 +100,34 @@ pub fn serve(config: Config) -> Result<(), BoxError> {
             .map_err(|e| format!("CONFAB_BIND: cannot listen on {bind}: {e}"))?
             .run();
         tracing::info!(%bind, %public_url, "confab listening");
+        let metrics = match data.config.metrics.bind {
+            Some(at) => {
+                let metrics_data = data.clone();
+                let listener = HttpServer::new(move || {
+                    App::new()
+                        .app_data(metrics_data.clone())
+                        .route("/metrics", web::get().to(crate::handlers::metrics::private))
+                })
+                .workers(1)
+                .disable_signals()
+                .bind(at)
+                .map_err(|e| format!("CONFAB_METRICS_BIND: cannot listen on {at}: {e}"))?
+                .run();
+                tracing::info!(%at, "metrics listening");
+                Some(listener)
+            }
+            None => None,
+        };
+        let metrics_handle = metrics.as_ref().map(actix_web::dev::Server::handle);
+        if let Some(listener) = metrics {
+            actix_web::rt::spawn(listener);
+        }
         let background = background::start(&data);
         let result = server.await;
         drop(background);
+        if let Some(handle) = metrics_handle {
+            handle.stop(true).await;
+        }
         result.map_err(BoxError::from)
     })
 }

@@ -395,6 +395,23 @@ pub struct Config {
     /// collector and timers run on others).
     pub background: bool,
     pub media: MediaConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Where `/metrics` (Prometheus text format) is served: on a listener of
+/// its own (`CONFAB_METRICS_BIND`, e.g. `127.0.0.1:9464`, for a scraper on
+/// a private network), and/or on the public port behind a bearer token
+/// (`CONFAB_METRICS_TOKEN`). With neither, no metrics are kept.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsConfig {
+    pub bind: Option<SocketAddr>,
+    pub token: Option<String>,
+}
+
+impl MetricsConfig {
+    pub fn enabled(&self) -> bool {
+        self.bind.is_some() || self.token.is_some()
+    }
 }
 
 impl Config {
@@ -412,6 +429,25 @@ impl Config {
                 bad("CONFAB_BIND", format!("not a socket address: {v:?} (expected e.g. 127.0.0.1:8080)"))
             })?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+
+        let metrics = MetricsConfig {
+            bind: var("CONFAB_METRICS_BIND")
+                .map(|v| {
+                    v.trim().parse().map_err(|_| {
+                        bad(
+                            "CONFAB_METRICS_BIND",
+                            format!("not a socket address: {v:?} (expected e.g. 127.0.0.1:9464)"),
+                        )
+                    })
+                })
+                .transpose()?,
+            token: match var("CONFAB_METRICS_TOKEN") {
+                Some(t) if t.trim().len() < 16 => {
+                    return Err(bad("CONFAB_METRICS_TOKEN", "must be at least 16 characters"));
+                }
+                t => t.map(|t| t.trim().to_owned()),
+            },
         };
 
         let public_url = match var("CONFAB_PUBLIC_URL") {
@@ -617,6 +653,7 @@ impl Config {
             webhooks,
             background,
             media,
+            metrics,
         })
     }
 
@@ -644,6 +681,7 @@ impl Config {
             stream: StreamConfig::default(),
             webhooks: WebhookConfig::default(),
             background: true,
+            metrics: MetricsConfig::default(),
             media: MediaConfig {
                 storage: StorageUrl::Memory,
                 master_key: Some([7u8; 32]),

@@ -73,6 +73,8 @@ pub struct AppState {
     /// Wakes the collector to delete objects right after a commit.
     pub(crate) collector: Arc<Notify>,
     pub uploads: Semaphore,
+    /// How many upload slots there are (`uploads`' permits when none is taken).
+    pub upload_slots: usize,
     /// Uploads in progress per end user (`config.media.user_uploads`).
     pub user_uploads: UserUploads,
     /// The live streams of this instance (src/live).
@@ -85,6 +87,9 @@ impl AppState {
     /// Connects to the database and applies pending migrations. Blocking:
     /// call before the server starts (or from a blocking context).
     pub fn initialize(config: Config) -> Result<AppState, BoxError> {
+        if config.metrics.enabled() {
+            crate::telemetry::install_metrics();
+        }
         // The embedded defaults keep their files here: say so by name if it
         // cannot be made, rather than as a database or key-file error later.
         std::fs::create_dir_all(&config.data_dir)
@@ -126,6 +131,7 @@ impl AppState {
                 config.webhooks.clone(),
             )),
             uploads: Semaphore::new(CONCURRENT_UPLOADS),
+            upload_slots: CONCURRENT_UPLOADS,
             user_uploads: UserUploads::default(),
             config: Arc::new(config),
             keys,

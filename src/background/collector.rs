@@ -38,7 +38,14 @@ pub async fn run(state: web::Data<AppState>) {
             _ = tick.tick() => {}
             _ = state.collector.notified() => {}
         }
-        match pass(&state, time::now()).await {
+        let outcome = pass(&state, time::now()).await;
+        metrics::counter!("confab_collector_runs_total").increment(1);
+        if let Ok(p) = &outcome {
+            metrics::counter!("confab_collector_media_expired_total").increment(p.expired as u64);
+            metrics::counter!("confab_collector_objects_deleted_total").increment(p.objects_deleted as u64);
+            metrics::counter!("confab_collector_objects_failed_total").increment(p.objects_failed as u64);
+        }
+        match outcome {
             Ok(p) if p == Pass::default() => {}
             Ok(p) => tracing::info!(
                 expired = p.expired,

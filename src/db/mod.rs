@@ -152,6 +152,7 @@ fn now_ms() -> u64 {
 }
 
 fn connection_lost() {
+    metrics::counter!("confab_db_connections_lost_total").increment(1);
     LOST.set(true);
     suspect_from_now();
 }
@@ -178,6 +179,13 @@ fn suspect() -> bool {
 /// pinged first and a dead one dropped, so recovery after the database
 /// returns takes one round trip per dead connection, not one failed request.
 fn checkout(pool: &Pool) -> Result<PooledConnection, DbError> {
+    let started = std::time::Instant::now();
+    let conn = checkout_tested(pool);
+    metrics::histogram!("confab_db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
+    conn
+}
+
+fn checkout_tested(pool: &Pool) -> Result<PooledConnection, DbError> {
     if !suspect() {
         return pool.get().map_err(pool_error);
     }
@@ -470,6 +478,20 @@ impl Db {
     /// A connection for synchronous callers (CLI, start-up): the writers'.
     pub fn get(&self) -> Result<PooledConnection, DbError> {
         checkout(&self.write_pool)
+    }
+
+    /// Each pool's (name, open connections, idle ones), for `/metrics`.
+    pub fn pool_states(&self) -> Vec<(&'static str, u32, u32)> {
+        let state = |pool: &Pool| {
+            let s = pool.state();
+            (s.connections, s.idle_connections)
+        };
+        if self.is_postgres() {
+            let (open, idle) = state(&self.pool);
+            return vec![("main", open, idle)];
+        }
+        let ((open, idle), (w_open, w_idle)) = (state(&self.pool), state(&self.write_pool));
+        vec![("read", open, idle), ("write", w_open, w_idle)]
     }
 
     /// Is the database answering? (`/healthz`) Known within

@@ -10,6 +10,7 @@ pub mod conversations;
 pub mod events;
 pub mod health;
 pub mod media;
+pub mod metrics;
 pub mod push_credentials;
 
 use crate::auth::standing::{self, Standing};

@@ -217,6 +217,11 @@ impl Hub {
         &self.v1
     }
 
+    /// Streams open on this instance.
+    pub fn open_streams(&self) -> usize {
+        self.inner.lock().expect("hub lock").subscribers.len()
+    }
+
     /// Joins the hub for the events `audience` may see, starting the
     /// tailer if it is not running.
     pub async fn subscribe(self: &Arc<Self>, audience: Audience) -> Result<Subscription, ApiError> {

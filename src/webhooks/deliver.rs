@@ -120,7 +120,14 @@ impl Deliverer {
         let mut rows = run.into_iter();
         for row in rows.by_ref() {
             let token = self.hooks.tokens.get(&self.hooks.db, &self.hooks.keys, &row.account_sid).await;
-            match self.attempt(&row, token).await {
+            let verdict = self.attempt(&row, token).await;
+            let outcome = match &verdict {
+                Verdict::Done => "done",
+                Verdict::Retry(_) => "retry",
+                Verdict::Unsent(_) => "unsent",
+            };
+            metrics::counter!("confab_webhook_attempts_total", "outcome" => outcome).increment(1);
+            match verdict {
                 Verdict::Done => done.push(row.id),
                 Verdict::Retry(why) => {
                     retry = self.next_attempt(&row, &why, true);
@@ -185,6 +192,9 @@ impl Deliverer {
             auth_token: &auth_token,
             idempotency_token: &row.token,
         };
+        // How long after it was due this attempt goes out: the deliverer's lag.
+        metrics::histogram!("confab_webhook_delivery_lag_seconds")
+            .record(now_ms().saturating_sub(row.due).max(0) as f64 / 1000.0);
         let started = Instant::now();
         let outcome = self.hooks.outbound.send(&request).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;

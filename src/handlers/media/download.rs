@@ -257,7 +257,12 @@ async fn serve(
             }
         }
     });
-    Ok(response.no_chunking(length).streaming(head.chain(rest)))
+    let counted = head.chain(rest).inspect(|piece| {
+        if let Ok(piece) = piece {
+            metrics::counter!("confab_media_downloaded_bytes_total").increment(piece.len() as u64);
+        }
+    });
+    Ok(response.no_chunking(length).streaming(counted))
 }
 
 #[cfg(test)]

@@ -148,12 +148,30 @@ fn unattached_quota(
 /// Upload slots are few (they bound memory); a flood of slow uploads makes
 /// new ones wait a little, then turns them away rather than hang.
 async fn upload_slot(state: &AppState) -> ApiResult<SemaphorePermit<'_>> {
+    let _waiting = Queued::join();
     match tokio::time::timeout(state.config.media.upload_queue_timeout, state.uploads.acquire()).await {
         Ok(permit) => permit.map_err(ApiError::internal),
         Err(_) => Err(ApiError::Busy {
             message: "Too many uploads are in progress; retry shortly".into(),
             retry_after_secs: UPLOAD_RETRY_AFTER_SECS,
         }),
+    }
+}
+
+/// An upload waiting for a slot, counted in `confab_uploads_queued` until
+/// it has one or gives up (or its client goes away).
+struct Queued;
+
+impl Queued {
+    fn join() -> Queued {
+        metrics::gauge!("confab_uploads_queued").increment(1.0);
+        Queued
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        metrics::gauge!("confab_uploads_queued").decrement(1.0);
     }
 }
 
@@ -373,6 +391,7 @@ impl UploadSession {
     }
 
     async fn push(&mut self, chunk: bytes::Bytes) -> ApiResult<()> {
+        metrics::counter!("confab_media_uploaded_bytes_total").increment(chunk.len() as u64);
         self.ingest()?.push(chunk).await.map_err(stored_error)?;
         // Long uploads tell the collector they are alive. A write: on SQLite
         // it queues on the one writer connection. A missed beat is not worth

@@ -21,6 +21,8 @@ const TOKEN: &str = "cluster-test-token";
 struct Instance {
     child: Child,
     base: String,
+    /// Its `/metrics`, on the listener of their own.
+    metrics: String,
     /// JSON log lines, as the process writes them (to stderr).
     log: Arc<Mutex<Vec<Value>>>,
 }
@@ -43,8 +45,13 @@ fn storage_url(db: &TestDb) -> String {
     }
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Instance `name` on a port of its own, and its metrics on another.
 async fn start(db: &TestDb, storage: &str, name: &str) -> Instance {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (port, metrics_port) = (free_port(), free_port());
     let dir = db.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let database_url = match &db.url {
@@ -66,6 +73,7 @@ async fn start(db: &TestDb, storage: &str, name: &str) -> Instance {
         .env("CONFAB_MEDIA_GC_AFTER_SECS", "1")
         .env("CONFAB_GC_INTERVAL_SECS", "1")
         .env("CONFAB_RATE_LIMIT_USER_PER_SEC", "0")
+        .env("CONFAB_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
         .env("CONFAB_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .current_dir(&dir)
@@ -84,7 +92,12 @@ async fn start(db: &TestDb, storage: &str, name: &str) -> Instance {
             sink.lock().unwrap().push(parsed);
         }
     });
-    let instance = Instance { child, base: format!("http://127.0.0.1:{port}"), log };
+    let instance = Instance {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+        log,
+    };
     let http = awc::Client::default();
     for _ in 0..300 {
         if http.get(format!("{}/healthz", instance.base)).send().await.is_ok_and(|r| r.status().is_success())
@@ -216,4 +229,23 @@ async fn two_instances_share_one_database_one_store_and_one_key() {
     // A pass or two more, then count again: no object was deleted twice.
     actix_web::rt::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(deleted_by(&a) + deleted_by(&b), uploaded.len() as u64, "each object deleted once");
+
+    // Each instance's metrics listener (no credentials: it is not the
+    // public port) counts the same, and the media bytes that went through it.
+    let mut deleted = 0.0;
+    for instance in both {
+        let mut res = awc::Client::default().get(&instance.metrics).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let text = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
+                .unwrap_or_else(|| panic!("{name} in\n{text}"))
+        };
+        deleted += value("confab_collector_objects_deleted_total ");
+        assert!(value("confab_media_uploaded_bytes_total ") >= 5.0 * 240_000.0);
+        assert!(value("confab_media_downloaded_bytes_total ") >= 5.0 * 240_000.0);
+        assert!(text.contains(r#"route="/v1/Conversations/{conversation}/Messages",status="201""#), "{text}");
+    }
+    assert_eq!(deleted, uploaded.len() as f64);
 }

@@ -4,5 +4,6 @@
 mod cluster;
 mod hardening;
 mod master_key;
+mod metrics;
 mod outage;
 mod wire;
