@@ -20,6 +20,9 @@ pub const BATCH: i64 = 200;
 /// collector (or, on SQLite, the write lock) for long. When there is more,
 /// the collector runs again right away.
 const MAX_BATCHES_PER_PASS: usize = 50;
+/// Tries at aborting a dead upload's multipart upload before the object is
+/// deleted without it.
+const ABORT_ATTEMPTS: i64 = 5;
 /// How long a claimed deletion is left to its collector before another may retry it.
 const CLAIM_SECS: i64 = 60;
 
@@ -106,7 +109,20 @@ pub async fn pass(state: &AppState, now: i64) -> Result<Pass, ApiError> {
             .await?;
         let claimed = keys.len();
         let outcomes: Vec<(String, bool)> = futures_util::stream::iter(keys)
-            .map(|key| async move {
+            .map(|claimed| async move {
+                let key = claimed.object_key;
+                // An upload cut off by a crash: its parts go first. A store
+                // that keeps refusing (the upload is gone already, say) is
+                // believed after a few tries.
+                if let Some(id) = &claimed.multipart_id
+                    && let Err(e) = state.storage.abort_upload(&key, id).await
+                {
+                    if claimed.attempts < ABORT_ATTEMPTS {
+                        tracing::warn!(error = %e, object = %key, "aborting a multipart upload failed; will retry");
+                        return (key, false);
+                    }
+                    tracing::error!(error = %e, object = %key, multipart_id = %id, "aborting a multipart upload failed again; giving up on it");
+                }
                 let ok = match state.storage.delete(&key).await {
                     Ok(()) => true,
                     Err(e) => {

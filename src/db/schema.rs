@@ -161,6 +161,7 @@ diesel::table! {
         date_created -> BigInt,
         date_upload_updated -> BigInt,
         date_updated -> BigInt,
+        multipart_id -> Nullable<Text>,
     }
 }
 
@@ -170,6 +171,7 @@ diesel::table! {
         date_created -> BigInt,
         claimed_until -> BigInt,
         attempts -> BigInt,
+        multipart_id -> Nullable<Text>,
     }
 }
 

@@ -116,6 +116,11 @@ impl Ingest {
         self.size
     }
 
+    /// The object's multipart upload id, once one is open.
+    pub fn multipart_id(&self) -> Option<&str> {
+        self.writer.as_ref().and_then(ObjectWriter::multipart_id)
+    }
+
     /// Takes the next bytes of the content.
     pub async fn push(&mut self, mut data: Bytes) -> Result<(), IngestError> {
         self.size += data.len() as u64;
@@ -226,9 +231,10 @@ impl Ingest {
 
     /// Gives up: nothing of the object is left behind. (Dropping an
     /// `Ingest` does the same, in the background.)
-    pub async fn abort(mut self) {
-        if let Some(writer) = self.writer.take() {
-            writer.abort().await;
+    pub async fn abort(mut self) -> bool {
+        match self.writer.take() {
+            Some(writer) => writer.abort().await,
+            None => true,
         }
     }
 }

@@ -22,9 +22,12 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt};
+use object_store::{
+    GetOptions, GetRange, GetResultPayload, MultipartId, ObjectStore, ObjectStoreExt, PutResult,
+};
 
 use crate::config::StorageUrl;
 
@@ -34,6 +37,8 @@ use multipart::PartWriter;
 #[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// The same store's multipart uploads (not a local folder's).
+    parts: Option<Arc<dyn MultipartStore>>,
     describe: String,
     /// The folder of a `file://` store, whose new objects are fsynced once
     /// when complete (rather than per part by the store).
@@ -52,32 +57,39 @@ impl Storage {
             StorageUrl::File(path) => Some(path.clone()),
             _ => None,
         };
-        let (store, describe): (Arc<dyn ObjectStore>, String) = match url {
+        type Stores = (Arc<dyn ObjectStore>, Option<Arc<dyn MultipartStore>>, String);
+        let (store, parts, describe): Stores = match url {
             StorageUrl::File(path) => {
                 std::fs::create_dir_all(path)
                     .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
                 let fs = LocalFileSystem::new_with_prefix(path)
                     .map_err(|e| format!("cannot open {}: {e}", path.display()))?
                     .with_automatic_cleanup(true);
-                (Arc::new(fs), format!("file://{}", path.display()))
+                (Arc::new(fs), None, format!("file://{}", path.display()))
             }
             StorageUrl::S3 { bucket, prefix } => {
                 // Endpoint, region and credentials: the usual AWS_* variables
                 // (AWS_ENDPOINT and AWS_ALLOW_HTTP=true for MinIO and friends).
-                let s3 = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .build()
-                    .map_err(|e| format!("S3 bucket {bucket}: {e}"))?;
+                let s3 = Arc::new(
+                    object_store::aws::AmazonS3Builder::from_env()
+                        .with_bucket_name(bucket)
+                        .build()
+                        .map_err(|e| format!("S3 bucket {bucket}: {e}"))?,
+                );
                 let describe = format!("s3://{bucket}/{prefix}");
                 if prefix.is_empty() {
-                    (Arc::new(s3), describe)
+                    (s3.clone(), Some(s3), describe)
                 } else {
-                    (Arc::new(PrefixStore::new(s3, prefix.as_str())), describe)
+                    let parts = Prefixed { inner: s3.clone(), prefix: Path::from(prefix.as_str()) };
+                    (Arc::new(PrefixStore::new(s3, prefix.as_str())), Some(Arc::new(parts)), describe)
                 }
             }
-            StorageUrl::Memory => (Arc::new(InMemory::new()), "memory://".into()),
+            StorageUrl::Memory => {
+                let memory = Arc::new(InMemory::new());
+                (memory.clone(), Some(memory), "memory://".into())
+            }
         };
-        Ok(Storage { store, describe, root })
+        Ok(Storage { store, parts, describe, root })
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -88,6 +100,15 @@ impl Storage {
     /// wrap it to count or fail requests); keys and local writes are unchanged.
     pub fn wrap(self, wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>) -> Storage {
         Storage { store: wrap(self.store), ..self }
+    }
+
+    /// The same storage with its multipart uploads going through another
+    /// store (tests count them and inject faults).
+    pub fn wrap_parts(
+        self,
+        wrap: impl FnOnce(Arc<dyn MultipartStore>) -> Arc<dyn MultipartStore>,
+    ) -> Storage {
+        Storage { parts: self.parts.map(wrap), ..self }
     }
 
     /// The object key of a media's content.
@@ -103,9 +124,12 @@ impl Storage {
     /// under the key unless [`ObjectWriter::finish`] succeeds; a writer
     /// dropped unfinished cleans up after itself.
     pub fn writer(&self, key: &str) -> ObjectWriter {
-        match &self.root {
-            Some(root) => ObjectWriter::Local(LocalWriter::start(root.join(key))),
-            None => ObjectWriter::Parts(PartWriter::new(self.store.clone(), Self::path(key))),
+        match (&self.root, &self.parts) {
+            (Some(root), _) => ObjectWriter::Local(LocalWriter::start(root.join(key))),
+            (None, Some(parts)) => {
+                ObjectWriter::Parts(PartWriter::new(self.store.clone(), parts.clone(), Self::path(key)))
+            }
+            (None, None) => unreachable!("every store but a local folder takes multipart uploads"),
         }
     }
 
@@ -158,12 +182,68 @@ impl Storage {
         .map_err(std::io::Error::other)?
     }
 
+    /// Aborts the multipart upload `id` of the object `key` (one a process
+    /// that died mid-upload left open); one already gone counts as aborted.
+    pub async fn abort_upload(&self, key: &str, id: &str) -> Result<(), object_store::Error> {
+        let Some(parts) = &self.parts else {
+            return Ok(());
+        };
+        match parts.abort_multipart(&Self::path(key), &id.to_owned()).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes an object; one that is already gone counts as deleted.
     pub async fn delete(&self, key: &str) -> Result<(), object_store::Error> {
         match self.store.delete(&Self::path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Multipart uploads under a key prefix, as `PrefixStore` does for the rest
+/// (object_store's `PrefixStore` has no multipart API of its own).
+#[derive(Debug)]
+struct Prefixed<M> {
+    inner: Arc<M>,
+    prefix: Path,
+}
+
+impl<M> Prefixed<M> {
+    fn full(&self, path: &Path) -> Path {
+        self.prefix.parts().chain(path.parts()).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl<M: MultipartStore> MultipartStore for Prefixed<M> {
+    async fn create_multipart(&self, path: &Path) -> object_store::Result<MultipartId> {
+        self.inner.create_multipart(&self.full(path)).await
+    }
+
+    async fn put_part(
+        &self,
+        path: &Path,
+        id: &MultipartId,
+        part_idx: usize,
+        data: object_store::PutPayload,
+    ) -> object_store::Result<PartId> {
+        self.inner.put_part(&self.full(path), id, part_idx, data).await
+    }
+
+    async fn complete_multipart(
+        &self,
+        path: &Path,
+        id: &MultipartId,
+        parts: Vec<PartId>,
+    ) -> object_store::Result<PutResult> {
+        self.inner.complete_multipart(&self.full(path), id, parts).await
+    }
+
+    async fn abort_multipart(&self, path: &Path, id: &MultipartId) -> object_store::Result<()> {
+        self.inner.abort_multipart(&self.full(path), id).await
     }
 }
 
@@ -185,6 +265,15 @@ pub enum WriteError {
 }
 
 impl ObjectWriter {
+    /// The multipart upload's id, once one is open (recorded with the
+    /// media row, so the collector can abort it after a crash).
+    pub fn multipart_id(&self) -> Option<&str> {
+        match self {
+            ObjectWriter::Local(_) => None,
+            ObjectWriter::Parts(w) => w.multipart_id(),
+        }
+    }
+
     pub async fn write(&mut self, piece: Bytes) -> Result<(), WriteError> {
         match self {
             ObjectWriter::Local(w) => Ok(w.write(piece).await?),
@@ -200,10 +289,14 @@ impl ObjectWriter {
         }
     }
 
-    /// Gives the object up; returns once nothing of it is left.
-    pub async fn abort(self) {
+    /// Gives the object up; returns once nothing of it is left, `false` if
+    /// a multipart upload could not be aborted.
+    pub async fn abort(self) -> bool {
         match self {
-            ObjectWriter::Local(w) => w.discard().await,
+            ObjectWriter::Local(w) => {
+                w.discard().await;
+                true
+            }
             ObjectWriter::Parts(w) => w.abort().await,
         }
     }

@@ -2,140 +2,197 @@
 //! one `put`, larger ones as a multipart upload of whole parts, aborted on
 //! any failure and also when the writer is dropped unfinished (the client
 //! went away mid-request), so no part is left behind to be billed.
+//!
+//! The upload's id is known from its first part on ([`PartWriter::multipart_id`]):
+//! the upload records it with its media row, so that when the process dies
+//! mid-upload (nothing in memory runs then) the collector aborts it later
+//! (src/background/collector.rs).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
-use object_store::{
-    MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload, PutResult, UploadPart, WriteMultipart,
-};
+use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutPayload};
 
 /// Bytes per part: 5 × 1,048,832 (five sealed 1 MiB batches), just over
-/// S3's 5 MiB minimum part size.
+/// S3's 5 MiB minimum part size. Every part but the last has exactly this
+/// size (some stores require equal parts).
 pub const PART: usize = 5 * 16 * crate::storage::sealed::SEALED_CHUNK;
 /// Parts uploading at once per object (besides the one being filled).
 const PARTS_IN_FLIGHT: usize = 2;
 
+type PartUpload = BoxFuture<'static, (usize, object_store::Result<PartId>)>;
+
 /// Writes one new object in parts.
 pub struct PartWriter {
     store: Arc<dyn ObjectStore>,
+    parts: Arc<dyn MultipartStore>,
     path: Path,
     /// Pieces not yet handed over (less than one part).
     pending: Vec<Bytes>,
     pending_len: usize,
-    upload: Option<WriteMultipart>,
+    upload: Option<Upload>,
+}
+
+/// A multipart upload in progress: aborted when dropped before it completed.
+struct Upload {
+    parts: Arc<dyn MultipartStore>,
+    path: Path,
+    id: MultipartId,
+    in_flight: FuturesUnordered<PartUpload>,
+    /// The parts that went up, by index.
+    done: Vec<Option<PartId>>,
+    /// Completed or aborted: nothing to clean up.
+    closed: bool,
 }
 
 impl PartWriter {
-    pub fn new(store: Arc<dyn ObjectStore>, path: Path) -> PartWriter {
-        PartWriter { store, path, pending: Vec::new(), pending_len: 0, upload: None }
+    pub fn new(store: Arc<dyn ObjectStore>, parts: Arc<dyn MultipartStore>, path: Path) -> PartWriter {
+        PartWriter { store, parts, path, pending: Vec::new(), pending_len: 0, upload: None }
     }
 
-    /// Queues a piece; a part's worth goes to the store.
+    /// The multipart upload's id, once its first part is on its way.
+    pub fn multipart_id(&self) -> Option<&str> {
+        self.upload.as_ref().map(|u| u.id.as_str())
+    }
+
+    /// Queues a piece; each part's worth goes to the store.
     pub async fn write(&mut self, piece: Bytes) -> object_store::Result<()> {
         self.pending_len += piece.len();
         self.pending.push(piece);
-        if self.pending_len < PART {
-            return Ok(());
-        }
-        let upload = match self.upload.as_mut() {
-            Some(u) => u,
-            None => {
-                let handle = self.store.put_multipart(&self.path).await?;
-                let handle = AbortOnDrop { upload: Some(handle), path: self.path.clone() };
-                self.upload.insert(WriteMultipart::new_with_chunk_size(Box::new(handle), PART))
+        while self.pending_len >= PART {
+            let part = self.take_part();
+            if self.upload.is_none() {
+                let id = self.parts.create_multipart(&self.path).await?;
+                self.upload = Some(Upload {
+                    parts: self.parts.clone(),
+                    path: self.path.clone(),
+                    id,
+                    in_flight: FuturesUnordered::new(),
+                    done: Vec::new(),
+                    closed: false,
+                });
             }
-        };
-        upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-        for piece in self.pending.drain(..) {
-            upload.put(piece);
+            let upload = self.upload.as_mut().expect("just made");
+            while upload.in_flight.len() >= PARTS_IN_FLIGHT {
+                upload.collect_one().await?;
+            }
+            upload.send(part);
         }
-        self.pending_len = 0;
         Ok(())
     }
 
-    /// Completes the object.
+    /// Exactly [`PART`] bytes from the front of `pending` (pieces split
+    /// without copying).
+    fn take_part(&mut self) -> PutPayload {
+        let mut part = Vec::new();
+        let mut need = PART;
+        while need > 0 {
+            let piece = self.pending.remove(0);
+            if piece.len() <= need {
+                need -= piece.len();
+                part.push(piece);
+            } else {
+                part.push(piece.slice(..need));
+                self.pending.insert(0, piece.slice(need..));
+                need = 0;
+            }
+        }
+        self.pending_len -= PART;
+        part.into_iter().collect()
+    }
+
+    /// Completes the object; on failure, aborts it.
     pub async fn finish(mut self) -> object_store::Result<()> {
-        let rest = std::mem::take(&mut self.pending);
-        match self.upload.take() {
-            None => {
-                self.store.put(&self.path, rest.into_iter().collect::<PutPayload>()).await?;
-            }
-            Some(mut upload) => {
-                for piece in rest {
-                    upload.put(piece);
-                }
-                upload.finish().await?;
+        let rest: PutPayload = std::mem::take(&mut self.pending).into_iter().collect();
+        let Some(mut upload) = self.upload.take() else {
+            self.store.put(&self.path, rest).await?;
+            return Ok(());
+        };
+        if self.pending_len > 0 {
+            upload.send(rest);
+        }
+        match upload.complete().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                upload.abort().await;
+                Err(e)
             }
         }
+    }
+
+    /// Gives the object up: a multipart upload is aborted. `false` if that
+    /// failed (the upload may still be open).
+    pub async fn abort(mut self) -> bool {
+        match self.upload.take() {
+            Some(mut upload) => upload.abort().await,
+            None => true,
+        }
+    }
+}
+
+impl Upload {
+    fn send(&mut self, part: PutPayload) {
+        let index = self.done.len();
+        self.done.push(None);
+        let (parts, path, id) = (self.parts.clone(), self.path.clone(), self.id.clone());
+        self.in_flight.push(Box::pin(async move { (index, parts.put_part(&path, &id, index, part).await) }));
+    }
+
+    /// Waits for the parts in flight, then completes the upload.
+    async fn complete(&mut self) -> object_store::Result<()> {
+        while !self.in_flight.is_empty() {
+            self.collect_one().await?;
+        }
+        let parts = self.done.iter_mut().map(|p| p.take().expect("every part went up")).collect();
+        self.parts.complete_multipart(&self.path, &self.id, parts).await?;
+        self.closed = true;
         Ok(())
     }
 
-    /// Gives the object up: a multipart upload is aborted.
-    pub async fn abort(mut self) {
-        if let Some(upload) = self.upload.take()
-            && let Err(e) = upload.abort().await
-        {
-            tracing::warn!(error = %e, path = %self.path, "aborting a multipart upload failed");
-        }
-    }
-}
-
-/// A multipart upload that aborts itself if dropped before it completed or
-/// was aborted. `WriteMultipart::finish` consumes its upload, so a request
-/// future dropped while completing would otherwise take the open upload
-/// (and its parts, which S3 keeps and bills) with it.
-#[derive(Debug)]
-struct AbortOnDrop {
-    upload: Option<Box<dyn MultipartUpload>>,
-    path: Path,
-}
-
-fn upload_closed() -> object_store::Error {
-    object_store::Error::Generic { store: "multipart", source: "the upload is already closed".into() }
-}
-
-#[async_trait::async_trait]
-impl MultipartUpload for AbortOnDrop {
-    fn put_part(&mut self, data: PutPayload) -> UploadPart {
-        match self.upload.as_mut() {
-            Some(upload) => upload.put_part(data),
-            None => Box::pin(async { Err(upload_closed()) }),
+    /// Aborts the upload now; `false` if that failed.
+    async fn abort(&mut self) -> bool {
+        self.in_flight.clear();
+        self.closed = true;
+        match self.parts.abort_multipart(&self.path, &self.id).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %self.path, "aborting a multipart upload failed");
+                false
+            }
         }
     }
 
-    async fn complete(&mut self) -> object_store::Result<PutResult> {
-        let done = self.upload.as_mut().ok_or_else(upload_closed)?.complete().await?;
-        self.upload = None;
-        Ok(done)
-    }
-
-    async fn abort(&mut self) -> object_store::Result<()> {
-        let Some(upload) = self.upload.as_mut() else {
-            return Ok(());
-        };
-        let aborted = upload.abort().await;
-        self.upload = None;
-        aborted
+    /// Waits for one part in flight to go up.
+    async fn collect_one(&mut self) -> object_store::Result<()> {
+        if let Some((index, sent)) = self.in_flight.next().await {
+            self.done[index] = Some(sent?);
+        }
+        Ok(())
     }
 }
 
-impl Drop for AbortOnDrop {
+/// A request future dropped mid-upload (or while completing) would take
+/// the open upload, whose parts S3 keeps and bills, with it: abort it.
+impl Drop for Upload {
     fn drop(&mut self) {
-        let Some(mut upload) = self.upload.take() else {
+        if self.closed {
             return;
-        };
-        let path = std::mem::replace(&mut self.path, Path::from(""));
+        }
+        let (parts, path, id) = (self.parts.clone(), self.path.clone(), std::mem::take(&mut self.id));
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    if let Err(e) = upload.abort().await {
+                    if let Err(e) = parts.abort_multipart(&path, &id).await {
                         tracing::warn!(error = %e, %path, "aborting an abandoned multipart upload failed");
                     }
                 });
             }
-            Err(_) => tracing::warn!(%path, "a multipart upload was abandoned with no runtime to abort it"),
+            Err(_) => tracing::warn!(%path, "an abandoned multipart upload is left for the collector"),
         }
     }
 }

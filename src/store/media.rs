@@ -111,6 +111,17 @@ pub fn touch(conn: &mut DbConnection, sid: &str, now: i64) -> StoreResult<()> {
     Ok(())
 }
 
+/// Records the multipart upload an upload's bytes are going into, so the
+/// collector can abort it if this process dies before it completes.
+pub fn record_multipart(conn: &mut DbConnection, sid: &str, multipart_id: &str) -> StoreResult<()> {
+    diesel::update(
+        media::table.filter(media::sid.eq(sid)).filter(media::state.eq(MediaState::Uploading.as_str())),
+    )
+    .set(media::multipart_id.eq(multipart_id))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Marks an upload's bytes stored. `None` if the row is gone or no longer
 /// uploading (its service was deleted, or the collector took it).
 pub fn mark_ready(
@@ -126,6 +137,8 @@ pub fn mark_ready(
     )
     .set((
         media::state.eq(MediaState::Ready.as_str()),
+        // The multipart upload completed: nothing left to abort.
+        media::multipart_id.eq(None::<String>),
         media::size.eq(size),
         media::digest.eq(digest),
         media::date_upload_updated.eq(now),
@@ -141,6 +154,18 @@ pub fn mark_ready(
 pub fn delete(conn: &mut DbConnection, sid: &str) -> StoreResult<()> {
     diesel::delete(media::table.filter(media::sid.eq(sid))).execute(conn)?;
     Ok(())
+}
+
+/// Removes an upload that failed or was given up. Its multipart upload
+/// goes to the deletion queue with it (for the collector to abort) unless
+/// the upload aborted it itself.
+pub fn delete_upload(conn: &mut DbConnection, sid: &str, multipart_aborted: bool) -> StoreResult<()> {
+    if multipart_aborted {
+        diesel::update(media::table.filter(media::sid.eq(sid)))
+            .set(media::multipart_id.eq(None::<String>))
+            .execute(conn)?;
+    }
+    delete(conn, sid)
 }
 
 /// Who uploaded a media of the service, if it exists.

@@ -328,6 +328,8 @@ struct UploadSession {
     /// `None` once finished or failed.
     ingest: Option<Ingest>,
     heartbeat: Instant,
+    /// Whether the object's multipart upload id is on the row yet.
+    multipart_recorded: bool,
     /// Whether dropping the session must still clean up.
     armed: bool,
 }
@@ -382,8 +384,30 @@ impl UploadSession {
             sid,
             ingest: Some(ingest),
             heartbeat: Instant::now(),
+            multipart_recorded: false,
             armed: true,
         })
+    }
+
+    /// Once the object's multipart upload is open, puts its id on the row
+    /// (one write per upload): if this process dies now, nothing in memory
+    /// aborts the upload, and the collector finds it there.
+    async fn record_multipart(&mut self) -> ApiResult<()> {
+        if self.multipart_recorded {
+            return Ok(());
+        }
+        let Some(id) = self.ingest()?.multipart_id().map(str::to_owned) else {
+            return Ok(());
+        };
+        self.multipart_recorded = true;
+        let sid = self.sid.clone();
+        self.state
+            .db
+            .write(
+                |_| Ok(()),
+                move |tx, ()| Ok::<_, ApiError>(store::media::record_multipart(tx.conn()?, &sid, &id)?),
+            )
+            .await
     }
 
     fn ingest(&mut self) -> ApiResult<&mut Ingest> {
@@ -393,6 +417,7 @@ impl UploadSession {
     async fn push(&mut self, chunk: bytes::Bytes) -> ApiResult<()> {
         metrics::counter!("confab_media_uploaded_bytes_total").increment(chunk.len() as u64);
         self.ingest()?.push(chunk).await.map_err(stored_error)?;
+        self.record_multipart().await?;
         // Long uploads tell the collector they are alive. A write: on SQLite
         // it queues on the one writer connection. A missed beat is not worth
         // failing the upload for (the stale window allows for more than one).
@@ -426,7 +451,7 @@ impl UploadSession {
                 "Content-Length",
                 format!("declared {declared} bytes, received {}", ingest.size()),
             );
-            ingest.abort().await;
+            self.ingest = Some(ingest);
             return Err(self.fail(e).await);
         }
         // `finish` aborts what it stored if it fails.
@@ -509,11 +534,13 @@ impl UploadSession {
     /// aborted, then the row goes (its trigger queues the object key, which
     /// the collector is woken to remove).
     async fn fail(mut self, e: ApiError) -> ApiError {
-        if let Some(ingest) = self.ingest.take() {
-            ingest.abort().await;
-        }
+        // A failed `Ingest::finish` has aborted (or is aborting) its object.
+        let aborted = match self.ingest.take() {
+            Some(ingest) => ingest.abort().await,
+            None => true,
+        };
         self.disarm();
-        discard(&self.state, self.sid.clone()).await;
+        discard(&self.state, self.sid.clone(), aborted).await;
         e
     }
 
@@ -528,12 +555,18 @@ impl Drop for UploadSession {
         if !self.armed {
             return;
         }
-        // The ingest aborts its object as it drops (in the background);
-        // then the row goes.
-        drop(self.ingest.take());
+        // The object is aborted, then the row goes (in the background: the
+        // request is gone).
+        let ingest = self.ingest.take();
         let state = self.state.clone();
         let sid = std::mem::take(&mut self.sid);
-        actix_web::rt::spawn(async move { discard(&state, sid).await });
+        actix_web::rt::spawn(async move {
+            let aborted = match ingest {
+                Some(ingest) => ingest.abort().await,
+                None => true,
+            };
+            discard(&state, sid, aborted).await
+        });
     }
 }
 
@@ -552,10 +585,15 @@ fn stored_error(e: IngestError) -> ApiError {
     }
 }
 
-async fn discard(state: &web::Data<AppState>, sid: String) {
+/// Removes an upload's row; unless its multipart upload was `aborted`
+/// here, the collector aborts it.
+async fn discard(state: &web::Data<AppState>, sid: String, aborted: bool) {
     let result = state
         .db
-        .write(|_| Ok(()), move |tx, ()| Ok::<_, ApiError>(store::media::delete(tx.conn()?, &sid)?))
+        .write(
+            |_| Ok(()),
+            move |tx, ()| Ok::<_, ApiError>(store::media::delete_upload(tx.conn()?, &sid, aborted)?),
+        )
         .await;
     if let Err(e) = result {
         // The collector removes stale uploads (and their objects) anyway.

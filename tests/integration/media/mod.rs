@@ -32,12 +32,9 @@ use bytes::Bytes;
 use diesel::prelude::*;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
-use futures_util::stream::BoxStream;
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
-};
+use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutPayload, PutResult};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -447,110 +444,58 @@ impl Multiparts {
     }
 }
 
-/// The app's store, with every multipart upload counted (and faults injected).
-#[derive(Debug)]
+/// The app's multipart uploads, every one counted (and faults injected).
 struct Counting {
-    inner: Arc<dyn ObjectStore>,
+    inner: Arc<dyn MultipartStore>,
     multiparts: Arc<Multiparts>,
 }
 
-impl std::fmt::Display for Counting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Counting({})", self.inner)
-    }
-}
-
 #[async_trait::async_trait]
-impl ObjectStore for Counting {
-    async fn put_opts(
-        &self,
-        location: &ObjectPath,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        self.inner.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &ObjectPath,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        let inner = self.inner.put_multipart_opts(location, opts).await?;
+impl MultipartStore for Counting {
+    async fn create_multipart(&self, path: &ObjectPath) -> object_store::Result<MultipartId> {
+        let id = self.inner.create_multipart(path).await?;
         self.multiparts.opened.fetch_add(1, Ordering::SeqCst);
-        Ok(Box::new(CountedUpload { inner, multiparts: self.multiparts.clone() }))
+        Ok(id)
     }
 
-    async fn get_opts(&self, location: &ObjectPath, options: GetOptions) -> object_store::Result<GetResult> {
-        self.inner.get_opts(location, options).await
-    }
-
-    fn delete_stream(
+    async fn put_part(
         &self,
-        locations: BoxStream<'static, object_store::Result<ObjectPath>>,
-    ) -> BoxStream<'static, object_store::Result<ObjectPath>> {
-        self.inner.delete_stream(locations)
-    }
-
-    fn list(&self, prefix: Option<&ObjectPath>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&ObjectPath>) -> object_store::Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(
-        &self,
-        from: &ObjectPath,
-        to: &ObjectPath,
-        options: CopyOptions,
-    ) -> object_store::Result<()> {
-        self.inner.copy_opts(from, to, options).await
-    }
-}
-
-#[derive(Debug)]
-struct CountedUpload {
-    inner: Box<dyn MultipartUpload>,
-    multiparts: Arc<Multiparts>,
-}
-
-#[async_trait::async_trait]
-impl MultipartUpload for CountedUpload {
-    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        path: &ObjectPath,
+        id: &MultipartId,
+        part_idx: usize,
+        data: PutPayload,
+    ) -> object_store::Result<PartId> {
         let n = self.multiparts.parts.fetch_add(1, Ordering::SeqCst);
         if self.multiparts.fail_part == Some(n) {
-            return Box::pin(async {
-                Err(object_store::Error::Generic {
-                    store: "Counting",
-                    source: "injected part failure".into(),
-                })
+            return Err(object_store::Error::Generic {
+                store: "Counting",
+                source: "injected part failure".into(),
             });
         }
-        let part = self.inner.put_part(data);
-        let slow = self.multiparts.fail_part.is_some();
-        Box::pin(async move {
-            if slow {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            part.await
-        })
+        if self.multiparts.fail_part.is_some() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.inner.put_part(path, id, part_idx, data).await
     }
 
-    async fn complete(&mut self) -> object_store::Result<PutResult> {
+    async fn complete_multipart(
+        &self,
+        path: &ObjectPath,
+        id: &MultipartId,
+        parts: Vec<PartId>,
+    ) -> object_store::Result<PutResult> {
         if self.multiparts.hang_complete {
             self.multiparts.completing.notify_one();
             std::future::pending::<()>().await;
         }
-        let done = self.inner.complete().await?;
+        let done = self.inner.complete_multipart(path, id, parts).await?;
         self.multiparts.completed.fetch_add(1, Ordering::SeqCst);
         Ok(done)
     }
 
-    async fn abort(&mut self) -> object_store::Result<()> {
+    async fn abort_multipart(&self, path: &ObjectPath, id: &MultipartId) -> object_store::Result<()> {
         self.multiparts.aborted.fetch_add(1, Ordering::SeqCst);
-        self.inner.abort().await
+        self.inner.abort_multipart(path, id).await
     }
 }
 
@@ -559,7 +504,7 @@ fn counting(multiparts: &Arc<Multiparts>) -> impl FnOnce(&mut AppState) + use<> 
     let multiparts = multiparts.clone();
     move |state: &mut AppState| {
         let storage = state.storage.clone();
-        state.storage = storage.wrap(|inner| Arc::new(Counting { inner, multiparts }));
+        state.storage = storage.wrap_parts(|inner| Arc::new(Counting { inner, multiparts }));
     }
 }
 

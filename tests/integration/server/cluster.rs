@@ -249,3 +249,79 @@ async fn two_instances_share_one_database_one_store_and_one_key() {
     }
     assert_eq!(deleted, uploaded.len() as f64);
 }
+
+/// Open multipart uploads under `prefix` in the bucket, as the S3 server
+/// lists them (moto answers ListMultipartUploads without a signature).
+async fn open_uploads(bucket: &str, prefix: &str) -> usize {
+    let endpoint = std::env::var("AWS_ENDPOINT").expect("AWS_ENDPOINT");
+    let url = format!("{}/{bucket}?uploads&prefix={prefix}/", endpoint.trim_end_matches('/'));
+    let mut res = awc::Client::new().get(&url).send().await.expect("ListMultipartUploads");
+    let body = res.body().limit(1 << 20).await.expect("body");
+    String::from_utf8_lossy(&body).matches("<Upload>").count()
+}
+
+/// An instance killed (SIGKILL) in the middle of an upload to S3 runs no
+/// cleanup: its open multipart upload is found through the media row, and
+/// the collector of another instance aborts it once the upload is stale.
+#[actix_web::test]
+async fn an_upload_cut_by_kill_9_is_aborted_by_the_collector() {
+    use tokio::io::AsyncWriteExt;
+    let db = TestDb::new();
+    let storage = storage_url(&db);
+    let Some(rest) = storage.strip_prefix("s3://") else {
+        eprintln!("SKIPPED: needs an S3-compatible store (CONFAB_TEST_STORAGE_URL=s3://…, see .ci/s3.sh)");
+        return;
+    };
+    let (bucket, prefix) = rest.split_once('/').expect("bucket/prefix");
+    let mut doomed = start(&db, &storage, "doomed").await;
+    let mut config = crate::util::test_config(&db, "http://localhost");
+    config.media.storage = confab::config::StorageUrl::parse(&storage).unwrap();
+    config.media.master_key = Some([42u8; 32]);
+    let other =
+        actix_web::web::block(move || confab::app::AppState::initialize(config).unwrap()).await.unwrap();
+
+    let mut res = client().get(format!("{}/v1/Configuration", doomed.base)).send().await.unwrap();
+    let service = res.json::<Value>().await.unwrap()["default_chat_service_sid"].as_str().unwrap().to_owned();
+    // 12 MiB of a declared 20: two parts go up, then nothing more.
+    let addr = doomed.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}"));
+    let head = format!(
+        "POST /v1/Services/{service}/Media?Filename=big.bin HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Basic {basic}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        20 << 20
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&vec![7u8; 12 << 20]).await.unwrap();
+    let recorded =
+        || async {
+            other
+                .db
+                .read(|conn| {
+                    use confab::testing::schema::media;
+                    use diesel::prelude::*;
+                    Ok::<_, confab::testing::StoreError>(
+                        media::table.select(media::multipart_id).load::<Option<String>>(conn)?,
+                    )
+                })
+                .await
+                .unwrap()
+        };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !recorded().await.iter().any(Option::is_some) {
+        assert!(std::time::Instant::now() < deadline, "the upload's multipart id was not recorded");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    doomed.child.kill().unwrap();
+    doomed.child.wait().unwrap();
+    drop(socket);
+    assert_eq!(open_uploads(bucket, prefix).await, 1, "the killed upload left its parts open");
+
+    // Once the upload is stale, another instance's collector removes the
+    // row and aborts the upload.
+    let later = confab::testing::time::now() + 3_600;
+    let pass = confab::testing::collector::pass(&other, later).await.unwrap();
+    assert_eq!(pass.expired, 1, "{pass:?}");
+    assert_eq!(open_uploads(bucket, prefix).await, 0, "the collector aborted the multipart upload");
+    assert!(recorded().await.is_empty(), "the row is gone");
+}
