@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::api::limits;
@@ -86,6 +86,44 @@ struct Remembered {
 pub struct TokenVerifier {
     ttl: Duration,
     cache: Mutex<HashMap<[u8; 32], Remembered>>,
+}
+
+/// A token as the helper libraries mint one (`AccessToken` + `ChatGrant`),
+/// for the console's "chat as": signed with `key_sid`'s `secret`, valid
+/// for `ttl_secs` from now.
+pub fn mint(
+    key_sid: &str,
+    secret: &[u8],
+    account_sid: &str,
+    identity: &str,
+    service_sid: &str,
+    ttl_secs: i64,
+) -> Result<(String, i64), ApiError> {
+    #[derive(Serialize)]
+    struct Minted<'a> {
+        jti: String,
+        iss: &'a str,
+        sub: &'a str,
+        iat: i64,
+        nbf: i64,
+        exp: i64,
+        grants: serde_json::Value,
+    }
+    let now = time::now();
+    let exp = now + ttl_secs.clamp(1, MAX_LIFETIME_SECS);
+    let claims = Minted {
+        jti: format!("{key_sid}-{now}"),
+        iss: key_sid,
+        sub: account_sid,
+        iat: now,
+        nbf: now,
+        exp,
+        grants: serde_json::json!({"identity": identity, "chat": {"service_sid": service_sid}}),
+    };
+    let header = Header { cty: Some(CONTENT_TYPE.to_owned()), ..Header::new(Algorithm::HS256) };
+    let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret))
+        .map_err(ApiError::internal)?;
+    Ok((token, exp))
 }
 
 /// The token of a request: `X-Twilio-Token: <jwt>` (the SDKs' header) or

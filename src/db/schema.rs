@@ -15,6 +15,7 @@ diesel::table! {
         date_updated -> BigInt,
         auth_token_key_id -> Nullable<Text>,
         auth_token_sealed -> Nullable<Binary>,
+        console_key_sid -> Nullable<Text>,
     }
 }
 

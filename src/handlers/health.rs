@@ -1,4 +1,5 @@
-//! `/healthz` for load balancers, and the page at `/`.
+//! `/healthz` for load balancers, the page at `/`, and the browser client
+//! `/confab.js` (static/confab.js, compiled in: `cargo run` needs no files beside the binary).
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
@@ -16,4 +17,13 @@ pub async fn index() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")))
         .body(include_str!("../../static/index.html"))
+}
+
+/// The browser client library (an ES module).
+pub async fn client_library() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")))
+        // Revalidated on each load: a new release's client takes effect at once.
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
+        .body(include_str!("../../static/confab.js"))
 }

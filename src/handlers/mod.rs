@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod bindings;
 pub mod chat;
+pub mod console;
 pub mod conversations;
 pub mod events;
 pub mod health;

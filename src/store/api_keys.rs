@@ -130,3 +130,23 @@ pub fn reseal(
         .execute(conn)?;
     Ok(())
 }
+
+/// The key Confab keeps for the account's console tokens, if it has one
+/// that still exists (the account may have revoked it).
+pub fn console_key(conn: &mut DbConnection, account_sid: &str) -> StoreResult<Option<ApiKeyRow>> {
+    api_keys::table
+        .inner_join(accounts::table.on(accounts::console_key_sid.eq(api_keys::sid.nullable())))
+        .filter(accounts::sid.eq(account_sid))
+        .filter(api_keys::account_sid.eq(account_sid))
+        .select(ApiKeyRow::as_select())
+        .get_result(conn)
+        .found()
+}
+
+/// Makes `key_sid` the account's console key.
+pub fn set_console_key(conn: &mut DbConnection, account_sid: &str, key_sid: &str) -> StoreResult<()> {
+    diesel::update(accounts::table.filter(accounts::sid.eq(account_sid)))
+        .set(accounts::console_key_sid.eq(key_sid))
+        .execute(conn)?;
+    Ok(())
+}

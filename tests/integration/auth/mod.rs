@@ -4,4 +4,5 @@
 mod access_tokens;
 mod api_keys;
 mod basic;
+mod console;
 mod permissions;

@@ -216,3 +216,15 @@ fn replaceable_sql_is_applied_when_its_text_changes() {
     .expect("read the marker");
     assert!(newer.found, "the newer marker stays");
 }
+
+/// The browser client is served as a JavaScript module, with no credentials.
+#[actix_web::test]
+async fn the_browser_client_is_served() {
+    let app = TestApp::new().await;
+    let res = app.send("GET", "/confab.js", &[], None).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.headers.get("content-type").unwrap(), "text/javascript; charset=utf-8");
+    assert_eq!(res.headers.get("cache-control").unwrap(), "no-cache");
+    let text = String::from_utf8(res.raw).unwrap();
+    assert!(text.contains("export class Client"), "the ES module");
+}
