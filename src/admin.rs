@@ -8,12 +8,18 @@ use crate::keys::rotate::{self, Retirement, Rotation};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A connection of the command's own, without the pool's statement
+/// timeout: a rotation re-wraps (and a retirement scans) every sealed row.
+fn session(state: &AppState) -> Result<crate::db::DbConnection, BoxError> {
+    Ok(crate::db::establish(&state.config.database_url)?)
+}
+
 /// Creates an account (with its default service); its token is shown once.
 pub fn create_account(config: Config, friendly_name: &str) -> Result<NewCredentials, BoxError> {
     let cost = config.hash_cost;
     let state = AppState::initialize(config)?;
     let keyring = state.keys.keyring();
-    Ok(accounts::create(&mut *state.db.get()?, friendly_name, None, None, cost, &keyring)?)
+    Ok(accounts::create(&mut session(&state)?, friendly_name, None, None, cost, &keyring)?)
 }
 
 /// Replaces an account's Auth Token; returns the new one.
@@ -21,7 +27,7 @@ pub fn rotate_auth_token(config: Config, account_sid: &str) -> Result<String, Bo
     let cost = config.hash_cost;
     let state = AppState::initialize(config)?;
     let keyring = state.keys.keyring();
-    accounts::rotate_auth_token(&mut *state.db.get()?, account_sid, cost, &keyring)
+    accounts::rotate_auth_token(&mut session(&state)?, account_sid, cost, &keyring)
         .map_err(|e| format!("{account_sid}: {e}").into())
 }
 
@@ -29,11 +35,11 @@ pub fn rotate_auth_token(config: Config, account_sid: &str) -> Result<String, Bo
 /// (see `keys::rotate`).
 pub fn rotate_master_key(config: Config, new_key: Option<[u8; 32]>) -> Result<Rotation, BoxError> {
     let state = AppState::initialize(config)?;
-    Ok(rotate::run(&state.config, &mut *state.db.get()?, new_key)?)
+    Ok(rotate::run(&state.config, &mut session(&state)?, new_key)?)
 }
 
 /// Retires a master key that is no longer current (see `keys::rotate`).
 pub fn retire_master_key(config: Config, key_id: &str) -> Result<Retirement, BoxError> {
     let state = AppState::initialize(config)?;
-    Ok(rotate::retire(&state.config, &mut *state.db.get()?, key_id)?)
+    Ok(rotate::retire(&state.config, &mut session(&state)?, key_id)?)
 }

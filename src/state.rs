@@ -103,16 +103,16 @@ impl AppState {
             .map_err(|e| format!("DATABASE_URL: cannot connect: {e}"))?;
         let applied =
             migrations::run_pending(&mut migrating).map_err(|e| format!("migrations failed: {e}"))?;
-        drop(migrating);
         for name in &applied {
             tracing::info!(migration = %name, "migration applied");
         }
-        let mut conn = db.get().map_err(|e| format!("DATABASE_URL: cannot connect: {e}"))?;
         let storage = Storage::open(&config.media.storage).map_err(|e| format!("CONFAB_STORAGE_URL: {e}"))?;
+        // The key check waits for the start-up lock and, on a database from
+        // before keys were recorded, scans what is sealed: no pool timeouts.
         let keys = Arc::new(
-            MasterKeys::load(&config, db.clone(), &mut conn).map_err(|e| format!("master key: {e}"))?,
+            MasterKeys::load(&config, db.clone(), &mut migrating).map_err(|e| format!("master key: {e}"))?,
         );
-        drop(conn);
+        drop(migrating);
         let auth = Auth::new(
             db.clone(),
             keys.clone(),
@@ -149,7 +149,9 @@ impl AppState {
     /// missing; with neither set and no account at all, one is created and
     /// its credentials printed once to stderr.
     pub fn bootstrap_accounts(&self) -> Result<(), BoxError> {
-        let mut conn = self.db.get()?;
+        // Waits for the start-up lock, which another instance's migrations
+        // may hold for long: a connection without the pool's lock timeout.
+        let mut conn = crate::db::establish(&self.config.database_url)?;
         let cost = self.config.hash_cost;
         let bootstrap = self.config.bootstrap_account.clone();
         let keyring = self.keys.keyring();

@@ -66,8 +66,13 @@ impl RootSpanBuilder for RequestSpan {
         if let (Ok(res), Some(ms), Some(_)) = (outcome, latency_ms, RECORDER.get()) {
             let req = res.request();
             let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-            let labels =
-                [("method", req.method().to_string()), ("route", route), ("status", status.to_string())];
+            // Only the methods routes answer: any other string a client sends
+            // would be a new series.
+            let method = match req.method().as_str() {
+                m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "OPTIONS" | "PATCH") => m,
+                _ => "OTHER",
+            };
+            let labels = [("method", method.to_owned()), ("route", route), ("status", status.to_string())];
             metrics::counter!("confab_http_requests_total", &labels).increment(1);
             metrics::histogram!("confab_http_request_duration_seconds", &labels).record(ms / 1000.0);
         }

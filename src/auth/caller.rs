@@ -117,6 +117,7 @@ async fn verify_basic(auth: &Auth, credentials: Option<(String, String)>) -> Res
 /// sealed the first time it is used, so webhooks can be signed with it.
 /// Failing only delays that: the request goes on.
 async fn seal_auth_token(auth: &Auth, account_sid: &str, token: &str) {
+    auth.keys.refresh().await;
     let keyring = auth.keys.keyring();
     let (sid, token) = (account_sid.to_owned(), token.to_owned());
     let sealed = auth

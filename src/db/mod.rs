@@ -143,9 +143,15 @@ static SUSPECT_UNTIL: AtomicU64 = AtomicU64::new(0);
 /// How long checkouts stay tested after a connection was lost.
 const SUSPECT_FOR: Duration = Duration::from_secs(30);
 
-/// While suspect, how long a checkout waits for a connection: a request
-/// during an outage answers 503 soon instead of after the pool's timeout.
-const SUSPECT_WAIT: Duration = Duration::from_secs(2);
+/// Until when (unix ms) the database counts as unreachable: a ping or a new
+/// connection failed. A checkout then waits at most [`DOWN_WAIT`], so a
+/// request during an outage answers 503 soon. (A lost session alone, say
+/// one ended by the idle-in-transaction timeout, does not shorten waits: a
+/// busy pool, or SQLite's one writer, still queues.)
+static DOWN_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+/// How long checkouts wait while the database counts as unreachable.
+const DOWN_WAIT: Duration = Duration::from_secs(2);
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -167,12 +173,23 @@ fn suspect_from_now() {
 fn pool_error(e: r2d2::PoolError) -> DbError {
     if e.to_string() != "timed out waiting for connection" {
         suspect_from_now();
+        DOWN_UNTIL.fetch_max(now_ms() + SUSPECT_FOR.as_millis() as u64, Ordering::Relaxed);
     }
     DbError::from(e)
 }
 
 fn suspect() -> bool {
     SUSPECT_UNTIL.load(Ordering::Relaxed) > now_ms()
+}
+
+/// The database did not answer: a ping or a connection attempt failed.
+fn database_unreachable() {
+    connection_lost();
+    DOWN_UNTIL.fetch_max(now_ms() + SUSPECT_FOR.as_millis() as u64, Ordering::Relaxed);
+}
+
+fn down() -> bool {
+    DOWN_UNTIL.load(Ordering::Relaxed) > now_ms()
 }
 
 /// A connection from `pool`; while connections are being lost, each is
@@ -190,11 +207,11 @@ fn checkout_tested(pool: &Pool) -> Result<PooledConnection, DbError> {
         return pool.get().map_err(pool_error);
     }
     for _ in 0..=pool.max_size() {
-        let mut conn = pool.get_timeout(SUSPECT_WAIT).map_err(pool_error)?;
+        let mut conn = if down() { pool.get_timeout(DOWN_WAIT) } else { pool.get() }.map_err(pool_error)?;
         if conn.ping().is_ok() {
             return Ok(conn);
         }
-        connection_lost();
+        database_unreachable();
     }
     Err(DbError::Unavailable("every pooled connection was dead".to_owned()))
 }
@@ -501,7 +518,10 @@ impl Db {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
             let mut conn = pool.get_timeout(HEALTH_TIMEOUT)?;
-            conn.ping().map_err(|e| DbError::Unavailable(format!("ping: {e}")))
+            // A dead connection must not go back for the next probe to find.
+            conn.ping()
+                .inspect_err(|_| database_unreachable())
+                .map_err(|e| DbError::Unavailable(format!("ping: {e}")))
         })
         .await?
     }

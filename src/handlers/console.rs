@@ -31,6 +31,9 @@ pub async fn token(caller: Caller, state: web::Data<AppState>, Form(p): Form) ->
         .text("Identity", limits::IDENTITY_CHARS)?
         .filter(|i| !i.trim().is_empty())
         .ok_or_else(|| ApiError::missing_param("Identity"))?;
+    if identity.contains('\0') {
+        return Err(ApiError::invalid_param("Identity", "must not contain NUL characters"));
+    }
     if identity == RESERVED_IDENTITY {
         return Err(ApiError::invalid_param("Identity", format!("{RESERVED_IDENTITY:?} is reserved")));
     }
@@ -81,7 +84,8 @@ fn refuse_api_keys(principal: &crate::auth::Principal) -> Result<(), ApiError> {
 }
 
 /// Makes the account's console key. Two first requests at once: the
-/// second finds the first's key in its write and uses that one.
+/// second waits for the first's write (the account row is locked) and
+/// uses its key.
 async fn console_key(caller: &Caller, state: &web::Data<AppState>) -> ApiResult<ApiKeyRow> {
     let sid = SidKind::ApiKey.generate();
     let secret = password::generate_secret();
@@ -96,6 +100,7 @@ async fn console_key(caller: &Caller, state: &web::Data<AppState>) -> ApiResult<
             refuse_api_keys(principal)?;
             let account = principal.account_sid().to_owned();
             let conn = tx.conn()?;
+            store::api_keys::lock_console_key(conn, &account)?;
             if let Some(existing) = store::api_keys::console_key(conn, &account)? {
                 return Ok(existing);
             }

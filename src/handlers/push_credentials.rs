@@ -112,6 +112,8 @@ pub async fn create(
     let friendly_name = p.text("FriendlyName", limits::NAME_CHARS)?;
     let sandbox = p.bool("Sandbox")?;
     let sid = SidKind::Credential.generate();
+    // A master key rotated since the last look seals new secrets from now on.
+    state.keys.refresh().await;
     let (key_id, sealed) = secrets.seal(&state.keys.keyring(), &sid);
     let row = caller
         .write_account(move |tx, principal| {
@@ -172,6 +174,7 @@ pub async fn update(
                 Ok(store::push_credentials::find(conn, principal.account_sid(), &sid)?.key_id)
             })
             .await?;
+        state.keys.refresh().await;
         state.keys.keyring_for(&key_id).await
     } else {
         state.keys.keyring()

@@ -131,6 +131,17 @@ impl Keyring {
         Some(Keyring { current, previous })
     }
 
+    /// These keys, with `other`'s keys this one lacks added as previous ones.
+    pub fn with_others(&self, other: &Keyring) -> Keyring {
+        let mut previous = self.previous.clone();
+        for key in std::iter::once(&other.current).chain(&other.previous) {
+            if !self.knows(&key.id()) && !previous.iter().any(|k| k.id() == key.id()) {
+                previous.push(key.clone());
+            }
+        }
+        Keyring { current: self.current.clone(), previous }
+    }
+
     /// Is `key_id` the current or a previous key of this keyring?
     pub fn knows(&self, key_id: &str) -> bool {
         self.find(key_id).is_some()
@@ -248,6 +259,18 @@ impl Purpose {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_keyring_takes_anothers_keys_but_keeps_its_current_one() {
+        let (a, b, c) = (SecretKey::random(), SecretKey::random(), SecretKey::random());
+        let in_use = Keyring::new(a.clone(), vec![b.clone()]);
+        let from_file = Keyring::new(c.clone(), vec![a.clone()]);
+        let merged = in_use.with_others(&from_file);
+        assert_eq!(merged.current_id(), a.id());
+        assert_eq!(merged.ids(), vec![a.id(), b.id(), c.id()]);
+        assert_eq!(from_file.with_current(&a.id()).unwrap().current_id(), a.id());
+        assert!(from_file.with_current(&b.id()).is_none());
+    }
 
     #[test]
     fn wrapped_keys_need_the_right_master_and_media() {

@@ -86,8 +86,21 @@ impl MasterKeys {
     /// cluster's current key if the file holds it: the database, not the
     /// file, says when a new key becomes current.
     fn install_from_file(&self, keyring: Keyring, stamp: Option<file::FileStamp>) {
-        let current = self.keyring().current_id();
-        let keyring = keyring.with_current(&current).unwrap_or(keyring);
+        let in_use = self.keyring();
+        let keyring = match keyring.with_current(&in_use.current_id()) {
+            Some(keyring) => keyring,
+            None => {
+                // An edited or restored file: sealing under its key would
+                // store what no other instance opens. Keep the key in use,
+                // and accept the file's keys beside it.
+                tracing::error!(
+                    key_id = %in_use.current_id(),
+                    file_keys = %keyring.ids().join(", "),
+                    "the master key file no longer holds the key in use; keeping it"
+                );
+                in_use.with_others(&keyring)
+            }
+        };
         self.install(keyring, stamp);
     }
 

@@ -11,12 +11,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
-use futures_util::stream::FuturesUnordered;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutPayload};
+use tokio::task::JoinSet;
 
 /// Bytes per part: 5 × 1,048,832 (five sealed 1 MiB batches), just over
 /// S3's 5 MiB minimum part size. Every part but the last has exactly this
@@ -24,8 +22,6 @@ use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutPayload};
 pub const PART: usize = 5 * 16 * crate::storage::sealed::SEALED_CHUNK;
 /// Parts uploading at once per object (besides the one being filled).
 const PARTS_IN_FLIGHT: usize = 2;
-
-type PartUpload = BoxFuture<'static, (usize, object_store::Result<PartId>)>;
 
 /// Writes one new object in parts.
 pub struct PartWriter {
@@ -43,7 +39,11 @@ struct Upload {
     parts: Arc<dyn MultipartStore>,
     path: Path,
     id: MultipartId,
-    in_flight: FuturesUnordered<PartUpload>,
+    /// Parts going up, each a task of its own: they proceed while the
+    /// request reads the next part's bytes (a future no one polls would
+    /// not, and its request timeout would run meanwhile). Dropping the set
+    /// cancels them.
+    in_flight: JoinSet<(usize, object_store::Result<PartId>)>,
     /// The parts that went up, by index.
     done: Vec<Option<PartId>>,
     /// Completed or aborted: nothing to clean up.
@@ -72,7 +72,7 @@ impl PartWriter {
                     parts: self.parts.clone(),
                     path: self.path.clone(),
                     id,
-                    in_flight: FuturesUnordered::new(),
+                    in_flight: JoinSet::new(),
                     done: Vec::new(),
                     closed: false,
                 });
@@ -140,7 +140,7 @@ impl Upload {
         let index = self.done.len();
         self.done.push(None);
         let (parts, path, id) = (self.parts.clone(), self.path.clone(), self.id.clone());
-        self.in_flight.push(Box::pin(async move { (index, parts.put_part(&path, &id, index, part).await) }));
+        self.in_flight.spawn(async move { (index, parts.put_part(&path, &id, index, part).await) });
     }
 
     /// Waits for the parts in flight, then completes the upload.
@@ -156,7 +156,7 @@ impl Upload {
 
     /// Aborts the upload now; `false` if that failed.
     async fn abort(&mut self) -> bool {
-        self.in_flight.clear();
+        self.in_flight.abort_all();
         self.closed = true;
         match self.parts.abort_multipart(&self.path, &self.id).await {
             Ok(()) => true,
@@ -169,7 +169,11 @@ impl Upload {
 
     /// Waits for one part in flight to go up.
     async fn collect_one(&mut self) -> object_store::Result<()> {
-        if let Some((index, sent)) = self.in_flight.next().await {
+        if let Some(joined) = self.in_flight.join_next().await {
+            let (index, sent) = joined.map_err(|e| object_store::Error::Generic {
+                store: "multipart",
+                source: format!("a part's upload task failed: {e}").into(),
+            })?;
             self.done[index] = Some(sent?);
         }
         Ok(())

@@ -150,3 +150,14 @@ pub fn set_console_key(conn: &mut DbConnection, account_sid: &str, key_sid: &str
         .execute(conn)?;
     Ok(())
 }
+
+/// Locks the account's console key slot for this transaction (PostgreSQL;
+/// SQLite's one writer already serialises), so two first requests make one key.
+pub fn lock_console_key(conn: &mut DbConnection, account_sid: &str) -> StoreResult<()> {
+    if !conn.is_sqlite() {
+        diesel::sql_query("SELECT 1 FROM accounts WHERE sid = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Text, _>(account_sid)
+            .execute(conn)?;
+    }
+    Ok(())
+}

@@ -86,6 +86,11 @@ async fn a_database_outage_answers_503_and_service_returns_with_the_database() {
         assert!(took < Duration::from_secs(8), "{method} {path} answered in {took:?}");
     }
 
+    // The load balancer's probe says so too, within its two seconds.
+    let (status, _, took) = call(&state, &auth, "GET", "/healthz").await;
+    assert_eq!(status, 503, "/healthz during the outage");
+    assert!(took < Duration::from_secs(4), "/healthz answered in {took:?}");
+
     pg.up().expect("restart the cluster");
     let back = Instant::now();
     loop {
@@ -97,9 +102,12 @@ async fn a_database_outage_answers_503_and_service_returns_with_the_database() {
         assert!(back.elapsed() < Duration::from_secs(5), "service did not return within 5 s of the database");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // No dead connection is left to fail a later request.
+    // No dead connection is left to fail a later request, or a probe.
     for _ in 0..20 {
         assert_eq!(call(&state, &auth, "POST", "/v1/Conversations").await.0, 201);
+    }
+    for _ in 0..5 {
+        assert_eq!(call(&state, &auth, "GET", "/healthz").await.0, 200);
     }
 }
 
