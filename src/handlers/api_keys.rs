@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::api::{Form, ListPage, PageRequest, Params, Query, limits};
 use crate::auth::{Caller, Principal, password};
 use crate::error::{ApiError, ApiResult};
-use crate::keys::keyring::Purpose;
+use crate::keys::keyring::{Purpose, WrappedKey};
 use crate::sid::SidKind;
 use crate::state::AppState;
 use crate::store::{self, api_keys::NewApiKey};
@@ -48,6 +48,32 @@ fn friendly_name(p: &Params) -> Result<Option<String>, ApiError> {
     p.text("FriendlyName", 64)?.map(|n| Ok(n.chars().take(limits::NAME_CHARS).collect())).transpose()
 }
 
+/// A new key's SID and secret, the secret's hash (Basic auth) and the
+/// secret sealed under the master key (access tokens), made before the
+/// write that stores them.
+pub(crate) struct KeyMaterial {
+    pub sid: String,
+    pub secret: String,
+    pub hash: String,
+    pub sealed: WrappedKey,
+}
+
+impl KeyMaterial {
+    pub async fn new(state: &AppState) -> ApiResult<KeyMaterial> {
+        let sid = SidKind::ApiKey.generate();
+        let secret = password::generate_secret();
+        // Hashing is CPU work: done on the blocking pool, outside any write.
+        let hash = {
+            let (secret, cost) = (secret.clone(), state.config.hash_cost);
+            web::block(move || password::hash(&secret, cost)).await.map_err(ApiError::internal)?
+        };
+        // A master key rotated since the last look seals new secrets from now on.
+        state.keys.refresh().await;
+        let sealed = state.keys.keyring().seal(Purpose::ApiKeySecret, &sid, secret.as_bytes());
+        Ok(KeyMaterial { sid, secret, hash, sealed })
+    }
+}
+
 pub async fn create(
     caller: Caller,
     state: web::Data<AppState>,
@@ -56,16 +82,7 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     let name = friendly_name(&p)?;
     let path_account = path.into_inner().account;
-    let sid = SidKind::ApiKey.generate();
-    let secret = password::generate_secret();
-    // Hashing is CPU work: done here on the blocking pool before the write.
-    let hash = {
-        let (secret, cost) = (secret.clone(), state.config.hash_cost);
-        web::block(move || password::hash(&secret, cost)).await.map_err(ApiError::internal)?
-    };
-    // A master key rotated since the last look seals new secrets from now on.
-    state.keys.refresh().await;
-    let sealed = state.keys.keyring().seal(Purpose::ApiKeySecret, &sid, secret.as_bytes());
+    let KeyMaterial { sid, secret, hash, sealed } = KeyMaterial::new(&state).await?;
     let row = caller
         .write_account(move |tx, principal| {
             let account = admin(principal, &path_account)?;

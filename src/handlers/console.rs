@@ -12,9 +12,10 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::api::{Form, limits};
+use crate::auth::Caller;
 use crate::auth::access_token::{self, RESERVED_IDENTITY};
-use crate::auth::{Caller, password};
 use crate::error::{ApiError, ApiResult};
+use crate::handlers::api_keys::KeyMaterial;
 use crate::keys::keyring::Purpose;
 use crate::sid::SidKind;
 use crate::state::AppState;
@@ -87,14 +88,8 @@ fn refuse_api_keys(principal: &crate::auth::Principal) -> Result<(), ApiError> {
 /// second waits for the first's write (the account row is locked) and
 /// uses its key.
 async fn console_key(caller: &Caller, state: &web::Data<AppState>) -> ApiResult<ApiKeyRow> {
-    let sid = SidKind::ApiKey.generate();
-    let secret = password::generate_secret();
-    let hash = {
-        let (secret, cost) = (secret.clone(), state.config.hash_cost);
-        web::block(move || password::hash(&secret, cost)).await.map_err(ApiError::internal)?
-    };
-    state.keys.refresh().await;
-    let sealed = state.keys.keyring().seal(Purpose::ApiKeySecret, &sid, secret.as_bytes());
+    // The secret itself is not kept: tokens are signed with it as opened from its seal.
+    let KeyMaterial { sid, hash, sealed, .. } = KeyMaterial::new(state).await?;
     caller
         .write_account(move |tx, principal| {
             refuse_api_keys(principal)?;
