@@ -6,14 +6,18 @@ use crate::handlers::chat;
 use crate::handlers::conversations::{
     configuration, conversations, memberships, messages, participants, roles, services, users, webhooks,
 };
-use crate::handlers::{api_keys, bindings, console, events, health, media, metrics, push_credentials};
+use crate::handlers::{
+    api_keys, assets, bindings, console, events, health, media, metrics, push_credentials,
+};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").get(health::healthz))
         .service(web::resource("/metrics").get(metrics::public))
-        .service(web::resource("/").get(health::index))
-        .service(web::resource("/confab.js").get(health::client_library))
+        .service(web::resource("/").get(assets::index))
+        .service(web::resource("/confab.js").get(assets::client_library))
         .service(web::resource("/console/token").post(console::token))
+        .service(web::resource("/console/config").get(console::config))
+        .service(web::resource("/console/{name}").get(assets::console_file))
         .service(
             web::resource("/2010-04-01/Accounts/{account}/Keys.json")
                 .get(api_keys::list)

@@ -113,6 +113,7 @@ export class Client {
    * @param {{min?: number, max?: number}} [options.reconnectDelay] backoff bounds in ms.
    * @param {number} [options.urlMarginMs] a temporary URL this close to its expiry is renewed first.
    * @param {number} [options.mediaCacheEntries] downloads kept in memory.
+   * @param {EventTarget} [options.network] where `online` and `offline` are heard; the page by default.
    */
   constructor(token, options = {}) {
     const g = globalThis;
@@ -134,6 +135,9 @@ export class Client {
     this._setTimeout = bound(options.setTimeout ?? g.setTimeout);
     this._clearTimeout = bound(options.clearTimeout ?? g.clearTimeout);
     this._now = options.now ?? (() => Date.now());
+    this._network = options.network ?? (typeof g.addEventListener === "function" ? g : null);
+    this._onOffline = () => this._dropOffline();
+    this._onOnline = () => this.retryNow();
     this._random = options.random ?? Math.random;
     this._listeners = new Map();
     this._urls = new Map(); // media SID → {promise, pending, url, expires, media}
@@ -415,10 +419,14 @@ export class Client {
   connect() {
     if (this._active) return;
     this._active = true;
+    this._network?.addEventListener("offline", this._onOffline);
+    this._network?.addEventListener("online", this._onOnline);
     this._open(this._generation);
   }
 
   disconnect() {
+    this._network?.removeEventListener("offline", this._onOffline);
+    this._network?.removeEventListener("online", this._onOnline);
     this._active = false;
     this._generation++;
     this._clearTimeout(this._timer);
@@ -427,6 +435,28 @@ export class Client {
     this._ws = null;
     ws?.close(1000);
     this._setState("disconnected");
+  }
+
+  /** Reconnects at once if the stream is waiting to (the page came back online, say). */
+  retryNow() {
+    if (this._active && !this._ws && this._timer !== null) {
+      this._attempt = 0;
+      this._schedule(0);
+    }
+  }
+
+  /**
+   * The device went offline: a socket open now is dead, though the browser
+   * may not say so until TCP gives up minutes later. Dropped at once, so the
+   * stream resumes with `since` as soon as the network is back (`online`).
+   */
+  _dropOffline() {
+    const ws = this._ws;
+    if (!ws || !this._active) return;
+    this._ws = null;
+    ws.onclose = null;
+    ws.close();
+    this._closed(this._generation, 1006, true, this.token);
   }
 
   /** Tells the conversation's other participants this user is typing (at most once a second). */

@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::api::{Form, limits};
 use crate::auth::Caller;
 use crate::auth::access_token::{self, RESERVED_IDENTITY};
+use crate::domain::permission::RoleType;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::api_keys::KeyMaterial;
 use crate::keys::keyring::Purpose;
@@ -72,6 +73,22 @@ pub async fn token(caller: Caller, state: web::Data<AppState>, Form(p): Form) ->
         "key_sid": key.sid,
         "date_expires": time::format(expires),
     })))
+}
+
+/// What the console needs to know of this server before it acts: the
+/// media limits (an upload over them is refused before it starts) and the
+/// permissions each role type may hold (the role editor's checkboxes).
+/// The same for every caller, so it takes no credentials.
+pub async fn config(state: web::Data<AppState>) -> HttpResponse {
+    let names = |t: RoleType| t.catalogue().iter().map(|p| p.name()).collect::<Vec<_>>();
+    HttpResponse::Ok().json(json!({
+        "max_media_bytes": state.config.media.max_bytes,
+        "max_media_per_message": state.config.media.max_per_message,
+        "permissions": {
+            "service": names(RoleType::Service),
+            "conversation": names(RoleType::Conversation),
+        },
+    }))
 }
 
 /// Like managing keys, minting console tokens takes the Auth Token.

@@ -4,6 +4,7 @@
 //! is src/routes.rs.
 
 pub mod api_keys;
+pub mod assets;
 pub mod bindings;
 pub mod chat;
 pub mod console;

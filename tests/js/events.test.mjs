@@ -305,3 +305,33 @@ test("a listener that throws does not stop the others", async () => {
   assert.deepEqual(received, ["1 messageAdded", "2 messageAdded"]);
   assert.equal(reported.length, 2);
 });
+
+test("going offline drops the socket at once; back online it resumes with since, without waiting", async () => {
+  const network = new EventTarget();
+  const { client, sockets, timers, received, states } = setup({ network });
+  client.connect();
+  await settle();
+  sockets[0].open();
+  sockets[0].frame(frame(20, "messageAdded"));
+  network.dispatchEvent(new Event("offline"));
+  await settle();
+  assert.equal(sockets[0].closedWith, undefined, "closed from this side");
+  assert.equal(client.connectionState, "connecting");
+  assert.equal(sockets.length, 1);
+  assert.equal(timers.pending.length, 1, "a reconnect is scheduled with backoff");
+  network.dispatchEvent(new Event("online"));
+  assert.equal(timers.pending.length, 1);
+  assert.equal(timers.pending[0].ms, 0, "back online: at once");
+  timers.next();
+  await settle();
+  assert.equal(sockets.length, 2);
+  assert.equal(sockets[1].url.searchParams.get("since"), "19");
+  sockets[1].open();
+  sockets[1].frame(frame(20, "messageAdded"));
+  sockets[1].frame(frame(21, "messageAdded"));
+  assert.deepEqual(received, ["20 messageAdded", "21 messageAdded"]);
+  assert.deepEqual(states, ["connecting", "connected", "connecting", "connected"]);
+  client.disconnect();
+  network.dispatchEvent(new Event("online"));
+  assert.equal(timers.pending.length, 0, "a disconnected client no longer listens");
+});

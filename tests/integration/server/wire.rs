@@ -228,3 +228,63 @@ async fn the_browser_client_is_served() {
     let text = String::from_utf8(res.raw).unwrap();
     assert!(text.contains("export class Client"), "the ES module");
 }
+
+/// The console's page comes with a policy that runs only Confab's own
+/// scripts and styles, and names every file it loads; those files are served.
+#[actix_web::test]
+async fn the_console_is_served_under_a_content_security_policy() {
+    let app = TestApp::new().await;
+    let page = app.send("GET", "/", &[], None).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.headers.get("content-type").unwrap(), "text/html; charset=utf-8");
+    let csp = page.headers.get("content-security-policy").expect("a CSP").to_str().unwrap().to_owned();
+    for directive in
+        ["default-src 'none'", "script-src 'self';", "style-src 'self';", "frame-ancestors 'none'"]
+    {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(!csp.contains("unsafe"), "no inline code or eval: {csp}");
+    assert_eq!(page.headers.get("referrer-policy").unwrap(), "no-referrer");
+    let html = String::from_utf8(page.raw).unwrap();
+    // The policy allows no inline script, so every script has a src.
+    assert!(!html.contains("<script>") && !html.contains("<style"), "nothing inline");
+
+    for (file, kind) in [
+        ("/console/main.js", "text/javascript; charset=utf-8"),
+        ("/console/admin.js", "text/javascript; charset=utf-8"),
+        ("/console/chat.js", "text/javascript; charset=utf-8"),
+        ("/console/ui.js", "text/javascript; charset=utf-8"),
+        ("/console/console.css", "text/css; charset=utf-8"),
+        ("/console/icon.svg", "image/svg+xml"),
+    ] {
+        let res = app.send("GET", file, &[], None).await;
+        assert_eq!(res.status, 200, "{file}");
+        assert_eq!(res.headers.get("content-type").unwrap(), kind, "{file}");
+        assert_eq!(res.headers.get("x-content-type-options").unwrap(), "nosniff");
+        assert!(html.contains(file) || file.ends_with(".js"), "{file} is linked from the page");
+    }
+    app.send("GET", "/console/missing.js", &[], None).await.expect_error(404, 20404);
+    app.send("GET", "/console/..%2Fconfab.js", &[], None).await.expect_error(404, 20404);
+}
+
+/// `/console/config`: the media limits and each role type's permissions,
+/// as the role editor shows them.
+#[actix_web::test]
+async fn the_console_config_names_limits_and_permissions() {
+    let app = TestApp::new().await;
+    let config = app.send("GET", "/console/config", &[], None).await.expect(200);
+    assert_eq!(config["max_media_bytes"], 157_286_400);
+    assert_eq!(config["max_media_per_message"], 10);
+    let names = |t: &str| -> Vec<String> {
+        config["permissions"][t].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    };
+    let (conversation, service) = (names("conversation"), names("service"));
+    assert!(
+        conversation.contains(&"sendMediaMessage".to_owned())
+            && !conversation.contains(&"createConversation".to_owned())
+    );
+    assert!(
+        service.contains(&"createConversation".to_owned())
+            && !service.contains(&"sendMediaMessage".to_owned())
+    );
+}
