@@ -321,6 +321,11 @@ impl ResponseError for ApiError {
         if let Some(secs) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if let ApiError::InvalidToken = self {
+            // The Basic challenge is for Basic callers; a browser app whose access token
+            // was refused would otherwise get the browser's own login prompt.
+            response.headers_mut().remove(header::WWW_AUTHENTICATE);
+        }
         response
     }
 }

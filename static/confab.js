@@ -149,6 +149,7 @@ export class Client {
     this._ws = null;
     this._timer = null;
     this._attempt = 0;
+    this._wasConnected = false;
   }
 
   /** The service of uploads and media URLs. */
@@ -232,7 +233,8 @@ export class Client {
   /** One REST call: JSON back, or a ConfabError. `form` is sent form-encoded (see toForm). */
   request(method, path, { form, query } = {}) {
     return this._withToken(async () => {
-      const init = { method, headers: { Authorization: `Bearer ${this.token}` } };
+      // No cookies: the token is the credential, and a 401 never brings up the browser's login prompt.
+      const init = { method, headers: { Authorization: `Bearer ${this.token}` }, credentials: "omit" };
       if (form) {
         init.body = toForm(form).toString();
         init.headers["Content-Type"] = "application/x-www-form-urlencoded";
@@ -487,6 +489,9 @@ export class Client {
     // participantJoined). Resuming just below the last position seen replays a sibling the drop
     // cut off; the frames already delivered there are recognised by type and dropped.
     if (this.position !== null) query.set("since", String(this._seen.size ? this.position - 1 : this.position));
+    // Connected before but no event came yet: nothing says where to resume, so whatever
+    // happened while the stream was down is not replayed. The app must reload through REST.
+    const blind = this.position === null && this._wasConnected;
     const token = this.token;
     const ws = new this._WebSocket(`${this.baseUrl.replace(/^http/, "ws")}/v1/Events?${query}`);
     this._ws = ws;
@@ -494,7 +499,9 @@ export class Client {
     ws.onopen = () => {
       opened = true;
       this._attempt = 0;
+      this._wasConnected = true;
       this._setState("connected");
+      if (blind) this._emit("resync", { type: "resync", reason: "no position to resume from" });
     };
     ws.onmessage = (m) => this._frame(m.data);
     ws.onerror = () => {}; // a close event follows, with the code that matters

@@ -27,9 +27,11 @@ const CONSOLE: &[(&str, &str, &str)] = &[
 pub async fn index(state: web::Data<AppState>) -> HttpResponse {
     let mut res = file(HTML, include_str!("../../static/index.html"));
     let headers = res.headers_mut();
-    if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&state.config.public_url)) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
-    }
+    // Never served without a policy: a public URL that makes no header value (it would
+    // not, as config checks it) falls back to Confab's own origin only.
+    let policy = HeaderValue::from_str(&content_security_policy(&state.config.public_url))
+        .unwrap_or_else(|_| HeaderValue::from_static(SELF_ONLY));
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Temporary media URLs are bearer links: they must not leak through a Referer.
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -57,16 +59,18 @@ fn file(kind: &'static str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
+const SELF_ONLY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /// Scripts and styles only from Confab's own files (no inline code, so an
 /// injected message body cannot run); media from Confab itself or from its
-/// public URL, where temporary media URLs point; blob: for previews of
-/// files before they are sent.
+/// public URL, where temporary media URLs point.
 pub fn content_security_policy(public_url: &str) -> String {
     let public = origin(public_url);
     let socket = public.replacen("http", "ws", 1);
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; \
-         img-src 'self' blob: {public}; media-src 'self' blob: {public}; \
+         img-src 'self' {public}; media-src 'self' {public}; \
          connect-src 'self' {public} {socket}; \
          base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
@@ -88,7 +92,7 @@ mod tests {
     #[test]
     fn the_policy_names_the_public_origin() {
         let csp = content_security_policy("https://chat.example.com/base");
-        assert!(csp.contains("img-src 'self' blob: https://chat.example.com;"), "{csp}");
+        assert!(csp.contains("img-src 'self' https://chat.example.com;"), "{csp}");
         assert!(csp.contains("connect-src 'self' https://chat.example.com wss://chat.example.com;"), "{csp}");
         assert!(csp.contains("script-src 'self';"), "no inline scripts: {csp}");
         assert_eq!(origin("http://127.0.0.1:8080"), "http://127.0.0.1:8080");

@@ -18,6 +18,7 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
   const conversations = new Map(); // sid → {sid, name, unread, lastRead, lastIndex, typing: Set, item}
   let open = null; // the conversation on screen: {sid, byIndex: Map, next, loading, seen, visible: Set}
   let chosen = []; // files picked for the next message
+  let closed = false; // close() was called: nothing more is loaded
 
   // ---- layout ----
   const status = h("span", { class: "connection", id: "connection", role: "status" }, "Connecting…");
@@ -25,7 +26,7 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
   const title = h("h2", { class: "chat-title" }, "");
   const members = h("span", { class: "chat-members muted" });
   const older = h("div", { class: "older muted" });
-  const messages = h("ol", { class: "messages", "aria-live": "polite" });
+  const messages = h("ol", { class: "messages", role: "log", "aria-label": "Messages" });
   const scroller = h("div", { class: "chat-scroll" }, older, messages);
   const jump = h("button", { type: "button", class: "jump", hidden: true, onclick: () => scrollToEnd() }, "New messages ↓");
   const typingLine = h("div", { class: "typing", "aria-live": "polite" });
@@ -42,7 +43,7 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
       body, sendButton));
   const pane = h("section", { class: "chat-pane empty-pane" },
     h("header", { class: "chat-head" },
-      h("button", { type: "button", class: "ghost back-to-list", onclick: () => chat.classList.remove("show-pane") }, "←"),
+      h("button", { type: "button", class: "ghost back-to-list", "aria-label": "Back to conversations", onclick: () => leave() }, "←"),
       h("div", {}, title, members)),
     h("div", { class: "chat-body" }, scroller, jump),
     typingLine, notices, uploads, composer,
@@ -93,12 +94,13 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
     }
     list.replaceChildren();
     conversations.clear();
-    for (const uc of found.reverse()) {
+    const loaded = found.reverse().map((uc) => {
       const conv = entry({ sid: uc.conversation_sid, name: nameOf(uc), unread: uc.unread_messages_count, lastRead: uc.last_read_message_index });
       list.append(conv.item);
-      // With no read horizon yet Twilio reports unread as null: everything is unread.
-      latest(conv).catch(() => {});
-    }
+      return conv;
+    });
+    // Each one's newest message: its preview, and where live messages start counting as unread.
+    await Promise.all(loaded.map((conv) => latest(conv).catch(() => {})));
     if (!found.length) list.append(h("li", { class: "empty muted" }, "No conversations yet. An admin adds this user to one under Conversations."));
   }
 
@@ -119,9 +121,19 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
 
   // ---- one conversation ----
 
+  /** Closes the conversation on screen, sending its read horizon first. */
+  function leave() {
+    if (open) flushHorizon(open);
+    open = null;
+    observer.disconnect();
+    chat.classList.remove("show-pane");
+    for (const c of conversations.values()) paint(c);
+  }
+
   async function show(sid) {
     const conv = conversations.get(sid);
-    if (!conv) return;
+    if (!conv || closed) return;
+    if (open) flushHorizon(open);
     observer.disconnect();
     open = { sid, byIndex: new Map(), next: null, loading: false, seen: conv.lastRead ?? -1, visible: new Set() };
     const current = open;
@@ -139,13 +151,15 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
       if (open !== current) return;
       addPage(page);
       scrollToEnd();
-      // A first page that does not fill the view gives nothing to scroll: load on until it does.
-      while (open === current && open.next && scroller.scrollHeight <= scroller.clientHeight) await loadOlder();
+      // A first page that does not fill the view gives nothing to scroll: load on until it
+      // does, stopping at a failure or once the view is gone (a hidden view never fills).
+      while (open === current && open.next && scroller.isConnected && scroller.clientHeight > 0
+        && scroller.scrollHeight <= scroller.clientHeight && await loadOlder());
       if (!messages.children.length) older.textContent = "No messages yet. Say hello.";
-      loadMembers(current);
+      loadMembers(current).catch(() => {});
       body.focus();
     } catch (e) {
-      notices.append(notice("error", describeError(e)));
+      if (open === current) notices.append(notice("error", describeError(e)));
     }
   }
 
@@ -156,9 +170,8 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
   }
 
   function addPage(page) {
-    const items = page.messages.filter((m) => !open.byIndex.has(m.index));
-    const first = messages.firstElementChild;
-    for (const m of items.reverse()) messages.insertBefore(render(m), first);
+    // Through place(): a live message that arrived while the page loaded keeps its order.
+    for (const m of page.messages) if (!open.byIndex.has(m.index)) place(m);
     open.next = page.meta.next_page_url;
     older.textContent = open.next ? "" : messages.children.length ? "The beginning of the conversation" : "";
     const conv = conversations.get(open.sid);
@@ -166,20 +179,23 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
     if (conv && newest !== undefined && !(conv.lastIndex > newest)) conv.lastIndex = newest;
   }
 
+  /** One older page above the others; false when none came (the end, or a failure). */
   async function loadOlder() {
-    if (!open?.next || open.loading) return;
+    if (!open?.next || open.loading) return false;
     const current = open;
     current.loading = true;
     older.textContent = "Loading older messages…";
     try {
       const page = await client.request("GET", current.next);
-      if (open !== current) return;
+      if (open !== current) return false;
       // Keep what the reader is looking at in place while older messages go in above it.
       const before = scroller.scrollHeight - scroller.scrollTop;
       addPage(page);
       scroller.scrollTop = scroller.scrollHeight - before;
+      return true;
     } catch (e) {
-      older.textContent = `Older messages could not be loaded: ${describeError(e)}`;
+      if (open === current) older.textContent = `Older messages could not be loaded: ${describeError(e)}`;
+      return false;
     } finally {
       current.loading = false;
     }
@@ -210,10 +226,9 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
       observer.unobserve(existing);
       return existing.replaceWith(render(m));
     }
-    const el = render(m);
     let after = null;
     for (const [index, node] of open.byIndex) if (index > m.index && (!after || index < Number(after.dataset.index))) after = node;
-    messages.insertBefore(el, after);
+    messages.insertBefore(render(m), after);
     older.textContent = older.textContent === "No messages yet. Say hello." ? "" : older.textContent;
   }
 
@@ -243,13 +258,20 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
     const load = async (el, force = false) => {
       el.src = await client.getTemporaryUrl(media.sid, { force });
     };
+    // An expired URL fails the next range request: renew it and carry on where the player was.
+    // Once per failure: a URL that fails again straight after renewal is broken, not expired.
     const renewOnce = (el) => {
       let renewed = false;
+      el.addEventListener("loadeddata", () => { renewed = false; });
       el.addEventListener("error", () => {
         if (renewed || !el.getAttribute("src")) return el.closest(".attachment")?.classList.add("broken");
         renewed = true;
         const at = el.currentTime;
-        load(el, true).then(() => { if (at) el.currentTime = at; }).catch(() => el.closest(".attachment")?.classList.add("broken"));
+        const playing = el.paused === false;
+        load(el, true).then(() => {
+          if (at) el.currentTime = at;
+          if (playing) el.play?.().catch(() => {});
+        }).catch(() => el.closest(".attachment")?.classList.add("broken"));
       });
     };
     const failed = (el) => () => el.closest(".attachment")?.classList.add("broken");
@@ -320,22 +342,33 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
     if (!open) return;
     for (const e of entries) {
       const index = Number(e.target.dataset.index);
-      if (e.isIntersecting) open.visible.add(index);
+      if (open.byIndex.get(index) !== e.target) continue; // queued for a conversation since left
+      // Half of a message in view, or half the view filled by it (one taller than the view).
+      const seen = e.isIntersecting && (e.intersectionRatio >= 0.5 || e.intersectionRect.height >= (e.rootBounds?.height ?? Infinity) / 2);
+      if (seen) open.visible.add(index);
       else open.visible.delete(index);
     }
     markSeen();
-  }, { root: scroller, threshold: 0.5 });
+  }, { root: scroller, threshold: [0, 0.25, 0.5, 0.75, 1] });
 
-  let horizonTimer = null;
+  const horizonTimers = new Map(); // conversation SID → pending update
   function markSeen() {
     if (!open || document.visibilityState !== "visible" || !open.visible.size) return;
     const newest = Math.max(...open.visible);
     if (newest <= open.seen) return;
     open.seen = newest;
-    clearTimeout(horizonTimer);
     const current = open;
     // One update for a burst of messages scrolled past.
-    horizonTimer = setTimeout(() => advance(current), 300);
+    clearTimeout(horizonTimers.get(current.sid));
+    horizonTimers.set(current.sid, setTimeout(() => flushHorizon(current), 300));
+  }
+
+  /** Sends a conversation's pending read horizon now (it is being left, or the wait is over). */
+  function flushHorizon(current) {
+    if (!horizonTimers.has(current.sid)) return;
+    clearTimeout(horizonTimers.get(current.sid));
+    horizonTimers.delete(current.sid);
+    advance(current);
   }
 
   async function advance(current) {
@@ -382,6 +415,11 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
         notices.append(notice("error", `“${file.name}” is ${formatBytes(file.size)}: files are limited to ${formatBytes(maxMediaBytes)}. It was not attached and nothing was uploaded.`));
         continue;
       }
+      const total = chosen.reduce((sum, f) => sum + f.size, file.size);
+      if (total > maxMediaBytes) {
+        notices.append(notice("error", `“${file.name}” would bring this message's files to ${formatBytes(total)}: a message carries at most ${formatBytes(maxMediaBytes)} in all. It was not attached.`));
+        continue;
+      }
       if (chosen.length >= maxMediaPerMessage) {
         notices.append(notice("error", `A message carries at most ${maxMediaPerMessage} files; “${file.name}” was not attached.`));
         continue;
@@ -406,9 +444,15 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
     dragDepth++;
     pane.classList.add("dropping");
   });
-  pane.addEventListener("dragleave", () => {
-    if (--dragDepth <= 0) pane.classList.remove("dropping");
+  pane.addEventListener("dragleave", (e) => {
+    if (!e.dataTransfer?.types.includes("Files")) return;
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) pane.classList.remove("dropping");
   });
+  // A file dropped beside the pane would make the browser open it and leave the chat.
+  const keepFiles = (e) => { if (e.dataTransfer?.types.includes("Files") && !pane.contains(e.target)) e.preventDefault(); };
+  window.addEventListener("dragover", keepFiles);
+  window.addEventListener("drop", keepFiles);
   pane.addEventListener("dragover", (e) => {
     if (e.dataTransfer?.types.includes("Files")) e.preventDefault();
   });
@@ -513,7 +557,8 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
     const conv = conversations.get(conversation_sid);
     if (!conv) return;
     if (conv.typing.has(m.author)) setTyping(conv, m.author, false);
-    conv.lastIndex = Math.max(conv.lastIndex ?? -1, m.index);
+    const known = conv.lastIndex ?? -1;
+    conv.lastIndex = Math.max(known, m.index);
     conv.last = previewOf(m);
     toTop(conv);
     if (open?.sid === conversation_sid) {
@@ -522,7 +567,8 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
       if (follow) scrollToEnd();
       else jump.hidden = false;
       paintTyping();
-    } else if (m.author !== identity && !(m.index <= (conv.lastRead ?? -1))) {
+    } else if (m.author !== identity && m.index > (conv.lastRead ?? -1) && m.index > known) {
+      // Not if the list's REST load already counted it (a frame buffered while it loaded).
       conv.unread = (conv.unread ?? 0) + 1;
     }
     paint(conv);
@@ -572,33 +618,52 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
   client.on("typingStarted", typing(true));
   client.on("typingEnded", typing(false));
 
+  /** Loads the list from REST; frames arriving meanwhile wait for it, then apply. */
+  async function reload() {
+    early ??= [];
+    try {
+      await loadConversations();
+    } finally {
+      const waiting = early ?? [];
+      early = null;
+      for (const apply of waiting) apply();
+    }
+  }
+
   // The stream's history did not reach back far enough: reload from REST.
   client.on("resync", async () => {
     const was = open?.sid;
-    await loadConversations().catch(() => {});
+    try {
+      await reload();
+    } catch (e) {
+      notices.append(notice("error", `The conversations could not be reloaded: ${describeError(e)}`));
+    }
     if (was && conversations.has(was)) show(was);
+    else if (was) leave();
   });
 
+  function close() {
+    if (closed) return;
+    closed = true;
+    if (open) flushHorizon(open);
+    open = null;
+    client.disconnect();
+    observer.disconnect();
+    growth.disconnect();
+    document.removeEventListener("visibilitychange", markSeen);
+    window.removeEventListener("dragover", keepFiles);
+    window.removeEventListener("drop", keepFiles);
+  }
 
+  // The stream first, so nothing committed while the list loads is missed (its frames wait).
   client.connect();
   try {
-    await loadConversations();
-  } finally {
-    const waiting = early;
-    early = null;
-    for (const apply of waiting) apply();
+    await reload();
+  } catch (e) {
+    close();
+    throw e;
   }
   const first = list.querySelector("li[data-sid]");
   if (first && matchMedia("(min-width: 760px)").matches) show(first.dataset.sid);
-
-  return {
-    client,
-    close() {
-      client.disconnect();
-      observer.disconnect();
-      growth.disconnect();
-      clearTimeout(horizonTimer);
-      document.removeEventListener("visibilitychange", markSeen);
-    },
-  };
+  return { client, close };
 }

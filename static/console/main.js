@@ -25,10 +25,11 @@ function saveSession(session) {
 }
 
 /** The REST API with the account's credentials (Basic auth). */
-function accountApi(session) {
-  const auth = `Basic ${btoa(`${session.account}:${session.token}`)}`;
+function accountApi(current) {
+  const auth = `Basic ${btoa(`${current.account}:${current.token}`)}`;
   async function call(method, path, form) {
-    const init = { method, headers: { Authorization: auth } };
+    // credentials "omit": a 401 then never brings up the browser's own login prompt.
+    const init = { method, headers: { Authorization: auth }, credentials: "omit" };
     if (form) {
       const body = new URLSearchParams();
       for (const [key, value] of Object.entries(form)) {
@@ -44,7 +45,8 @@ function accountApi(session) {
     }
     const data = res.status === 204 ? null : await res.json().catch(() => null);
     if (!res.ok) {
-      if (res.status === 401 && path !== "/v1/Services") signOut("Your credentials were refused. Sign in again.");
+      // Signed in and refused (the token was rotated): back to the sign-in form. A sign-in attempt says so itself.
+      if (res.status === 401 && session === current) signOut("Your credentials were refused. Sign in again.");
       throw new ConfabError(data?.message ?? `HTTP ${res.status}`, {
         code: data?.code ?? null, status: res.status, moreInfo: data?.more_info ?? null,
         retryAfter: Number(res.headers.get("Retry-After")) || null,
@@ -72,7 +74,8 @@ let leaveView = null; // the current view's clean-up (a chat closes its stream)
 function signOut(message) {
   saveSession(null);
   session = null;
-  location.hash = "";
+  // Without a hashchange, whose render would drop the message.
+  history.replaceState(null, "", location.pathname);
   render(message);
 }
 
@@ -120,8 +123,12 @@ const NAV = [
   ["chat", "Chat as…"],
 ];
 
+let generation = 0; // bumped by each render: a slower, older one stops when it sees a newer one
+
 /** The header, the service picker and the view for the current hash. */
 async function render(message) {
+  const mine = ++generation;
+  const stale = () => mine !== generation;
   leaveView?.();
   leaveView = null;
   if (!session) return signIn(message);
@@ -130,8 +137,15 @@ async function render(message) {
   const [, route = "conversations", ...rest] = location.hash.replace(/^#\/?/, "#/").split("/");
 
   const services = await api.page("/v1/Services?PageSize=50").catch((e) => ({ items: [], error: e }));
+  if (stale()) return;
   if (services.error?.status === 401) return signIn("Your credentials were refused. Sign in again.");
   let service = sessionStorage.getItem(`${SESSION}.service`);
+  if (service && !services.items.some((s) => s.sid === service)) {
+    // Chosen from a later page of the Services list.
+    const found = await api.get(`/v1/Services/${service}`).catch(() => null);
+    if (stale()) return;
+    if (found) services.items.push(found);
+  }
   if (!services.items.some((s) => s.sid === service)) service = services.items[0]?.sid ?? null;
 
   const picker = h("select", { "aria-label": "Service", class: "service-picker", onchange: () => {
@@ -139,6 +153,7 @@ async function render(message) {
     render();
   } }, services.items.map((s) => h("option", { value: s.sid, selected: s.sid === service }, s.friendly_name || s.sid)));
   const main = h("main", { class: `view view-${route}` });
+  document.body.classList.toggle("chatting", route === "chat" && rest.length >= 2);
   const header = h("header", { class: "topbar" },
     h("a", { class: "brand", href: "#/conversations" }, h("span", { class: "logo", "aria-hidden": "true" }), "Confab"),
     h("nav", {}, NAV.map(([key, label]) =>
@@ -153,9 +168,10 @@ async function render(message) {
     account: session.account,
     go: (hash) => { location.hash = hash; },
     refresh: () => render(),
+    stale,
   };
   try {
-    if (!service && route !== "services") return admin.services(ctx);
+    if (!service && route !== "services") return await admin.services(ctx);
     switch (route) {
       case "services": return await admin.services(ctx);
       case "conversations": return await (rest[0] ? admin.conversation(ctx, rest[0]) : admin.conversations(ctx));
@@ -167,7 +183,7 @@ async function render(message) {
       default: return await admin.conversations(ctx);
     }
   } catch (e) {
-    main.append(notice("error", describeError(e), e.code ? `Error ${e.code}` : null));
+    if (!stale()) main.append(notice("error", describeError(e), e.code ? `Error ${e.code}` : null));
   }
 }
 
@@ -178,16 +194,20 @@ async function consoleToken(api, serviceSid, identity) {
 }
 
 async function chat(ctx, serviceSid, identity) {
-  document.body.classList.add("chatting");
   const tokenProvider = () => consoleToken(ctx.api, serviceSid, identity);
-  const view = await openChat(ctx.main, {
-    token: await tokenProvider(), tokenProvider, identity, serviceSid,
-    maxMediaBytes: ctx.config.max_media_bytes, maxMediaPerMessage: ctx.config.max_media_per_message,
-  });
-  leaveView = () => {
-    document.body.classList.remove("chatting");
-    view.close();
-  };
+  let view = null;
+  try {
+    const token = await tokenProvider();
+    if (ctx.stale()) return;
+    view = await openChat(ctx.main, {
+      token, tokenProvider, identity, serviceSid,
+      maxMediaBytes: ctx.config.max_media_bytes, maxMediaPerMessage: ctx.config.max_media_per_message,
+    });
+  } finally {
+    // Left while it opened: close it now, or its stream would outlive the view.
+    if (view && ctx.stale()) view.close();
+  }
+  if (!ctx.stale()) leaveView = () => view.close();
 }
 
 window.addEventListener("hashchange", () => render());

@@ -1,71 +1,28 @@
 // A real confab process for the browser tests (its own port and data
-// folder), the account's REST API as a backend would call it, and the
-// media fixtures made with ffmpeg.
+// folder, as the twilio-node suite starts it), the account's REST API as a
+// backend would call it, and the media fixtures made with ffmpeg.
 //
 // CONFAB_BIN names the binary (default <repo>/target/debug/confab);
 // CONFAB_BROWSER_DATABASE_URL runs it on PostgreSQL instead of SQLite.
 
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { startConfab as startProcess, waitFor } from "../compat/node/server.js";
+
+export { waitFor };
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const bin = process.env.CONFAB_BIN || path.join(repo, "target/debug/confab");
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export async function waitFor(check, what, ms = 15000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Starts confab; resolves once it answers /healthz. `stop()` kills it and removes its data. */
+/** Starts confab (see ../compat/node/server.js) with the account's REST API at hand, as a backend calls it. */
 export async function startConfab({ accountSid, authToken, env = {} }) {
-  const dataDir = mkdtempSync(path.join(tmpdir(), "confab-browser-"));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
   const database = process.env.CONFAB_BROWSER_DATABASE_URL;
-  const child = spawn(bin, [], {
-    env: {
-      PATH: process.env.PATH,
-      CONFAB_BIND: `127.0.0.1:${port}`,
-      CONFAB_PUBLIC_URL: base,
-      CONFAB_DATA_DIR: dataDir,
-      CONFAB_ACCOUNT_SID: accountSid,
-      CONFAB_AUTH_TOKEN: authToken,
-      ...(database ? { DATABASE_URL: database } : {}),
-      RUST_LOG: "warn",
-      ...env,
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`confab exited with ${child.exitCode}`);
-    try {
-      return (await fetch(`${base}/healthz`)).ok;
-    } catch {
-      return false;
-    }
-  }, "confab to start", 30000);
+  const server = await startProcess({ accountSid, authToken, env: { ...(database ? { DATABASE_URL: database } : {}), ...env } });
   const auth = `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString("base64")}`;
   async function call(method, url, form) {
-    const res = await fetch(base + url, {
+    const res = await fetch(server.base + url, {
       method,
       headers: { Authorization: auth },
       body: form ? new URLSearchParams(Object.entries(form).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => [k, x]))) : undefined,
@@ -75,14 +32,10 @@ export async function startConfab({ accountSid, authToken, env = {} }) {
     return body;
   }
   return {
-    base,
+    base: server.base,
     get: (url) => call("GET", url),
     post: (url, form) => call("POST", url, form ?? {}),
-    async stop() {
-      child.kill();
-      await exited;
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+    stop: () => server.stop(),
   };
 }
 

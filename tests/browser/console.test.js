@@ -284,6 +284,55 @@ test("two people chat with a photo and a video, live, in a real browser", async 
     await admin.context.close();
   });
 
+  await t.test("the admin views: services, conversations with participants and messages, users", async () => {
+    const admin = await person("admin");
+    await admin.page.click("nav a[data-nav=services]");
+    await admin.page.waitForSelector(`tr[data-sid="${service}"] .badge:has-text('selected')`);
+
+    await admin.page.click("nav a[data-nav=conversations]");
+    await admin.page.click(`tr[data-sid="${conv.sid}"]`);
+    await admin.page.waitForSelector("h2:has-text('Design review')");
+    const people = await admin.page.$$eval(".card table tbody tr .who", (all) => all.map((w) => w.lastChild.textContent));
+    assert.deepEqual(people.sort(), ["alice", "bob", "carol"]);
+    const photos = admin.page.locator(".admin-message", { hasText: "Photos and a clip from the review" });
+    assert.match(await photos.textContent(), /photo\.png · image\/png · 30 KB/);
+    assert.match(await photos.textContent(), /clip\.mp4 · video\/mp4 · 5\.\d MB/);
+    await shot(admin.page, "admin-conversation");
+
+    // A new conversation from the console, someone added, then removed.
+    await admin.page.click("nav a[data-nav=conversations]");
+    await admin.page.fill(".inline-form input[name=friendlyName]", "Made in the console");
+    await admin.page.click(".inline-form button.primary");
+    await admin.page.waitForSelector("h2:has-text('Made in the console')");
+    await admin.page.fill(".card .inline-form input[name=identity]", "dave");
+    await admin.page.click(".card .inline-form button.primary");
+    const dave = admin.page.locator(".card table tbody tr", { hasText: "dave" });
+    await dave.waitFor();
+    const made = (await confab.get(`/v1/Services/${service}/Conversations?PageSize=50`)).conversations.find((c) => c.friendly_name === "Made in the console");
+    assert.equal((await confab.get(`/v1/Services/${service}/Conversations/${made.sid}/Participants`)).participants[0].identity, "dave");
+    await dave.locator("button", { hasText: "Remove" }).click();
+    await dave.waitFor({ state: "detached" });
+    assert.equal((await confab.get(`/v1/Services/${service}/Conversations/${made.sid}/Participants`)).participants.length, 0);
+
+    await admin.page.click("nav a[data-nav=users]");
+    for (const identity of ["alice", "bob", "carol", "dave"]) await admin.page.waitForSelector(`tbody tr:has-text('${identity}') a:has-text('Chat as')`);
+    await shot(admin.page, "admin-users");
+    await admin.context.close();
+  });
+
+  await t.test("wrong credentials are refused in words, and nothing is kept", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(confab.base + "/");
+    await page.fill("#signin input[name=account]", ACCOUNT);
+    await page.fill("#signin input[name=token]", "not-the-token");
+    await page.click("#signin button[type=submit]");
+    await page.waitForSelector(".signin-error .notice.error:has-text('do not match')");
+    assert.equal(await page.inputValue("#signin input[name=account]"), ACCOUNT, "the form keeps what was typed");
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    await context.close();
+  });
+
   await t.test("cut off and back: the messages sent meanwhile all appear, in order", async () => {
     const before = await messageCount(alice);
     await alice.context.setOffline(true);

@@ -335,3 +335,29 @@ test("going offline drops the socket at once; back online it resumes with since,
   network.dispatchEvent(new Event("online"));
   assert.equal(timers.pending.length, 0, "a disconnected client no longer listens");
 });
+
+test("a reconnect before any event has no position to resume from: resync tells the app to reload", async () => {
+  const { client, sockets, timers } = setup();
+  const resyncs = [];
+  client.on("resync", (frame) => resyncs.push(frame.type));
+  client.connect();
+  await settle();
+  sockets[0].open();
+  assert.deepEqual(resyncs, [], "the first connection starts live: the app loads through REST anyway");
+  sockets[0].serverClose(1006);
+  await settle();
+  timers.next();
+  await settle();
+  assert.equal(sockets[1].url.searchParams.has("since"), false);
+  sockets[1].open();
+  assert.deepEqual(resyncs, ["resync"]);
+  // Once a position is known, reconnects resume from it with no resync.
+  sockets[1].frame(frame(5, "messageAdded"));
+  sockets[1].serverClose(1006);
+  await settle();
+  timers.next();
+  await settle();
+  sockets[2].open();
+  assert.equal(sockets[2].url.searchParams.get("since"), "4");
+  assert.deepEqual(resyncs, ["resync"]);
+});

@@ -23,6 +23,9 @@ fn raw_token(header: &Value, claims: &Value, signature: &[u8]) -> String {
 
 #[track_caller]
 fn assert_refused(resp: Resp) {
+    // No Basic challenge for a refused token: a browser would answer it with its own
+    // username-and-password prompt, in front of the app that sent the token.
+    assert!(!resp.headers.contains_key("www-authenticate"), "{:?}", resp.headers);
     let body = resp.expect_error(401, 20101);
     assert_eq!(body["message"], "Invalid Access Token", "no detail beyond this: {body}");
 }
