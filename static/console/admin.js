@@ -134,10 +134,9 @@ export async function conversation(ctx, sid) {
       if (added) loadParticipants();
     } }, identity, role, h("button", { class: "primary" }, "Add participant"));
     const table = await pagedTable(ctx.api.page(`${base}/Participants?PageSize=50`), [
-      ["Participant", (p) => h("span", { class: "who" }, avatar(p.identity ?? "?"), p.identity ?? p.messaging_binding?.address ?? "(no identity)")],
+      ["Participant", (p) => h("span", { class: "who", title: p.sid }, avatar(p.identity ?? "?"), p.identity ?? p.messaging_binding?.address ?? "(no identity)")],
       ["Role", (p) => roleName(p.role_sid)],
       ["Last read", (p) => (p.last_read_message_index ?? "—")],
-      ["SID", (p) => code(p.sid)],
       ["", (p) => h("button", { type: "button", class: "ghost small", onclick: async () => {
         if (await attempt(participants, () => ctx.api.delete(`${base}/Participants/${p.sid}`).then(() => true))) loadParticipants();
       } }, "Remove")],

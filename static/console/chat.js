@@ -211,6 +211,7 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
   });
   const growth = new ResizeObserver(() => { if (pinned) scrollToEnd(); });
   growth.observe(messages);
+  growth.observe(scroller); // the view shrinking (a notice, the upload tray) keeps the end in view too
 
   const nearEnd = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
   function scrollToEnd() {
@@ -412,7 +413,7 @@ export async function openChat(root, { token, tokenProvider, identity, serviceSi
   function choose(list) {
     for (const file of list) {
       if (file.size > maxMediaBytes) {
-        notices.append(notice("error", `“${file.name}” is ${formatBytes(file.size)}: files are limited to ${formatBytes(maxMediaBytes)}. It was not attached and nothing was uploaded.`));
+        notices.append(notice("error", `“${file.name}” (${formatBytes(file.size)}) is larger than the ${formatBytes(maxMediaBytes)} limit for a file. It was not attached and nothing was uploaded.`));
         continue;
       }
       const total = chosen.reduce((sum, f) => sum + f.size, file.size);
