@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
@@ -141,73 +140,85 @@ struct ClientFrame {
 }
 
 impl Stream {
-    async fn run(mut self, mut sub: Subscription, mut messages: actix_ws::MessageStream, since: Option<i64>) {
-        if let Some(since) = since
-            && let Err(why) = self.replay(since).await
-        {
-            return self.close(why).await;
-        }
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
-        heartbeat.tick().await;
-        let mut heard = Instant::now();
-        let mut typing_tick = tokio::time::interval(Duration::from_millis(500));
-        let mut recheck = tokio::time::interval(self.state.config.stream_recheck);
-        recheck.tick().await;
-        let expiry = self.expires.map(|exp| {
-            let left = (exp - crate::time::now()).max(0) as u64;
-            tokio::time::Instant::now() + Duration::from_secs(left)
-        });
-        let expired = async move {
-            match expiry {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
+    // Not an `async fn`: one copies its arguments into locals and keeps both
+    // in the future, which lives as long as the socket.
+    #[expect(clippy::manual_async_fn, reason = "an async fn's future holds its arguments twice")]
+    fn run(
+        mut self,
+        mut sub: Subscription,
+        mut messages: actix_ws::MessageStream,
+        since: Option<i64>,
+    ) -> impl Future<Output = ()> {
+        async move {
+            // Every call awaited below, but the select, is boxed: this future
+            // lives as long as the socket and is as large as the largest future
+            // it awaits inline (an idle stream would pay for its replay's and
+            // recheck's state all its life).
+            if let Some(since) = since
+                && let Err(why) = Box::pin(self.replay(since)).await
+            {
+                return Box::pin(self.close(why)).await;
             }
-        };
-        tokio::pin!(expired);
-        let why = loop {
-            tokio::select! {
-                delivery = sub.rx.recv() => match delivery {
-                    Some(d) => {
-                        let sent = self.deliver(&d).await;
-                        sub.sent(&d);
-                        if let Err(why) = sent { break why }
-                    }
-                    None if sub.too_slow.load(Ordering::SeqCst) => {
-                        break Some(CloseReason { code: CloseCode::Other(TOO_SLOW), description: Some("too slow: reconnect with since".into()) });
-                    }
+            let mut heartbeat = tokio::time::interval(HEARTBEAT);
+            heartbeat.tick().await;
+            let mut heard = Instant::now();
+            let mut typing_tick = tokio::time::interval(Duration::from_millis(500));
+            let mut recheck = tokio::time::interval(self.state.config.stream_recheck);
+            recheck.tick().await;
+            let expiry = self.expires.map(|exp| {
+                let left = (exp - crate::time::now()).max(0) as u64;
+                tokio::time::Instant::now() + Duration::from_secs(left)
+            });
+            let expired = async move {
+                match expiry {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(expired);
+            let why = loop {
+                tokio::select! {
+                    delivery = sub.rx.recv() => match delivery {
+                        Some(d) => {
+                            if let Err(why) = Box::pin(self.deliver(&d)).await { break why }
+                        }
+                        None if sub.rx.too_slow() => {
+                            break Some(CloseReason { code: CloseCode::Other(TOO_SLOW), description: Some("too slow: reconnect with since".into()) });
+                        }
                     None => break Some(CloseCode::Restart.into()),
-                },
-                message = messages.next() => match message {
-                    Some(Ok(Message::Ping(bytes))) => {
-                        heard = Instant::now();
-                        if self.session.pong(&bytes).await.is_err() { return; }
+                    },
+                    message = messages.next() => match message {
+                        Some(Ok(Message::Ping(bytes))) => {
+                            heard = Instant::now();
+                            if Box::pin(self.session.pong(&bytes)).await.is_err() { return; }
+                        }
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                        Some(Ok(Message::Text(text))) => {
+                            heard = Instant::now();
+                            if let Err(why) = Box::pin(self.received(&text)).await { break why }
+                        }
+                        Some(Ok(_)) => heard = Instant::now(),
+                    },
+                    // Only while someone types: an idle stream has no timer to wake it.
+                    _ = typing_tick.tick(), if !self.typing.is_empty() => {
+                        if let Err(why) = Box::pin(self.typing_ended()).await { break why }
                     }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                    Some(Ok(Message::Text(text))) => {
-                        heard = Instant::now();
-                        if let Err(why) = self.received(&text).await { break why }
+                    _ = recheck.tick() => {
+                        if let Err(why) = Box::pin(self.recheck()).await { break why }
                     }
-                    Some(Ok(_)) => heard = Instant::now(),
-                },
-                // Only while someone types: an idle stream has no timer to wake it.
-                _ = typing_tick.tick(), if !self.typing.is_empty() => {
-                    if let Err(why) = self.typing_ended().await { break why }
-                }
-                _ = recheck.tick() => {
-                    if let Err(why) = self.recheck().await { break why }
-                }
-                _ = heartbeat.tick() => {
-                    if heard.elapsed() > 2 * HEARTBEAT {
-                        break Some(CloseCode::Away.into());
+                    _ = heartbeat.tick() => {
+                        if heard.elapsed() > 2 * HEARTBEAT {
+                            break Some(CloseCode::Away.into());
+                        }
+                        if Box::pin(self.session.ping(b"")).await.is_err() { return; }
                     }
-                    if self.session.ping(b"").await.is_err() { return; }
+                    () = &mut expired => {
+                        break Some(CloseReason { code: CloseCode::Other(TOKEN_EXPIRED), description: Some("token expired".into()) });
+                    }
                 }
-                () = &mut expired => {
-                    break Some(CloseReason { code: CloseCode::Other(TOKEN_EXPIRED), description: Some("token expired".into()) });
-                }
-            }
-        };
-        self.close(why).await;
+            };
+            Box::pin(self.close(why)).await;
+        }
     }
 
     async fn close(self, why: Option<CloseReason>) {
@@ -391,12 +402,12 @@ impl Stream {
         match (self.audience.admit(d), d.conversation_sid.as_deref()) {
             (Verdict::Skip, _) => Ok(()),
             (Verdict::Joined, Some(ch)) => {
-                self.send_conversation("conversationAdded", d.position, ch).await?;
+                Box::pin(self.send_conversation("conversationAdded", d.position, ch)).await?;
                 self.send(&d.text).await
             }
             (Verdict::Left, Some(ch)) => {
                 self.send(&d.text).await?;
-                self.send_conversation("conversationRemoved", d.position, ch).await
+                Box::pin(self.send_conversation("conversationRemoved", d.position, ch)).await
             }
             _ => self.send(&d.text).await,
         }

@@ -17,15 +17,16 @@
 mod audience;
 #[cfg(unix)]
 mod listen;
+mod queue;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 pub use audience::{Audience, Verdict};
+use queue::Refused;
 
 use crate::config::StreamConfig;
 use crate::db::Db;
@@ -110,31 +111,18 @@ struct Inner {
 
 struct Subscriber {
     audience: Audience,
-    tx: mpsc::Sender<Arc<Delivery>>,
-    too_slow: Arc<AtomicBool>,
-    queued_bytes: Arc<AtomicUsize>,
+    tx: queue::Sender,
 }
 
-/// A stream's place in the hub: its frames arrive on `rx`; dropped, it
-/// leaves.
+/// A stream's place in the hub: its frames arrive on `rx` (which ends,
+/// after what is queued, when the hub lets the stream go: see
+/// [`queue::Receiver::too_slow`]); dropped, it leaves.
 pub struct Subscription {
     hub: Weak<Hub>,
     id: u64,
-    pub rx: mpsc::Receiver<Arc<Delivery>>,
-    /// Set when the queue filled and the hub let go of this stream.
-    pub too_slow: Arc<AtomicBool>,
-    /// Bytes of the frames queued on `rx`: the stream takes off what it
-    /// sends ([`Subscription::sent`]).
-    queued_bytes: Arc<AtomicUsize>,
+    pub rx: queue::Receiver,
     /// Frames after this position arrive on `rx`.
     pub from: i64,
-}
-
-impl Subscription {
-    /// The stream has sent (or skipped) `delivery`, taken from `rx`.
-    pub fn sent(&self, delivery: &Delivery) {
-        self.queued_bytes.fetch_sub(delivery.text.len(), Ordering::SeqCst);
-    }
 }
 
 impl Drop for Subscription {
@@ -161,10 +149,8 @@ impl Inner {
         self.subscribers.insert(id, subscriber);
     }
 
-    fn remove(&mut self, id: u64) {
-        let Some(subscriber) = self.subscribers.remove(&id) else {
-            return;
-        };
+    fn remove(&mut self, id: u64) -> Option<Subscriber> {
+        let subscriber = self.subscribers.remove(&id)?;
         match &subscriber.audience {
             Audience::Account { account_sid, .. } => unindex(&mut self.firehoses, account_sid, id),
             Audience::User { service_sid, identity, conversations } => {
@@ -174,6 +160,7 @@ impl Inner {
                 }
             }
         }
+        Some(subscriber)
     }
 
     /// The streams that may want `d`, each once, in no particular order.
@@ -245,19 +232,11 @@ impl Hub {
             inner.running = true;
             actix_web::rt::spawn(tail(Arc::downgrade(self)));
         }
-        let (tx, rx) = mpsc::channel(self.config.queue_frames);
-        let too_slow = Arc::new(AtomicBool::new(false));
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = queue::queue();
         inner.next_id += 1;
         let id = inner.next_id;
-        let subscriber = Subscriber {
-            audience: audience.clone(),
-            tx,
-            too_slow: too_slow.clone(),
-            queued_bytes: queued_bytes.clone(),
-        };
-        inner.add(id, subscriber);
-        Some(Subscription { hub: Arc::downgrade(self), id, rx, too_slow, queued_bytes, from: inner.head })
+        inner.add(id, Subscriber { audience: audience.clone(), tx });
+        Some(Subscription { hub: Arc::downgrade(self), id, rx, from: inner.head })
     }
 
     /// Hands a typing indicator to the streams that hear it, here and (on
@@ -293,8 +272,8 @@ impl Hub {
         let inner = self.inner.lock().expect("hub lock");
         for id in inner.candidates(&typing) {
             let s = &inner.subscribers[&id];
-            if s.audience.hears_typing(&typing) && s.tx.try_send(typing.clone()).is_ok() {
-                s.queued_bytes.fetch_add(typing.text.len(), Ordering::SeqCst);
+            if s.audience.hears_typing(&typing) {
+                let _ = s.tx.push(&typing, self.config.queue_frames, self.config.queue_bytes);
             }
         }
     }
@@ -347,36 +326,22 @@ impl Hub {
                         unindex(&mut inner.members, ch, id);
                     }
                 }
-                if verdict != Verdict::Skip && !offer(s, delivery, self.config.queue_bytes) {
-                    gone.push(id);
+                if verdict != Verdict::Skip
+                    && let Err(refused) =
+                        s.tx.push(delivery, self.config.queue_frames, self.config.queue_bytes)
+                {
+                    gone.push((id, refused));
                 }
             }
-            for id in gone.drain(..) {
-                inner.remove(id);
+            for (id, refused) in gone.drain(..) {
+                if let Some(s) = inner.remove(id)
+                    && refused == Refused::Full
+                {
+                    s.tx.too_slow();
+                }
             }
             inner.head = delivery.position;
         }
-    }
-}
-
-/// Queues a delivery for one stream; false if the stream is too slow (it
-/// is marked so) or gone.
-fn offer(s: &Subscriber, delivery: &Arc<Delivery>, queue_bytes: usize) -> bool {
-    let bytes = delivery.text.len();
-    if s.queued_bytes.load(Ordering::SeqCst) + bytes > queue_bytes {
-        s.too_slow.store(true, Ordering::SeqCst);
-        return false;
-    }
-    match s.tx.try_send(delivery.clone()) {
-        Ok(()) => {
-            s.queued_bytes.fetch_add(bytes, Ordering::SeqCst);
-            true
-        }
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            s.too_slow.store(true, Ordering::SeqCst);
-            false
-        }
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }
 
@@ -464,18 +429,22 @@ mod tests {
         let queue = StreamConfig::default().queue_frames;
         for position in 1..=(queue as i64 + 1) {
             hub.dispatch(vec![delivery(position, 10)]);
-            let d = brisk.rx.try_recv().expect("the brisk stream gets each frame");
-            brisk.sent(&d);
+            brisk.rx.try_recv().expect("the brisk stream gets each frame");
         }
-        assert!(slow.too_slow.load(Ordering::SeqCst), "its queue filled");
-        assert!(!brisk.too_slow.load(Ordering::SeqCst));
+        assert!(slow.rx.too_slow(), "its queue filled");
+        assert!(!brisk.rx.too_slow());
         let mut queued = 0;
         while slow.rx.try_recv().is_ok() {
             queued += 1;
         }
         assert_eq!(queued, queue, "what was queued is still read, then the channel ends");
-        assert!(matches!(slow.rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)));
-        assert!(!other_account.too_slow.load(Ordering::SeqCst), "other accounts' streams get nothing");
+        assert_eq!(slow.rx.try_recv().unwrap_err(), queue::Empty::Closed);
+        let mut other_account = other_account;
+        assert_eq!(
+            other_account.rx.try_recv().unwrap_err(),
+            queue::Empty::Waiting,
+            "other accounts' streams get nothing"
+        );
     }
 
     #[actix_web::test]
@@ -486,7 +455,8 @@ mod tests {
         for position in 1..=4 {
             hub.dispatch(vec![delivery(position, big)]);
         }
-        assert!(sub.too_slow.load(Ordering::SeqCst), "four frames of a quarter of the bound and more");
+        assert!(sub.rx.too_slow(), "four frames of a quarter of the bound and more");
+        assert_eq!(hub.open_streams(), 0, "let go");
     }
 
     #[actix_web::test]
