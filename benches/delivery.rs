@@ -20,7 +20,11 @@
 //! counts for the memory measure: 1000,10000; 0 skips it), --threads N
 //! (threads holding the sockets, each with its own actix System: 2),
 //! --max-in-flight N (sends awaiting their answer before the timer skips
-//! one: 256). Figures go to stdout as Markdown tables.
+//! one: 256), --binary PATH (another build's `confab` to measure, e.g. the
+//! previous commit's, for a same-machine comparison), --idle-wrapper CMD
+//! (a program the idle-memory server runs under, e.g. `heaptrack -o
+//! /tmp/confab`; its RSS figures are then the wrapper's). Figures go to
+//! stdout as Markdown tables.
 //!
 //! As a smoke test (`cargo test --bench delivery -- …`, see .ci/run) it
 //! panics when the first (lowest) rate misses a frame, a send fails, a
@@ -59,6 +63,10 @@ struct Opts {
     idle: Vec<usize>,
     threads: usize,
     max_in_flight: usize,
+    /// The server to measure: another build's `confab` (default: this one).
+    binary: Option<std::path::PathBuf>,
+    /// A program the idle-memory server runs under (a heap profiler).
+    idle_wrapper: Vec<String>,
 }
 
 fn parse_args() -> Opts {
@@ -72,6 +80,8 @@ fn parse_args() -> Opts {
         idle: vec![1000, 10000],
         threads: 2,
         max_in_flight: 256,
+        binary: None,
+        idle_wrapper: Vec::new(),
     };
     let list = |v: String, what: &str| -> Vec<usize> {
         v.split(',')
@@ -91,6 +101,8 @@ fn parse_args() -> Opts {
             "--idle" => o.idle = list(val(), "--idle").into_iter().filter(|&n| n > 0).collect(),
             "--threads" => o.threads = val().parse().expect("--threads N"),
             "--max-in-flight" => o.max_in_flight = val().parse().expect("--max-in-flight N"),
+            "--binary" => o.binary = Some(val().into()),
+            "--idle-wrapper" => o.idle_wrapper = val().split_whitespace().map(str::to_owned).collect(),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown option {other}"),
         }
@@ -119,42 +131,6 @@ fn raise_nofile_limit() -> u64 {
         }
     }
     0
-}
-
-/// CPU time a process has used (all its threads, user and system), in
-/// clock ticks; `pid` `None`: this process.
-fn cpu_ticks(pid: Option<u32>) -> u64 {
-    let path = pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    // After "pid (comm) ": state, ppid, …; utime and stime are fields 14 and 15.
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
-    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    field(11) + field(12)
-}
-
-/// The whole machine's busy CPU time (every CPU, every process), in clock
-/// ticks: /proc/stat's first line less idle and iowait.
-fn machine_busy_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let ticks: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .map(|v| v.parse().unwrap_or(0))
-        .collect();
-    ticks.iter().sum::<u64>() - ticks.get(3).unwrap_or(&0) - ticks.get(4).unwrap_or(&0)
-}
-
-fn ticks_per_second() -> f64 {
-    #[cfg(target_os = "linux")]
-    // SAFETY: sysconf reads a constant.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    #[cfg(not(target_os = "linux"))]
-    let ticks = 100;
-    if ticks > 0 { ticks as f64 } else { 100.0 }
 }
 
 async fn post(client: &awc::Client, url: String, form: &[(&str, &str)]) -> serde_json::Value {
@@ -664,7 +640,10 @@ struct Memory {
 /// A fresh server: RSS after a warm-up with no stream open, then with
 /// each count of idle end-user sockets (opened on top of the last count).
 async fn measure_idle(database_url: &str, opts: &Opts, sockets: &Sockets) -> (Memory, Vec<String>) {
-    let mut server = start_server(database_url, &[], None, &[("CONFAB_LOG_FORMAT", "json")]);
+    let wrapper = &opts.idle_wrapper;
+    // A wrapped server is this build's (the wrapper is given its path).
+    let binary = if wrapper.is_empty() { opts.binary.as_deref() } else { None };
+    let mut server = start_server(database_url, wrapper, binary, &[("CONFAB_LOG_FORMAT", "json")]);
     let closes_before = sockets.counters.closes.load(Ordering::Relaxed);
     let population = populate(&server.base, opts.conversations, opts.participants).await;
     // Warm-up: a request and a few streams opened and closed.
@@ -687,7 +666,8 @@ async fn measure_idle(database_url: &str, opts: &Opts, sockets: &Sockets) -> (Me
         server.assert_alive();
         let fds = server.fds();
         assert!(
-            fds >= base_fds + n,
+            // (A wrapper's descriptors are not the server's.)
+            !wrapper.is_empty() || fds >= base_fds + n,
             "{n} streams open, but the server holds {fds} descriptors ({base_fds} before)"
         );
         points.push((n, server.rss_kib(), fds));
@@ -752,7 +732,8 @@ async fn run(opts: Opts, nofile: u64) {
 
         // Delivery at each rate.
         let (database_url, pg_name) = database("confab_bench_delivery");
-        let mut server = start_server(&database_url, &[], None, &[("CONFAB_LOG_FORMAT", "json")]);
+        let mut server =
+            start_server(&database_url, &[], opts.binary.as_deref(), &[("CONFAB_LOG_FORMAT", "json")]);
         let t = Instant::now();
         let population = populate(&server.base, opts.conversations, opts.participants).await;
         sockets.open(&population.stream_urls).await;

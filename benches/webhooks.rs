@@ -114,6 +114,33 @@ struct Target {
     sent: Vec<(String, Instant)>,
     sends: usize,
     elapsed: Duration,
+    /// CPU used during this target's phases, in clock ticks.
+    cpu: Cpu,
+}
+
+/// Where the CPU went during a target's phases, in clock ticks.
+#[derive(Default, Clone, Copy)]
+struct Cpu {
+    /// The server sent to.
+    server: u64,
+    /// This process: the load generator and the receiver.
+    bench: u64,
+    /// Every process on the machine.
+    machine: u64,
+}
+
+impl Cpu {
+    fn now(server: u32) -> Cpu {
+        Cpu { server: cpu_ticks(Some(server)), bench: cpu_ticks(None), machine: machine_busy_ticks() }
+    }
+
+    /// Microseconds of CPU per send: (server, bench, the rest of the
+    /// machine: the database and the idle server's background).
+    fn per_send(&self, sends: usize) -> (f64, f64, f64) {
+        let us = |ticks: u64| ticks as f64 / ticks_per_second() * 1e6 / sends.max(1) as f64;
+        let rest = self.machine.saturating_sub(self.server + self.bench);
+        (us(self.server), us(self.bench), us(rest))
+    }
 }
 
 async fn prepare(server: Server, http: &awc::Client, clients: usize, hook: Option<(&str, &str)>) -> Target {
@@ -143,12 +170,13 @@ async fn prepare(server: Server, http: &awc::Client, clients: usize, hook: Optio
         let body: serde_json::Value = res.json().await.unwrap();
         conversations.push(body["sid"].as_str().unwrap().to_owned());
     }
-    Target { server, conversations, sent: Vec::new(), sends: 0, elapsed: Duration::ZERO }
+    Target { server, conversations, sent: Vec::new(), sends: 0, elapsed: Duration::ZERO, cpu: Cpu::default() }
 }
 
 /// Closed-loop sends for `duration`, one client per conversation.
 async fn phase(target: &mut Target, http: &awc::Client, duration: Duration) {
     let start = Instant::now();
+    let before = Cpu::now(target.server.child.id());
     let deadline = start + duration;
     let base = target.server.base.clone();
     let runs = target.conversations.iter().map(|ch| {
@@ -179,6 +207,10 @@ async fn phase(target: &mut Target, http: &awc::Client, duration: Duration) {
         target.sent.extend(sent);
     }
     target.elapsed += start.elapsed();
+    let after = Cpu::now(target.server.child.id());
+    target.cpu.server += after.server - before.server;
+    target.cpu.bench += after.bench - before.bench;
+    target.cpu.machine += after.machine - before.machine;
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -194,6 +226,7 @@ async fn run(opts: Opts) {
         "| backend | clients | sends/s without | sends/s with webhook | with ÷ without | deliveries/s | p50 ms | p99 ms | max ms | last delivery after last send | missing |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut cpu_rows = Vec::new();
     for backend in &opts.backends {
         let (url_a, url_b) = match backend.as_str() {
             "sqlite" => {
@@ -255,6 +288,7 @@ async fn run(opts: Opts) {
             tail,
             hooked.sends - delays.len(),
         );
+        cpu_rows.push((backend.clone(), hooked.cpu.per_send(hooked.sends), plain.cpu.per_send(plain.sends)));
         for (name, server) in [("with webhook", &mut hooked.server), ("without", &mut plain.server)] {
             server.assert_alive();
             let errors = server.logged_errors();
@@ -266,6 +300,26 @@ async fn run(opts: Opts) {
             drop_pg_database(&opts.pg_url, "confab_bench_hooks_a");
             drop_pg_database(&opts.pg_url, "confab_bench_hooks_b");
         }
+    }
+    // Where a send's CPU goes: the webhook's share shows as the difference.
+    println!(
+        "\nCPU per send, µs (server | load generator and receiver | the rest: database, the other server):\n"
+    );
+    println!(
+        "| backend | server with | server without | bench with | bench without | rest with | rest without | total with ÷ without |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (backend, with, without) in cpu_rows {
+        println!(
+            "| {backend} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} |",
+            with.0,
+            without.0,
+            with.1,
+            without.1,
+            with.2,
+            without.2,
+            (with.0 + with.1 + with.2) / (without.0 + without.1 + without.2),
+        );
     }
 }
 

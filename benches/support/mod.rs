@@ -175,3 +175,39 @@ pub fn start_server(
     }
     panic!("confab did not start; see its log in {}", server.log_path().display());
 }
+
+/// CPU time a process has used (all its threads, user and system), in
+/// clock ticks; `pid` `None`: this process.
+pub fn cpu_ticks(pid: Option<u32>) -> u64 {
+    let path = pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // After "pid (comm) ": state, ppid, …; utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
+}
+
+/// The whole machine's busy CPU time (every CPU, every process), in clock
+/// ticks: /proc/stat's first line less idle and iowait.
+pub fn machine_busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    ticks.iter().sum::<u64>() - ticks.get(3).unwrap_or(&0) - ticks.get(4).unwrap_or(&0)
+}
+
+pub fn ticks_per_second() -> f64 {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sysconf reads a constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    #[cfg(not(target_os = "linux"))]
+    let ticks = 100;
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
