@@ -23,8 +23,9 @@
 //! one: 256), --binary PATH (another build's `confab` to measure, e.g. the
 //! previous commit's, for a same-machine comparison), --idle-wrapper CMD
 //! (a program the idle-memory server runs under, e.g. `heaptrack -o
-//! /tmp/confab`; its RSS figures are then the wrapper's). Figures go to
-//! stdout as Markdown tables.
+//! /tmp/confab`; its RSS figures are then the wrapper's, and a wrapper
+//! that forks, as heaptrack does, leaves the server running when the bench
+//! ends: stop it yourself). Figures go to stdout as Markdown tables.
 //!
 //! As a smoke test (`cargo test --bench delivery -- …`, see .ci/run) it
 //! panics when the first (lowest) rate misses a frame, a send fails, a
