@@ -150,10 +150,10 @@ impl Stream {
         since: Option<i64>,
     ) -> impl Future<Output = ()> {
         async move {
-            // Every call awaited below, but the select, is boxed: this future
-            // lives as long as the socket and is as large as the largest future
-            // it awaits inline (an idle stream would pay for its replay's and
-            // recheck's state all its life).
+            // Every call awaited below, but the timers and the select, is
+            // boxed: this future lives as long as the socket and is as large
+            // as the largest future it awaits inline (an idle stream would pay
+            // for its replay's and recheck's state all its life).
             if let Some(since) = since
                 && let Err(why) = Box::pin(self.replay(since)).await
             {

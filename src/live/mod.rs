@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 pub use audience::{Audience, Verdict};
-use queue::Refused;
 
 use crate::config::StreamConfig;
 use crate::db::Db;
@@ -327,16 +326,13 @@ impl Hub {
                     }
                 }
                 if verdict != Verdict::Skip
-                    && let Err(refused) =
-                        s.tx.push(delivery, self.config.queue_frames, self.config.queue_bytes)
+                    && s.tx.push(delivery, self.config.queue_frames, self.config.queue_bytes).is_err()
                 {
-                    gone.push((id, refused));
+                    gone.push(id);
                 }
             }
-            for (id, refused) in gone.drain(..) {
-                if let Some(s) = inner.remove(id)
-                    && refused == Refused::Full
-                {
+            for id in gone.drain(..) {
+                if let Some(s) = inner.remove(id) {
                     s.tx.too_slow();
                 }
             }

@@ -16,14 +16,9 @@ use super::Delivery;
 /// Above this many slots, an emptied queue gives its memory back.
 const KEEP_SLOTS: usize = 8;
 
-/// Why a frame was not queued.
+/// A frame was not queued: it would pass the bound in frames or bytes.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Refused {
-    /// Over the bound in frames or bytes.
-    Full,
-    /// The sending side has let the stream go.
-    Closed,
-}
+pub struct Full;
 
 /// Why nothing could be taken.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,7 +32,9 @@ pub enum Empty {
 #[derive(Default)]
 struct State {
     frames: VecDeque<Arc<Delivery>>,
-    /// Bytes of the frames' texts in `frames`.
+    /// Bytes of the frames' texts in `frames`. A frame stops counting when
+    /// the stream takes it, not when its socket has sent it: the bound can
+    /// be passed by the one frame being written.
     bytes: usize,
     /// The hub let go: what is queued is still taken, then `None`.
     closed: bool,
@@ -67,14 +64,12 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 impl Sender {
     /// Queues `frame` unless that would pass `max_frames` frames or
     /// `max_bytes` bytes.
-    pub fn push(&self, frame: &Arc<Delivery>, max_frames: usize, max_bytes: usize) -> Result<(), Refused> {
+    /// (Only the `Sender` closes the queue, so it is open here.)
+    pub fn push(&self, frame: &Arc<Delivery>, max_frames: usize, max_bytes: usize) -> Result<(), Full> {
         let waker = {
             let mut state = lock(&self.0);
-            if state.closed {
-                return Err(Refused::Closed);
-            }
             if state.frames.len() >= max_frames || state.bytes + frame.text.len() > max_bytes {
-                return Err(Refused::Full);
+                return Err(Full);
             }
             state.bytes += frame.text.len();
             state.frames.push_back(frame.clone());
@@ -169,9 +164,9 @@ mod tests {
     fn bounded_in_frames_and_bytes() {
         let (tx, mut rx) = queue();
         tx.push(&frame(1, 10), 2, 25).unwrap();
-        assert_eq!(tx.push(&frame(2, 16), 2, 25), Err(Refused::Full), "26 bytes");
+        assert_eq!(tx.push(&frame(2, 16), 2, 25), Err(Full), "26 bytes");
         tx.push(&frame(2, 15), 2, 25).unwrap();
-        assert_eq!(tx.push(&frame(3, 0), 2, 25), Err(Refused::Full), "a third frame");
+        assert_eq!(tx.push(&frame(3, 0), 2, 25), Err(Full), "a third frame");
         assert_eq!(rx.try_recv().unwrap().position, 1);
         tx.push(&frame(3, 10), 2, 25).unwrap();
         assert_eq!(rx.try_recv().unwrap().position, 2);
@@ -189,18 +184,31 @@ mod tests {
         assert_eq!(rx.try_recv().unwrap_err(), Empty::Closed);
     }
 
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
     #[actix_web::test]
-    async fn a_waiting_receiver_is_woken_by_a_push_and_by_the_close() {
+    async fn a_waiting_receiver_is_woken_by_a_push() {
         let (tx, mut rx) = queue();
-        let taker = actix_web::rt::spawn(async move {
-            let first = rx.recv().await.map(|f| f.position);
-            let second = rx.recv().await.map(|f| f.position);
-            (first, second)
-        });
+        let taker = actix_web::rt::spawn(async move { rx.recv().await.map(|f| f.position) });
         actix_web::rt::task::yield_now().await;
         tx.push(&frame(7, 1), 8, 100).unwrap();
+        let taken = tokio::time::timeout(PATIENCE, taker).await.expect("woken by the push");
+        assert_eq!(taken.unwrap(), Some(7));
+        drop(tx);
+    }
+
+    #[actix_web::test]
+    async fn a_waiting_receiver_is_woken_by_the_close_and_told_why() {
+        let (tx, mut rx) = queue();
+        let taker = actix_web::rt::spawn(async move {
+            let taken = rx.recv().await;
+            (taken.is_none(), rx.too_slow())
+        });
         actix_web::rt::task::yield_now().await;
         drop(tx);
-        assert_eq!(taker.await.unwrap(), (Some(7), None));
+        let (ended, too_slow) =
+            tokio::time::timeout(PATIENCE, taker).await.expect("woken by the close").unwrap();
+        assert!(ended);
+        assert!(!too_slow, "a sender that just goes (the hub shutting down) is not a slow stream");
     }
 }
