@@ -20,7 +20,9 @@
 //! (the webhook configured through `/v1`'s `Configuration/Webhooks`, the
 //! default, or through Chat's `/v2/Services/{IS}` fields, so that it is
 //! called with Chat's names and parameters: `onMessageSent`). Figures go to
-//! stdout as a Markdown table.
+//! stdout as Markdown tables: the rates and delays, then the CPU each send
+//! used (the server sent to, this process, the rest of the machine) with
+//! and without the webhook, read from /proc over each server's phases.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
