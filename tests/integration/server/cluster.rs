@@ -45,13 +45,19 @@ fn storage_url(db: &TestDb) -> String {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Two free ports, different from each other: both listeners are held
+/// while the ports are read (one released before the other is bound can
+/// be handed out again, which made an instance's metrics listener collide
+/// with its own API port).
+fn free_ports() -> (u16, u16) {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (a, b) = (bind(), bind());
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
 /// Instance `name` on a port of its own, and its metrics on another.
 async fn start(db: &TestDb, storage: &str, name: &str) -> Instance {
-    let (port, metrics_port) = (free_port(), free_port());
+    let (port, metrics_port) = free_ports();
     let dir = db.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let database_url = match &db.url {
