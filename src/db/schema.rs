@@ -274,6 +274,8 @@ diesel::table! {
     webhook_cursor (id) {
         id -> Integer,
         position -> BigInt,
+        owner -> BigInt,
+        leased_until -> BigInt,
     }
 }
 

@@ -1,9 +1,13 @@
 //! Post-event webhook deliveries still owed (`webhook_deliveries`), and the
-//! cursor of the fan-out that writes them from the event log
-//! (`webhook_cursor`). Nothing about a delivery lives only in memory: an
-//! instance that dies mid-attempt leaves a lease that runs out, and another
-//! (or the same, restarted) attempts it again with the same idempotency
-//! token.
+//! cursor of the fan-out that reads them from the event log
+//! (`webhook_cursor`, leased by one instance at a time). The fan-out
+//! attempts a delivery once before it moves the cursor past its event; only
+//! a delivery that was not answered then (a failure, an attempt still
+//! under way, or a queue that already has rows) is written here. Nothing
+//! about a delivery lives only in memory: until the cursor moves, the log
+//! holds it; after, this table does. An instance that dies mid-attempt
+//! leaves a lease that runs out, and another (or the same, restarted)
+//! attempts it again with the same idempotency token.
 //!
 //! A queue (one URL, one conversation) is delivered in order: only its
 //! oldest row is ever claimed, and a row stays until its receiver answered
@@ -40,6 +44,30 @@ pub struct NewDelivery {
     pub max_attempts: Option<i32>,
 }
 
+impl NewDelivery {
+    /// The delivery as a row not written yet (id 0): what its first
+    /// attempt is made from.
+    pub fn unwritten(&self) -> DeliveryRow {
+        DeliveryRow {
+            id: 0,
+            account_sid: self.account_sid.clone(),
+            position: self.position,
+            event_type: self.event_type.clone(),
+            webhook: self.webhook.clone(),
+            url: self.url.clone(),
+            method: self.method.clone(),
+            queue: self.queue.clone(),
+            params: self.params.clone(),
+            token: self.token.clone(),
+            attempts: self.attempts,
+            due: self.due,
+            expires: self.expires,
+            leased_until: self.leased_until,
+            max_attempts: self.max_attempts,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = webhook_deliveries)]
 pub struct DeliveryRow {
@@ -60,33 +88,47 @@ pub struct DeliveryRow {
     pub max_attempts: Option<i32>,
 }
 
-/// Key of the fan-out's lock (`pg_try_advisory_xact_lock`): "confabwh".
-const FANOUT_LOCK_KEY: i64 = 0x636f_6e66_6162_7768;
-
-/// The fan-out's position, locked for this transaction; `None` when
-/// another instance holds it (PostgreSQL: that one is fanning out now).
-/// The lock is an advisory one: taking it writes nothing.
-pub fn lock_cursor(conn: &mut DbConnection) -> StoreResult<Option<i64>> {
-    #[derive(QueryableByName)]
-    struct Locked {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        locked: bool,
-    }
-    if let DbConnection::Postgresql(pg) = conn {
-        let taken = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
-            .bind::<BigInt, _>(FANOUT_LOCK_KEY)
-            .get_result::<Locked>(pg)?;
-        if !taken.locked {
-            return Ok(None);
-        }
-    }
-    // On SQLite the write transaction is the lock: one writer at a time.
-    Ok(Some(
+/// Takes the fan-out's cursor for `owner` (an instance) until `until`,
+/// or keeps it when `owner` holds it already: its position, or `None`
+/// while another instance's lease runs (that one is fanning out).
+pub fn lease_cursor(conn: &mut DbConnection, owner: i64, now: i64, until: i64) -> StoreResult<Option<i64>> {
+    Ok(diesel::update(
         webhook_cursor::table
             .filter(webhook_cursor::id.eq(1))
-            .select(webhook_cursor::position)
-            .get_result(conn)?,
-    ))
+            .filter(webhook_cursor::owner.eq(owner).or(webhook_cursor::leased_until.lt(now))),
+    )
+    .set((webhook_cursor::owner.eq(owner), webhook_cursor::leased_until.eq(until)))
+    .returning(webhook_cursor::position)
+    .get_result(conn)
+    .optional()?)
+}
+
+/// Moves the cursor from `from` to `to` and extends the lease, if `owner`
+/// still holds it at `from`; `false` when another instance took it over
+/// (whatever this one read since is that instance's to fan out).
+pub fn move_cursor(conn: &mut DbConnection, owner: i64, from: i64, to: i64, until: i64) -> StoreResult<bool> {
+    let moved = diesel::update(
+        webhook_cursor::table
+            .filter(webhook_cursor::id.eq(1))
+            .filter(webhook_cursor::owner.eq(owner))
+            .filter(webhook_cursor::position.eq(from)),
+    )
+    .set((webhook_cursor::position.eq(to), webhook_cursor::leased_until.eq(until)))
+    .execute(conn)?;
+    Ok(moved == 1)
+}
+
+/// Which of `queues` have deliveries owed: a new delivery to one of them
+/// waits behind those (written as a row), the others may be sent at once.
+pub fn blocked(conn: &mut DbConnection, queues: &[&str]) -> StoreResult<Vec<String>> {
+    if queues.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(webhook_deliveries::table
+        .filter(webhook_deliveries::queue.eq_any(queues))
+        .select(webhook_deliveries::queue)
+        .distinct()
+        .load(conn)?)
 }
 
 /// Is any post-event webhook configured (a service's URL, or a
@@ -102,13 +144,6 @@ pub fn any_configured(conn: &mut DbConnection) -> StoreResult<bool> {
             conversation_webhooks::table.select(conversation_webhooks::id),
         ))
         .get_result(conn)?)
-}
-
-pub fn move_cursor(conn: &mut DbConnection, position: i64) -> StoreResult<()> {
-    diesel::update(webhook_cursor::table.filter(webhook_cursor::id.eq(1)))
-        .set(webhook_cursor::position.eq(position))
-        .execute(conn)?;
-    Ok(())
 }
 
 pub fn insert(conn: &mut DbConnection, rows: &[NewDelivery]) -> StoreResult<()> {
@@ -135,6 +170,15 @@ const CLAIMABLE: &str = "SELECT d.id, d.account_sid, d.position, d.event_type, d
      WHERE d.due <= $1 AND d.leased_until <= $1 \
        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.queue = d.queue AND e.id < d.id) \
      ORDER BY d.due, d.id LIMIT $2";
+
+/// Writes `row` leased to this instance until `leased_until` (its attempt
+/// is under way) and returns its id, to settle it by.
+pub fn insert_leased(conn: &mut DbConnection, row: &NewDelivery) -> StoreResult<i64> {
+    Ok(diesel::insert_into(webhook_deliveries::table)
+        .values(row)
+        .returning(webhook_deliveries::id)
+        .get_result(conn)?)
+}
 
 /// Claims the heads of up to `limit` queues that are due, each with the
 /// deliveries queued behind it (up to `run` in all), for `lease` ms:

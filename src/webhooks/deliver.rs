@@ -1,5 +1,7 @@
-//! Sending post-event deliveries: claim due rows (each the oldest of its
-//! queue) under a lease, send them side by side, then remove each that its
+//! Sending post-event deliveries. The fan-out makes each delivery's first
+//! attempt ([`super::direct`]); what it could not settle then is written as
+//! a row, and this loop claims due rows (each the oldest of its queue)
+//! under a lease, sends them side by side, then removes each that its
 //! receiver answered, or schedule its next attempt with an exponential
 //! backoff: on connection errors, timeouts, 429 and 5xx, until the
 //! delivery's retry horizon. Any other answer ends the delivery. Every
@@ -26,12 +28,13 @@ const QUEUES: i64 = 64;
 const RUN: i64 = 32;
 /// How long a claim holds: longer than an attempt can take, so a lease
 /// runs out only when its instance died mid-attempt.
-const LEASE_MS: i64 = 60_000;
+pub const LEASE_MS: i64 = 60_000;
 /// The longest wait between looks at the table (other instances' fan-outs
 /// and lapsed leases).
 const IDLE: Duration = Duration::from_secs(1);
 /// The longest pause between attempts.
 const MAX_BACKOFF_MS: i64 = 5 * 60_000;
+
 pub struct Deliverer {
     pub hooks: Arc<Webhooks>,
 }
@@ -71,11 +74,7 @@ impl Deliverer {
                 let permit = in_flight.clone().acquire_owned().await.expect("the semaphore is never closed");
                 let me = me.clone();
                 actix_web::rt::spawn(async move {
-                    // The queue drains, run after run, while its deliveries succeed.
-                    let mut next = run;
-                    while !next.is_empty() {
-                        next = me.deliver_run(next).await;
-                    }
+                    drain(&me.hooks, run).await;
                     drop(permit);
                 });
             }
@@ -108,144 +107,173 @@ impl Deliverer {
             () = tokio::time::sleep(wait) => {}
         }
     }
+}
 
-    /// Sends a run of one queue in order, stopping at the first attempt
-    /// worth retrying; records it all in one transaction; returns the
-    /// queue's next run (none when it is empty or waits for a retry).
-    async fn deliver_run(&self, run: Vec<DeliveryRow>) -> Vec<DeliveryRow> {
-        let queue = run[0].queue.clone();
-        let mut done = Vec::with_capacity(run.len());
-        let mut retry = None;
-        let mut untried = Vec::new();
-        let mut rows = run.into_iter();
-        for row in rows.by_ref() {
-            let token = self.hooks.tokens.get(&self.hooks.db, &self.hooks.keys, &row.account_sid).await;
-            let verdict = self.attempt(&row, token).await;
-            let outcome = match &verdict {
-                Verdict::Done => "done",
-                Verdict::Retry(_) => "retry",
-                Verdict::Unsent(_) => "unsent",
-            };
-            metrics::counter!("confab_webhook_attempts_total", "outcome" => outcome).increment(1);
-            match verdict {
-                Verdict::Done => done.push(row.id),
-                Verdict::Retry(why) => {
-                    retry = self.next_attempt(&row, &why, true);
-                    if retry.is_none() {
-                        done.push(row.id);
-                    }
-                    break;
-                }
-                Verdict::Unsent(why) => {
-                    retry = self.next_attempt(&row, &why, false);
-                    if retry.is_none() {
-                        done.push(row.id);
-                    }
-                    break;
-                }
-            }
-        }
-        untried.extend(rows.map(|r| r.id));
-        let now = now_ms();
-        let saved = self
-            .hooks
-            .db
-            .write_unlogged(move |tx| {
-                let settled = store::deliveries::Settled { done: &done, retry, untried: &untried };
-                Ok::<_, ApiError>(store::deliveries::settle(
-                    tx.conn()?,
-                    &queue,
-                    &settled,
-                    now,
-                    LEASE_MS,
-                    RUN,
-                )?)
-            })
-            .await;
-        saved.unwrap_or_else(|e| {
-            // The leases run out and the run is sent again, with the same tokens.
-            tracing::warn!(error = %e, "could not record webhook deliveries");
-            Vec::new()
-        })
-    }
-
-    /// One attempt.
-    async fn attempt(&self, row: &DeliveryRow, auth_token: Option<String>) -> Verdict {
-        let retry_count = row.attempts;
-        let Some(auth_token) = auth_token else {
-            // Nothing can be signed without the token (an account created
-            // before tokens were sealed, until its token is next used).
-            tracing::warn!(
-                delivery = row.id, account_sid = %row.account_sid, event_type = %row.event_type,
-                "webhook not sent: the account's Auth Token is not known yet (authenticate once with it, or rotate it)"
-            );
-            return Verdict::Unsent("auth token unknown".to_owned());
-        };
-        let mut params: Vec<(String, String)> = form_urlencoded::parse(row.params.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        params.push(("RetryCount".to_owned(), retry_count.to_string()));
-        let request = Request {
-            url: &row.url,
-            method: &row.method,
-            params: &params,
-            auth_token: &auth_token,
-            idempotency_token: &row.token,
-        };
-        // How long after it was due this attempt goes out: the deliverer's lag.
-        metrics::histogram!("confab_webhook_delivery_lag_seconds")
-            .record(now_ms().saturating_sub(row.due).max(0) as f64 / 1000.0);
-        let started = Instant::now();
-        let outcome = self.hooks.outbound.send(&request).await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        if outcome.is_success() {
-            tracing::info!(
-                delivery = row.id, position = row.position, webhook = %row.webhook,
-                event_type = %row.event_type, url = %row.url, retry_count, elapsed_ms,
-                outcome = %outcome, "webhook delivered"
-            );
-            Verdict::Done
-        } else if outcome.is_retryable() {
-            tracing::warn!(
-                delivery = row.id, event_type = %row.event_type, url = %row.url, retry_count, elapsed_ms,
-                outcome = %outcome, "webhook attempt failed"
-            );
-            Verdict::Retry(outcome.to_string())
-        } else {
-            tracing::warn!(
-                delivery = row.id, event_type = %row.event_type, url = %row.url, retry_count, elapsed_ms,
-                outcome = %outcome, "webhook refused; not retried"
-            );
-            Verdict::Done
-        }
-    }
-
-    /// When a failed delivery is tried again: `(id, attempts, due)`, or
-    /// `None` once its retry horizon has passed or its attempts (a Chat
-    /// webhook's retry count + 1) are spent: it is given up. `sent`: the
-    /// request went out (else it does not count as an attempt).
-    fn next_attempt(&self, row: &DeliveryRow, why: &str, sent: bool) -> Option<(i64, i32, i64)> {
-        let attempts = row.attempts + i32::from(sent);
-        if sent && row.max_attempts.is_some_and(|max| attempts >= max) {
-            tracing::error!(
-                delivery = row.id, event_type = %row.event_type, url = %row.url, attempts, last = why,
-                "webhook given up: its retry count is spent"
-            );
-            return None;
-        }
-        let due = now_ms() + backoff(self.hooks.config.retry_base, attempts.max(1));
-        if due > row.expires {
-            tracing::error!(
-                delivery = row.id, event_type = %row.event_type, url = %row.url, attempts, last = why,
-                "webhook given up: retry horizon reached"
-            );
-            return None;
-        }
-        Some((row.id, attempts, due))
+/// Sends runs of one queue, one after the other, while its deliveries
+/// succeed: until it is empty or waits for a retry.
+pub async fn drain(hooks: &Webhooks, run: Vec<DeliveryRow>) {
+    let mut next = run;
+    while !next.is_empty() {
+        next = deliver_run(hooks, next).await;
     }
 }
 
-enum Verdict {
+/// Sends a run of one queue in order, stopping at the first attempt
+/// worth retrying; records it all in one transaction; returns the
+/// queue's next run (none when it is empty or waits for a retry).
+async fn deliver_run(hooks: &Webhooks, run: Vec<DeliveryRow>) -> Vec<DeliveryRow> {
+    let queue = run[0].queue.clone();
+    let mut done = Vec::with_capacity(run.len());
+    let mut retry = None;
+    let mut rows = run.into_iter();
+    for row in rows.by_ref() {
+        let verdict = attempt(hooks, &row).await;
+        match next(hooks, &row, &verdict) {
+            Next::Over => done.push(row.id),
+            Next::Again { attempts, due } => {
+                retry = Some((row.id, attempts, due));
+                break;
+            }
+        }
+    }
+    let untried: Vec<i64> = rows.map(|r| r.id).collect();
+    let settled = store::deliveries::Settled { done: &done, retry, untried: &untried };
+    record(hooks, &queue, &settled).await
+}
+
+/// Records how a run of `queue` ended; returns the queue's next run.
+async fn record(hooks: &Webhooks, queue: &str, settled: &store::deliveries::Settled<'_>) -> Vec<DeliveryRow> {
+    let now = now_ms();
+    let (queue, done, retry, untried) =
+        (queue.to_owned(), settled.done.to_vec(), settled.retry, settled.untried.to_vec());
+    let saved = hooks
+        .db
+        .write_unlogged(move |tx| {
+            let settled = store::deliveries::Settled { done: &done, retry, untried: &untried };
+            Ok::<_, ApiError>(store::deliveries::settle(tx.conn()?, &queue, &settled, now, LEASE_MS, RUN)?)
+        })
+        .await;
+    saved.unwrap_or_else(|e| {
+        // The leases run out and the run is sent again, with the same tokens.
+        tracing::warn!(error = %e, "could not record webhook deliveries");
+        Vec::new()
+    })
+}
+
+/// Settles the written delivery `id` of `queue`, whose attempt ended in
+/// `next` (the fan-out wrote it, leased to this instance, while the
+/// attempt was under way), then delivers what follows it in its queue.
+pub async fn settle_written(hooks: &Webhooks, queue: &str, id: i64, next: Next) {
+    let (done, retry) = match next {
+        Next::Over => (vec![id], None),
+        Next::Again { attempts, due } => (Vec::new(), Some((id, attempts, due))),
+    };
+    let settled = store::deliveries::Settled { done: &done, retry, untried: &[] };
+    let run = record(hooks, queue, &settled).await;
+    drain(hooks, run).await;
+}
+
+/// One attempt, counted and logged.
+pub async fn attempt(hooks: &Webhooks, row: &DeliveryRow) -> Verdict {
+    let token = hooks.tokens.get(&hooks.db, &hooks.keys, &row.account_sid).await;
+    let verdict = send(hooks, row, token).await;
+    let outcome = match &verdict {
+        Verdict::Done => "done",
+        Verdict::Retry(_) => "retry",
+        Verdict::Unsent(_) => "unsent",
+    };
+    metrics::counter!("confab_webhook_attempts_total", "outcome" => outcome).increment(1);
+    verdict
+}
+
+async fn send(hooks: &Webhooks, row: &DeliveryRow, auth_token: Option<String>) -> Verdict {
+    let retry_count = row.attempts;
+    let Some(auth_token) = auth_token else {
+        // Nothing can be signed without the token (an account created
+        // before tokens were sealed, until its token is next used).
+        tracing::warn!(
+            delivery = row.id, account_sid = %row.account_sid, event_type = %row.event_type,
+            "webhook not sent: the account's Auth Token is not known yet (authenticate once with it, or rotate it)"
+        );
+        return Verdict::Unsent("auth token unknown".to_owned());
+    };
+    let mut params: Vec<(String, String)> = form_urlencoded::parse(row.params.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    params.push(("RetryCount".to_owned(), retry_count.to_string()));
+    let request = Request {
+        url: &row.url,
+        method: &row.method,
+        params: &params,
+        auth_token: &auth_token,
+        idempotency_token: &row.token,
+    };
+    // How long after it was due this attempt goes out: the deliverer's lag.
+    metrics::histogram!("confab_webhook_delivery_lag_seconds")
+        .record(now_ms().saturating_sub(row.due).max(0) as f64 / 1000.0);
+    let started = Instant::now();
+    let outcome = hooks.outbound.send(&request).await;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    if outcome.is_success() {
+        tracing::info!(
+            delivery = row.id, position = row.position, webhook = %row.webhook,
+            event_type = %row.event_type, url = %row.url, retry_count, elapsed_ms,
+            outcome = %outcome, "webhook delivered"
+        );
+        Verdict::Done
+    } else if outcome.is_retryable() {
+        tracing::warn!(
+            delivery = row.id, event_type = %row.event_type, url = %row.url, retry_count, elapsed_ms,
+            outcome = %outcome, "webhook attempt failed"
+        );
+        Verdict::Retry(outcome.to_string())
+    } else {
+        tracing::warn!(
+            delivery = row.id, event_type = %row.event_type, url = %row.url, retry_count, elapsed_ms,
+            outcome = %outcome, "webhook refused; not retried"
+        );
+        Verdict::Done
+    }
+}
+
+/// What becomes of a delivery after an attempt.
+pub enum Next {
+    /// Answered, refused for good, or given up.
+    Over,
+    /// Tried again at `due`, after `attempts` so far.
+    Again { attempts: i32, due: i64 },
+}
+
+/// What follows `verdict`: a failed delivery is tried again with a
+/// backoff, unless its retry horizon has passed or its attempts (a Chat
+/// webhook's retry count + 1) are spent: then it is given up. A request
+/// that was not sent does not count as an attempt.
+pub fn next(hooks: &Webhooks, row: &DeliveryRow, verdict: &Verdict) -> Next {
+    let (why, sent) = match verdict {
+        Verdict::Done => return Next::Over,
+        Verdict::Retry(why) => (why, true),
+        Verdict::Unsent(why) => (why, false),
+    };
+    let attempts = row.attempts + i32::from(sent);
+    if sent && row.max_attempts.is_some_and(|max| attempts >= max) {
+        tracing::error!(
+            delivery = row.id, event_type = %row.event_type, url = %row.url, attempts, last = why,
+            "webhook given up: its retry count is spent"
+        );
+        return Next::Over;
+    }
+    let due = now_ms() + backoff(hooks.config.retry_base, attempts.max(1));
+    if due > row.expires {
+        tracing::error!(
+            delivery = row.id, event_type = %row.event_type, url = %row.url, attempts, last = why,
+            "webhook given up: retry horizon reached"
+        );
+        return Next::Over;
+    }
+    Next::Again { attempts, due }
+}
+
+pub enum Verdict {
     /// Answered, or refused for good: the delivery is over.
     Done,
     /// Worth another attempt (why this one failed).

@@ -1,15 +1,18 @@
-//! From the event log to deliveries: each round locks `webhook_cursor`,
+//! From the event log to deliveries. The instance that leases
+//! `webhook_cursor` (at most one at a time; the others skip the round)
 //! reads the events after it (below the log's read horizon, so in commit
-//! order, as a stream reads them), writes a delivery row for every webhook
-//! each event fires, and moves the cursor, all in one transaction. An event
-//! is thus fanned out exactly once, by whichever instance holds the cursor;
-//! the others skip the round (`SKIP LOCKED`).
+//! order, as a stream reads them) and plans a delivery for every webhook
+//! each event fires; the first attempts are made at once ([`super::direct`]);
+//! then one transaction writes what they left unsettled and moves the
+//! cursor. An event is thus fanned out once; an instance that dies
+//! mid-round leaves the cursor where it was, and the round is done again
+//! (at least once, with the same idempotency tokens) by whichever instance
+//! leases the cursor next.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::WebhookConfig;
 use crate::db::{Db, DbConnection};
 use crate::domain::event_names;
 use crate::domain::{EventKind, Vocabulary};
@@ -37,6 +40,11 @@ const POLL: Duration = Duration::from_secs(1);
 /// Messages `ReplayAfter` re-delivers at most.
 pub const MAX_REPLAY: i64 = 10_000;
 
+/// How long the cursor's lease lasts. Renewed by every round (at least
+/// every [`POLL`]), it runs out only when its instance stopped: another
+/// then takes the fan-out over within this.
+const CURSOR_LEASE_MS: i64 = 5_000;
+
 /// Fans out until stopped: after each commit of this instance, and every
 /// [`POLL`] for the others'. Wakes the deliverer when it wrote deliveries.
 pub async fn run(hooks: Arc<Webhooks>) {
@@ -46,7 +54,7 @@ pub async fn run(hooks: Arc<Webhooks>) {
         let configured = hooks.db.read(|conn| Ok::<_, ApiError>(deliveries::any_configured(conn)?)).await;
         let is_configured = matches!(configured, Ok(true));
         let outcome = match configured {
-            Ok(true) => round(&hooks.db, &hooks.config).await,
+            Ok(true) => round(&hooks).await,
             // Nothing to deliver: keep the cursor at the log's end, so a
             // webhook configured later hears nothing older.
             Ok(false) => catch_up(&hooks.db).await.map(|()| Round { written: 0, more: false }),
@@ -84,15 +92,17 @@ pub async fn run(hooks: Arc<Webhooks>) {
 /// Moves the cursor to the log's end (below the read horizon): what a
 /// round does when no webhook could match.
 async fn catch_up(db: &Db) -> Result<(), ApiError> {
-    db.write_unlogged(|tx| {
+    let owner = db.instance() as i64;
+    db.write_unlogged(move |tx| {
         let conn = tx.conn()?;
-        if let Some(cursor) = deliveries::lock_cursor(conn)? {
+        let now = now_ms();
+        if let Some(cursor) = deliveries::lease_cursor(conn, owner, now, now + CURSOR_LEASE_MS)? {
             let latest = events::latest(conn)?;
             // Checked again after reading the end: a webhook configured
             // since is seen here, and then every event up to `latest`
             // committed before it was.
             if latest > cursor && !deliveries::any_configured(conn)? {
-                deliveries::move_cursor(conn, latest)?;
+                deliveries::move_cursor(conn, owner, cursor, latest, now + CURSOR_LEASE_MS)?;
             }
         }
         Ok(())
@@ -107,29 +117,87 @@ pub struct Round {
     pub more: bool,
 }
 
+/// What a round read and planned under the cursor's lease.
+struct Planned {
+    from: i64,
+    to: i64,
+    rows: Vec<NewDelivery>,
+    /// Queues among `rows`' that have rows already.
+    blocked: Vec<String>,
+    more: bool,
+}
+
 /// One round: at most [`BATCH`] events.
-pub async fn round(db: &Db, config: &WebhookConfig) -> Result<Round, ApiError> {
-    let rest_always = config.rest_always;
-    let horizon = config.retry_horizon;
-    db.write_unlogged(move |tx| {
-        let conn = tx.conn()?;
-        let Some(cursor) = deliveries::lock_cursor(conn)? else {
-            return Ok(Round { written: 0, more: false });
-        };
-        let batch = events::after(conn, cursor, BATCH)?;
-        let Some(last) = batch.last().map(|e| e.position) else {
-            return Ok(Round { written: 0, more: false });
-        };
-        let firing: Vec<&EventRow> = batch
-            .iter()
-            .filter(|e| e.webhooks || (rest_always && e.source.as_deref() == Some("API")))
-            .collect();
-        let rows = plan(conn, &firing, horizon)?;
-        deliveries::insert(conn, &rows)?;
-        deliveries::move_cursor(conn, last)?;
-        Ok(Round { written: rows.len(), more: batch.len() as i64 == BATCH })
-    })
-    .await
+pub async fn round(hooks: &Arc<Webhooks>) -> Result<Round, ApiError> {
+    let owner = hooks.db.instance() as i64;
+    let rest_always = hooks.config.rest_always;
+    let horizon = hooks.config.retry_horizon;
+    let planned = hooks
+        .db
+        .write_unlogged(move |tx| {
+            let conn = tx.conn()?;
+            let now = now_ms();
+            let Some(cursor) = deliveries::lease_cursor(conn, owner, now, now + CURSOR_LEASE_MS)? else {
+                return Ok(None);
+            };
+            let batch = events::after(conn, cursor, BATCH)?;
+            let Some(last) = batch.last().map(|e| e.position) else {
+                return Ok(None);
+            };
+            let more = batch.len() as i64 == BATCH;
+            let firing: Vec<&EventRow> = batch
+                .iter()
+                .filter(|e| e.webhooks || (rest_always && e.source.as_deref() == Some("API")))
+                .collect();
+            let rows = plan(conn, &firing, horizon)?;
+            if rows.is_empty() {
+                deliveries::move_cursor(conn, owner, cursor, last, now + CURSOR_LEASE_MS)?;
+                return Ok(Some(Planned { from: last, to: last, rows, blocked: Vec::new(), more }));
+            }
+            let mut queues: Vec<&str> = rows.iter().map(|r| r.queue.as_str()).collect();
+            queues.sort_unstable();
+            queues.dedup();
+            let blocked = deliveries::blocked(conn, &queues)?;
+            Ok::<_, ApiError>(Some(Planned { from: cursor, to: last, rows, blocked, more }))
+        })
+        .await?;
+    let Some(Planned { from, to, rows, blocked, more }) = planned else {
+        return Ok(Round { written: 0, more: false });
+    };
+    if rows.is_empty() {
+        return Ok(Round { written: 0, more });
+    }
+    let leftovers = super::direct::attempt_first(hooks, rows, &blocked).await;
+    let written = leftovers.under_way.len() + leftovers.rows.len();
+    let (under_way, ids): (Vec<NewDelivery>, Vec<_>) = leftovers.under_way.into_iter().unzip();
+    let rows = leftovers.rows;
+    let moved = hooks
+        .db
+        .write_unlogged(move |tx| {
+            let conn = tx.conn()?;
+            let now = now_ms();
+            if !deliveries::move_cursor(conn, owner, from, to, now + CURSOR_LEASE_MS)? {
+                return Ok(None);
+            }
+            // Each queue's attempt under way is written before what follows it.
+            let written = under_way
+                .iter()
+                .map(|row| deliveries::insert_leased(conn, row))
+                .collect::<StoreResult<Vec<i64>>>()?;
+            deliveries::insert(conn, &rows)?;
+            Ok::<_, ApiError>(Some(written))
+        })
+        .await?;
+    let Some(written_ids) = moved else {
+        // Another instance leased the cursor while this round was sending
+        // (this one stalled past the lease): it does the round again.
+        tracing::warn!(from, to, "webhook fan-out lost its cursor mid-round; another instance repeats it");
+        return Ok(Round { written: 0, more: false });
+    };
+    for (id, to_lane) in written_ids.into_iter().zip(ids) {
+        let _ = to_lane.send(id);
+    }
+    Ok(Round { written, more })
 }
 
 /// A service's post-event webhook, its filters read once per round.
@@ -269,7 +337,8 @@ fn plan(conn: &mut DbConnection, events: &[&EventRow], horizon: Duration) -> Sto
                     params.push(("WebhookSid".to_owned(), sid.to_owned()));
                     params.push(("WebhookType".to_owned(), kind.to_owned()));
                 }
-                rows.push(delivery(event, name, &target, &params, now, expires));
+                let token = derived_token(event, target.webhook, name);
+                rows.push(delivery(event, name, &target, &params, token, now, expires));
             }
         }
     }
@@ -320,6 +389,7 @@ fn delivery(
     event_type: &str,
     target: &Target<'_>,
     params: &Params,
+    token: String,
     now: i64,
     expires: i64,
 ) -> NewDelivery {
@@ -333,7 +403,7 @@ fn delivery(
         method: target.method.to_owned(),
         queue: format!("{} {subject}", target.url),
         params: form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish(),
-        token: idempotency_token(),
+        token,
         attempts: 0,
         due: now,
         expires,
@@ -393,13 +463,28 @@ pub fn replay(
             .map_err(|_| StoreError::Corrupt("a row that does not parse"))?;
         params.push(("WebhookSid".to_owned(), hook.sid.clone()));
         params.push(("WebhookType".to_owned(), hook.target.clone()));
-        rows.push(delivery(&event, "onMessageAdded", &target, &params, now, expires));
+        rows.push(delivery(&event, "onMessageAdded", &target, &params, idempotency_token(), now, expires));
     }
     deliveries::insert(conn, &rows)?;
     if let Some(last) = last {
         hooks::set_replayed_through(conn, &hook.sid, last)?;
     }
     Ok(rows.len())
+}
+
+/// The `I-Twilio-Idempotency-Token` of the delivery of the logged `event`
+/// as `name` to `webhook`, derived from them: a fan-out that is done again
+/// (its instance died before it moved the cursor) sends the same token.
+fn derived_token(event: &EventRow, webhook: &str, name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in
+        [event.account_sid.as_bytes(), &event.position.to_be_bytes(), webhook.as_bytes(), name.as_bytes()]
+    {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    hash.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A fresh `I-Twilio-Idempotency-Token`: 128 random bits.
@@ -431,6 +516,18 @@ mod tests {
             client_identity: None,
             webhooks: true,
         }
+    }
+
+    #[test]
+    fn a_deliverys_token_is_the_same_whenever_its_round_is_done_again() {
+        let event = message("hi");
+        let token = derived_token(&event, "IS1", "onMessageAdded");
+        assert_eq!(token.len(), 32);
+        assert_eq!(token, derived_token(&message("hi"), "IS1", "onMessageAdded"));
+        assert_ne!(token, derived_token(&event, "WH1", "onMessageAdded"));
+        assert_ne!(token, derived_token(&event, "IS1", "onMessageSent"));
+        let later = EventRow { position: 2, ..message("hi") };
+        assert_ne!(token, derived_token(&later, "IS1", "onMessageAdded"));
     }
 
     #[test]

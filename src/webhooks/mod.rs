@@ -1,15 +1,16 @@
 //! Twilio-compatible webhooks.
 //!
 //! **Post-event** webhooks are delivered from the event log, never from
-//! the request that made the change: [`fanout`] reads the log past its
-//! cursor and writes one delivery row per (event, matching webhook) in the
-//! transaction that moves the cursor, so each event is fanned out once
-//! whatever the number of instances; [`deliver`] claims due rows
-//! (`FOR UPDATE SKIP LOCKED`), sends them ([`outbound`], signed by
-//! [`signature`]) and removes each when its receiver answered, or
+//! the request that made the change: [`fanout`], on the one instance that
+//! leases its cursor, reads the log past the cursor, makes each delivery's
+//! first attempt ([`direct`]), and in the transaction that moves the cursor
+//! writes a row for each delivery that attempt did not settle, so each
+//! event is fanned out once whatever the number of instances; [`deliver`]
+//! claims due rows (`FOR UPDATE SKIP LOCKED`), sends them ([`outbound`],
+//! signed by [`signature`]) and removes each when its receiver answered, or
 //! reschedules it with a backoff until the retry horizon. Deliveries to one
-//! URL about one conversation go in log order: only the oldest of such a
-//! queue is ever attempted.
+//! URL about one conversation go in log order: a queue with rows is not
+//! attempted by the fan-out, and only its oldest row is ever claimed.
 //!
 //! Who caused a change (`Source`, `ClientIdentity`) and whether it fires
 //! webhooks at all (an end user's change always; a REST call's with
@@ -17,6 +18,7 @@
 
 pub mod chat;
 pub mod deliver;
+pub mod direct;
 pub mod fanout;
 pub mod outbound;
 pub mod params;

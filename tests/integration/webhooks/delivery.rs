@@ -153,6 +153,44 @@ async fn one_conversations_deliveries_keep_the_logs_order_through_retries() {
 }
 
 #[actix_web::test]
+async fn a_slow_receiver_is_answered_once_in_order_and_holds_up_no_other_queue() {
+    let app = hooked_app(|_| {}).await;
+    let _background = confab::testing::start_background(&app.state);
+    let receiver = Receiver::start().await;
+    // Slower than the fan-out waits for a first attempt: the delivery is
+    // written (leased) while its attempt goes on, and settled by it.
+    receiver.answer_slowly(200, Duration::from_millis(1500));
+    configure(&app, &format!("{}/h", receiver.base), &["onMessageAdded"]).await;
+    let slow = app.conversation(&[]).await["sid"].as_str().unwrap().to_owned();
+    let other = app.conversation(&[]).await["sid"].as_str().unwrap().to_owned();
+    send(&app, &slow, "s0").await;
+    receiver.wait_for(1).await;
+    let started = std::time::Instant::now();
+    send(&app, &slow, "s1").await;
+    send(&app, &other, "o0").await;
+    let hits = receiver.wait_for(2).await;
+    assert_eq!(hits[1].param("Body"), Some("o0"), "{hits:#?}");
+    assert!(started.elapsed() < Duration::from_millis(1000), "{:?}", started.elapsed());
+    // s1 waits behind s0 as a row while s0's attempt is under way.
+    let mut owed = 0;
+    for _ in 0..20 {
+        owed = pending(&app).await;
+        if owed >= 2 {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(owed, 2);
+    assert_eq!(receiver.hits().len(), 2);
+    let hits = receiver.wait_for(3).await;
+    let hits_after = receiver.settle(Duration::from_millis(500)).await;
+    assert_eq!(hits_after.len(), 3, "{hits_after:#?}");
+    let bodies: Vec<_> = hits.iter().map(|h| h.param("Body").unwrap()).collect();
+    assert_eq!(bodies, ["s0", "o0", "s1"]);
+    assert_eq!(pending(&app).await, 0);
+}
+
+#[actix_web::test]
 async fn deliveries_survive_a_restart() {
     let app = hooked_app(|_| {}).await;
     let receiver = Receiver::start().await;

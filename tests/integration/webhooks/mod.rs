@@ -37,8 +37,8 @@ impl Hit {
 
 struct Shared {
     hits: Mutex<Vec<Hit>>,
-    /// Answers (status, body), in order; 200 once they run out.
-    script: Mutex<VecDeque<(u16, String)>>,
+    /// Answers (status, body, after how long), in order; 200 at once when they run out.
+    script: Mutex<VecDeque<(u16, String, Duration)>>,
 }
 
 /// A webhook receiver on an ephemeral local port.
@@ -59,7 +59,9 @@ async fn receive(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) 
         params: form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
     };
     shared.hits.lock().unwrap().push(hit);
-    let (status, body) = shared.script.lock().unwrap().pop_front().unwrap_or((200, String::new()));
+    let (status, body, delay) =
+        shared.script.lock().unwrap().pop_front().unwrap_or((200, String::new(), Duration::ZERO));
+    actix_web::rt::time::sleep(delay).await;
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
         .content_type("application/json")
         .body(body)
@@ -85,12 +87,21 @@ impl Receiver {
 
     /// Answers these statuses to the next requests, then 200.
     pub fn answer(&self, statuses: &[u16]) {
-        self.shared.script.lock().unwrap().extend(statuses.iter().map(|&s| (s, String::new())));
+        self.shared
+            .script
+            .lock()
+            .unwrap()
+            .extend(statuses.iter().map(|&s| (s, String::new(), Duration::ZERO)));
+    }
+
+    /// Answers `status` to the next request (after those already scripted), `delay` after it came.
+    pub fn answer_slowly(&self, status: u16, delay: Duration) {
+        self.shared.script.lock().unwrap().push_back((status, String::new(), delay));
     }
 
     /// Answers `status` with `body` to the next request (after those already scripted).
     pub fn answer_with(&self, status: u16, body: &str) {
-        self.shared.script.lock().unwrap().push_back((status, body.to_owned()));
+        self.shared.script.lock().unwrap().push_back((status, body.to_owned(), Duration::ZERO));
     }
 
     pub fn hits(&self) -> Vec<Hit> {
