@@ -229,6 +229,7 @@ async fn run(opts: Opts) {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut cpu_rows = Vec::new();
+    let mut floor_url = None;
     for backend in &opts.backends {
         let (url_a, url_b) = match backend.as_str() {
             "sqlite" => {
@@ -243,6 +244,7 @@ async fn run(opts: Opts) {
         };
         let env = [("CONFAB_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")];
         let (receiver, arrivals) = start_receiver();
+        floor_url.get_or_insert_with(|| receiver.clone());
         let http = client(opts.clients * 2);
         let mut hooked =
             prepare(start_server(&url_a, &[], None, &env), &http, opts.clients, Some((&receiver, &opts.api)))
@@ -323,6 +325,64 @@ async fn run(opts: Opts) {
             (with.0 + with.1 + with.2) / (without.0 + without.1 + without.2),
         );
     }
+    if let Some(url) = floor_url {
+        let (rate, us) = floor(&url, opts.clients, opts.duration / 2).await;
+        println!(
+            "\nThe HTTP exchange alone (this process posting a delivery's form to its receiver, \
+             {} at once, no server): {rate:.0}/s, {us:.0} µs of machine CPU each: what any \
+             delivery costs at least.",
+            opts.clients
+        );
+    }
+}
+
+/// Closed-loop POSTs of a form the size of an `onMessageAdded` delivery,
+/// signed headers included, with the HTTP client the server uses, to the
+/// receiver: (exchanges per second, µs of the machine's CPU per exchange).
+async fn floor(url: &str, clients: usize, duration: Duration) -> (f64, f64) {
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let form = [
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("ChatServiceSid", "IS00000000000000000000000000000000"),
+        ("ConversationSid", "CH00000000000000000000000000000000"),
+        ("EventType", "onMessageAdded"),
+        ("Index", "12"),
+        ("Body", "a message of a typical length, with a few words"),
+        ("Author", "bench"),
+        ("Attributes", "{}"),
+        ("DateCreated", "2026-12-06T20:00:00.000Z"),
+        ("Source", "API"),
+        ("RetryCount", "0"),
+    ];
+    let form = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let start = Instant::now();
+    let before = machine_busy_ticks();
+    let deadline = start + duration;
+    let runs = (0..clients).map(|_| {
+        let (http, form) = (http.clone(), form.clone());
+        async move {
+            let mut n = 0usize;
+            while Instant::now() < deadline {
+                let res = http
+                    .post(url)
+                    .header("X-Twilio-Signature", "bm90IGEgcmVhbCBzaWduYXR1cmUgYXQgYWxs")
+                    .header("I-Twilio-Idempotency-Token", "00000000000000000000000000000000")
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(form.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(res.status().is_success());
+                res.bytes().await.unwrap();
+                n += 1;
+            }
+            n
+        }
+    });
+    let exchanges: usize = join_all(runs).await.into_iter().sum();
+    let busy = machine_busy_ticks() - before;
+    let secs = start.elapsed().as_secs_f64();
+    (exchanges as f64 / secs, busy as f64 / ticks_per_second() * 1e6 / exchanges.max(1) as f64)
 }
 
 fn main() {

@@ -88,6 +88,22 @@ pub struct DeliveryRow {
     pub max_attempts: Option<i32>,
 }
 
+/// The fan-out's cursor: its position, and which instance leases it until when.
+#[derive(Debug, Clone, Copy, Queryable)]
+pub struct Cursor {
+    pub position: i64,
+    pub owner: i64,
+    pub leased_until: i64,
+}
+
+/// Reads the cursor (a round's leaseholder needs no write to go on).
+pub fn cursor(conn: &mut DbConnection) -> StoreResult<Cursor> {
+    Ok(webhook_cursor::table
+        .filter(webhook_cursor::id.eq(1))
+        .select((webhook_cursor::position, webhook_cursor::owner, webhook_cursor::leased_until))
+        .get_result(conn)?)
+}
+
 /// Takes the fan-out's cursor for `owner` (an instance) until `until`,
 /// or keeps it when `owner` holds it already: its position, or `None`
 /// while another instance's lease runs (that one is fanning out).

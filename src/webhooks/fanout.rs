@@ -117,6 +117,25 @@ pub struct Round {
     pub more: bool,
 }
 
+/// The cursor's position if this instance holds its lease (taking or
+/// renewing it when it is not held or runs out within half its length);
+/// `None` while another instance holds it.
+async fn lease(db: &Db, owner: i64) -> Result<Option<i64>, ApiError> {
+    let cursor = db.read(|conn| Ok::<_, ApiError>(deliveries::cursor(conn)?)).await?;
+    let now = now_ms();
+    if cursor.owner != owner && cursor.leased_until > now {
+        return Ok(None);
+    }
+    if cursor.owner == owner && cursor.leased_until > now + CURSOR_LEASE_MS / 2 {
+        return Ok(Some(cursor.position));
+    }
+    db.write_unlogged(move |tx| {
+        let now = now_ms();
+        Ok(deliveries::lease_cursor(tx.conn()?, owner, now, now + CURSOR_LEASE_MS)?)
+    })
+    .await
+}
+
 /// What a round read and planned under the cursor's lease.
 struct Planned {
     from: i64,
@@ -132,15 +151,14 @@ pub async fn round(hooks: &Arc<Webhooks>) -> Result<Round, ApiError> {
     let owner = hooks.db.instance() as i64;
     let rest_always = hooks.config.rest_always;
     let horizon = hooks.config.retry_horizon;
+    let Some(from) = lease(&hooks.db, owner).await? else {
+        return Ok(Round { written: 0, more: false });
+    };
+    // Reads only: a leaseholder writes once a round, when it moves the cursor.
     let planned = hooks
         .db
-        .write_unlogged(move |tx| {
-            let conn = tx.conn()?;
-            let now = now_ms();
-            let Some(cursor) = deliveries::lease_cursor(conn, owner, now, now + CURSOR_LEASE_MS)? else {
-                return Ok(None);
-            };
-            let batch = events::after(conn, cursor, BATCH)?;
+        .read(move |conn| {
+            let batch = events::after(conn, from, BATCH)?;
             let Some(last) = batch.last().map(|e| e.position) else {
                 return Ok(None);
             };
@@ -150,23 +168,16 @@ pub async fn round(hooks: &Arc<Webhooks>) -> Result<Round, ApiError> {
                 .filter(|e| e.webhooks || (rest_always && e.source.as_deref() == Some("API")))
                 .collect();
             let rows = plan(conn, &firing, horizon)?;
-            if rows.is_empty() {
-                deliveries::move_cursor(conn, owner, cursor, last, now + CURSOR_LEASE_MS)?;
-                return Ok(Some(Planned { from: last, to: last, rows, blocked: Vec::new(), more }));
-            }
             let mut queues: Vec<&str> = rows.iter().map(|r| r.queue.as_str()).collect();
             queues.sort_unstable();
             queues.dedup();
             let blocked = deliveries::blocked(conn, &queues)?;
-            Ok::<_, ApiError>(Some(Planned { from: cursor, to: last, rows, blocked, more }))
+            Ok::<_, ApiError>(Some(Planned { from, to: last, rows, blocked, more }))
         })
         .await?;
     let Some(Planned { from, to, rows, blocked, more }) = planned else {
         return Ok(Round { written: 0, more: false });
     };
-    if rows.is_empty() {
-        return Ok(Round { written: 0, more });
-    }
     let leftovers = super::direct::attempt_first(hooks, rows, &blocked).await;
     let written = leftovers.under_way.len() + leftovers.rows.len();
     let (under_way, ids): (Vec<NewDelivery>, Vec<_>) = leftovers.under_way.into_iter().unzip();
