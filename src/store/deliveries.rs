@@ -17,7 +17,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use crate::db::DbConnection;
-use crate::db::schema::{webhook_cursor, webhook_deliveries};
+use crate::db::schema::webhook_deliveries;
 
 use super::StoreResult;
 
@@ -88,49 +88,87 @@ pub struct DeliveryRow {
     pub max_attempts: Option<i32>,
 }
 
-/// The fan-out's cursor: its position, and which instance leases it until when.
-#[derive(Debug, Clone, Copy, Queryable)]
+/// The fan-out's cursor: its position, which instance leases it until
+/// when, and the database's clock as it was read.
+#[derive(Debug, Clone, Copy, QueryableByName)]
 pub struct Cursor {
+    #[diesel(sql_type = BigInt)]
     pub position: i64,
+    #[diesel(sql_type = BigInt)]
     pub owner: i64,
+    #[diesel(sql_type = BigInt)]
     pub leased_until: i64,
+    #[diesel(sql_type = BigInt)]
+    pub now: i64,
+}
+
+/// The database's clock in ms since the epoch, as SQL: the cursor's lease
+/// is timed by the one clock every instance shares, so an instance whose
+/// own clock is off can neither take a lease that runs nor hold one longer.
+fn clock(conn: &DbConnection) -> &'static str {
+    match conn {
+        DbConnection::Postgresql(_) => "(extract(epoch from clock_timestamp()) * 1000)::bigint",
+        DbConnection::Sqlite(_) => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+    }
+}
+
+/// Runs `sql` (written with `$n` placeholders and `{now}` for the clock)
+/// with the two dialects' placeholders.
+fn cursor_sql(conn: &DbConnection, sql: &str) -> String {
+    let sql = sql.replace("{now}", clock(conn));
+    match conn {
+        DbConnection::Postgresql(_) => sql,
+        DbConnection::Sqlite(_) => sql.replace('$', "?"),
+    }
 }
 
 /// Reads the cursor (a round's leaseholder needs no write to go on).
 pub fn cursor(conn: &mut DbConnection) -> StoreResult<Cursor> {
-    Ok(webhook_cursor::table
-        .filter(webhook_cursor::id.eq(1))
-        .select((webhook_cursor::position, webhook_cursor::owner, webhook_cursor::leased_until))
-        .get_result(conn)?)
+    let sql = cursor_sql(
+        conn,
+        "SELECT position, owner, leased_until, {now} AS now FROM webhook_cursor WHERE id = 1",
+    );
+    Ok(diesel::sql_query(sql).get_result(conn)?)
 }
 
-/// Takes the fan-out's cursor for `owner` (an instance) until `until`,
-/// or keeps it when `owner` holds it already: its position, or `None`
-/// while another instance's lease runs (that one is fanning out).
-pub fn lease_cursor(conn: &mut DbConnection, owner: i64, now: i64, until: i64) -> StoreResult<Option<i64>> {
-    Ok(diesel::update(
-        webhook_cursor::table
-            .filter(webhook_cursor::id.eq(1))
-            .filter(webhook_cursor::owner.eq(owner).or(webhook_cursor::leased_until.lt(now))),
-    )
-    .set((webhook_cursor::owner.eq(owner), webhook_cursor::leased_until.eq(until)))
-    .returning(webhook_cursor::position)
-    .get_result(conn)
-    .optional()?)
+/// Takes the fan-out's cursor for `owner` (an instance) for `lease` ms, or
+/// keeps it when `owner` holds it already: its position, or `None` while
+/// another instance's lease runs (that one is fanning out).
+pub fn lease_cursor(conn: &mut DbConnection, owner: i64, lease: i64) -> StoreResult<Option<i64>> {
+    #[derive(QueryableByName)]
+    struct Position {
+        #[diesel(sql_type = BigInt)]
+        position: i64,
+    }
+    let sql = cursor_sql(
+        conn,
+        "UPDATE webhook_cursor SET owner = $1, leased_until = {now} + $2 \
+         WHERE id = 1 AND (owner = $1 OR leased_until < {now}) RETURNING position",
+    );
+    let taken: Option<Position> = diesel::sql_query(sql)
+        .bind::<BigInt, _>(owner)
+        .bind::<BigInt, _>(lease)
+        .get_result(conn)
+        .optional()?;
+    Ok(taken.map(|p| p.position))
 }
 
-/// Moves the cursor from `from` to `to` and extends the lease, if `owner`
-/// still holds it at `from`; `false` when another instance took it over
-/// (whatever this one read since is that instance's to fan out).
-pub fn move_cursor(conn: &mut DbConnection, owner: i64, from: i64, to: i64, until: i64) -> StoreResult<bool> {
-    let moved = diesel::update(
-        webhook_cursor::table
-            .filter(webhook_cursor::id.eq(1))
-            .filter(webhook_cursor::owner.eq(owner))
-            .filter(webhook_cursor::position.eq(from)),
-    )
-    .set((webhook_cursor::position.eq(to), webhook_cursor::leased_until.eq(until)))
-    .execute(conn)?;
+/// Moves the cursor from `from` to `to` and extends the lease to `lease`
+/// ms from now, if `owner` still holds it at `from`; `false` when another
+/// instance took it over (whatever this one read since is that instance's
+/// to fan out).
+pub fn move_cursor(conn: &mut DbConnection, owner: i64, from: i64, to: i64, lease: i64) -> StoreResult<bool> {
+    let sql = cursor_sql(
+        conn,
+        "UPDATE webhook_cursor SET position = $3, leased_until = {now} + $4 \
+         WHERE id = 1 AND owner = $1 AND position = $2",
+    );
+    let moved = diesel::sql_query(sql)
+        .bind::<BigInt, _>(owner)
+        .bind::<BigInt, _>(from)
+        .bind::<BigInt, _>(to)
+        .bind::<BigInt, _>(lease)
+        .execute(conn)?;
     Ok(moved == 1)
 }
 

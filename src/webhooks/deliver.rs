@@ -11,8 +11,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
-
 use crate::error::ApiError;
 use crate::store::{self, deliveries::DeliveryRow};
 
@@ -20,8 +18,8 @@ use super::Webhooks;
 use super::fanout::now_ms;
 use super::outbound::Request;
 
-/// Queues worked on at once per instance.
-const QUEUES: i64 = 64;
+/// Queues of rows worked on at once per instance.
+pub const QUEUES: usize = 64;
 /// Deliveries of one queue claimed together: sent one after the other, and
 /// recorded in one transaction (a crash before it sends them again, with
 /// their idempotency tokens).
@@ -51,7 +49,7 @@ impl Deliverer {
     /// receiver holds its own queue, never the others.
     pub async fn run(self) {
         let me = Arc::new(self);
-        let in_flight = Arc::new(Semaphore::new(QUEUES as usize));
+        let in_flight = me.hooks.draining.clone();
         loop {
             let free = in_flight.available_permits() as i64;
             if free == 0 {
@@ -164,12 +162,18 @@ async fn record(hooks: &Webhooks, queue: &str, settled: &store::deliveries::Sett
 /// `next` (the fan-out wrote it, leased to this instance, while the
 /// attempt was under way), then delivers what follows it in its queue.
 pub async fn settle_written(hooks: &Webhooks, queue: &str, id: i64, next: Next) {
+    // What follows is drained as the deliverer drains a queue, within its bound.
+    let _permit = hooks.draining.clone().acquire_owned().await;
     let (done, retry) = match next {
         Next::Over => (vec![id], None),
         Next::Again { attempts, due } => (Vec::new(), Some((id, attempts, due))),
     };
     let settled = store::deliveries::Settled { done: &done, retry, untried: &[] };
     let run = record(hooks, queue, &settled).await;
+    if retry.is_some() {
+        // The deliverer may be idle until its next look: this retry is due sooner.
+        hooks.wake.notify_one();
+    }
     drain(hooks, run).await;
 }
 

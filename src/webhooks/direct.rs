@@ -11,11 +11,14 @@
 //! under way as a row leased to this instance (its lane settles the row,
 //! by the id it is sent, when the attempt ends); and every delivery behind
 //! those, or not tried. A queue that has rows already is not attempted:
-//! its new deliveries are written behind them.
+//! its new deliveries are written behind them. A URL that was still
+//! answering when a round stopped waiting is slow: for [`SLOW_FOR`] its
+//! deliveries go straight to the deliverer as rows, so that one slow
+//! receiver does not make every round wait.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -31,6 +34,26 @@ use super::fanout::now_ms;
 pub const WAIT: Duration = Duration::from_millis(200);
 /// Lanes attempted at once.
 const LANES: usize = 64;
+/// How long a URL that outlasted [`WAIT`] is left to the deliverer.
+pub const SLOW_FOR: Duration = Duration::from_secs(30);
+
+/// URLs whose receivers outlasted a round's wait, until when they are
+/// left to the deliverer.
+#[derive(Default)]
+pub struct SlowUrls(Mutex<HashMap<String, Instant>>);
+
+impl SlowUrls {
+    fn mark(&self, url: &str) {
+        let mut slow = self.0.lock().expect("slow URLs lock");
+        let now = Instant::now();
+        slow.retain(|_, until| *until > now);
+        slow.insert(url.to_owned(), now + SLOW_FOR);
+    }
+
+    fn is_slow(&self, url: &str) -> bool {
+        self.0.lock().expect("slow URLs lock").get(url).is_some_and(|until| *until > Instant::now())
+    }
+}
 
 /// What a round's first attempts left to write.
 #[derive(Default)]
@@ -70,7 +93,7 @@ pub async fn attempt_first(hooks: &Arc<Webhooks>, rows: Vec<NewDelivery>, blocke
     let mut lanes: Vec<Vec<NewDelivery>> = Vec::new();
     let mut lane_of: HashMap<String, usize> = HashMap::new();
     for row in rows {
-        if blocked.contains(row.queue.as_str()) {
+        if blocked.contains(row.queue.as_str()) || hooks.slow.is_slow(&row.url) {
             leftovers.rows.push(row);
             continue;
         }
@@ -91,6 +114,9 @@ pub async fn attempt_first(hooks: &Arc<Webhooks>, rows: Vec<NewDelivery>, blocke
             (rows, progress)
         })
         .collect();
+    // Dropped with this future (the fan-out stopped mid-round): no lane
+    // goes on past the attempt it is making; the round is done again.
+    let _stop = TakeAll(started.iter().map(|(_, progress)| progress.clone()).collect());
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut done = 0;
     while done < started.len() {
@@ -113,6 +139,7 @@ pub async fn attempt_first(hooks: &Arc<Webhooks>, rows: Vec<NewDelivery>, blocke
             && let Some(mut under_way) = rest.next()
         {
             under_way.leased_until = now_ms() + LEASE_MS;
+            hooks.slow.mark(&under_way.url);
             let (id, written) = oneshot::channel();
             progress.written = Some(written);
             leftovers.under_way.push((under_way, id));
@@ -120,6 +147,19 @@ pub async fn attempt_first(hooks: &Arc<Webhooks>, rows: Vec<NewDelivery>, blocke
         leftovers.rows.extend(rest);
     }
     leftovers
+}
+
+/// Takes every lane when dropped.
+struct TakeAll(Vec<Arc<Mutex<Progress>>>);
+
+impl Drop for TakeAll {
+    fn drop(&mut self) {
+        for progress in &self.0 {
+            // A lane that panicked poisoned nothing worth keeping.
+            let mut progress = progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            progress.taken = true;
+        }
+    }
 }
 
 /// Attempts one queue's deliveries in order until one fails, or the round

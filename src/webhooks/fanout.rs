@@ -40,13 +40,22 @@ const POLL: Duration = Duration::from_secs(1);
 /// Messages `ReplayAfter` re-delivers at most.
 pub const MAX_REPLAY: i64 = 10_000;
 
-/// How long the cursor's lease lasts. Renewed by every round (at least
-/// every [`POLL`]), it runs out only when its instance stopped: another
-/// then takes the fan-out over within this.
+/// How long the cursor's lease lasts, by the database's clock. Renewed
+/// by the leaseholder's rounds, it runs out only when its instance stopped:
+/// another then takes the fan-out over within this (and [`POLL`]).
 const CURSOR_LEASE_MS: i64 = 5_000;
+/// How often the leaseholder looks at the log when none of its own
+/// commits woke it: the longest an event committed through another
+/// instance waits for its first attempt (besides [`PACE`]).
+const POLL_HELD: Duration = Duration::from_millis(100);
+/// A failed write of a round's outcome is tried again once after this
+/// before the round is given up (and done again, first attempts included).
+const RECORD_RETRY: Duration = Duration::from_millis(100);
 
-/// Fans out until stopped: after each commit of this instance, and every
-/// [`POLL`] for the others'. Wakes the deliverer when it wrote deliveries.
+/// Fans out until stopped. The leaseholder runs a round after each commit
+/// of its instance (at most one per [`PACE`]) and every [`POLL_HELD`] for
+/// the others'; every other instance looks every [`POLL`], to take over a
+/// lease that ran out. Wakes the deliverer when it wrote deliveries.
 pub async fn run(hooks: Arc<Webhooks>) {
     let mut commits = hooks.db.commits();
     loop {
@@ -57,24 +66,27 @@ pub async fn run(hooks: Arc<Webhooks>) {
             Ok(true) => round(&hooks).await,
             // Nothing to deliver: keep the cursor at the log's end, so a
             // webhook configured later hears nothing older.
-            Ok(false) => catch_up(&hooks.db).await.map(|()| Round { written: 0, more: false }),
+            Ok(false) => catch_up(&hooks.db).await.map(|()| Round { written: 0, more: false, held: false }),
             Err(e) => Err(e),
         };
+        let mut held = false;
         match outcome {
-            Ok(Round { written, more }) => {
-                if written > 0 {
+            Ok(round) => {
+                if round.written > 0 {
                     hooks.wake.notify_one();
                 }
-                if more {
+                if round.more {
                     continue;
                 }
+                held = round.held;
             }
             Err(e) => tracing::warn!(error = %e, "webhook fan-out failed; retrying"),
         }
-        if !is_configured {
-            // Nothing configured: this instance's commits need no round
-            // (waking for each cost sends 5% of their rate); look again
-            // within a second, or at once when a webhook is configured here.
+        if !is_configured || !held {
+            // Nothing configured, or another instance fans out: this
+            // instance's commits need no round (waking for each cost sends
+            // 5% of their rate); look again within a second, or at once
+            // when a webhook is configured here.
             tokio::select! {
                 () = hooks.reconfigured.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
@@ -83,7 +95,7 @@ pub async fn run(hooks: Arc<Webhooks>) {
         }
         tokio::select! {
             changed = commits.changed() => if changed.is_err() { return },
-            () = tokio::time::sleep(POLL) => {}
+            () = tokio::time::sleep(POLL_HELD) => {}
         }
         tokio::time::sleep_until(started + PACE).await;
     }
@@ -95,14 +107,13 @@ async fn catch_up(db: &Db) -> Result<(), ApiError> {
     let owner = db.instance() as i64;
     db.write_unlogged(move |tx| {
         let conn = tx.conn()?;
-        let now = now_ms();
-        if let Some(cursor) = deliveries::lease_cursor(conn, owner, now, now + CURSOR_LEASE_MS)? {
+        if let Some(cursor) = deliveries::lease_cursor(conn, owner, CURSOR_LEASE_MS)? {
             let latest = events::latest(conn)?;
             // Checked again after reading the end: a webhook configured
             // since is seen here, and then every event up to `latest`
             // committed before it was.
             if latest > cursor && !deliveries::any_configured(conn)? {
-                deliveries::move_cursor(conn, owner, cursor, latest, now + CURSOR_LEASE_MS)?;
+                deliveries::move_cursor(conn, owner, cursor, latest, CURSOR_LEASE_MS)?;
             }
         }
         Ok(())
@@ -115,25 +126,22 @@ pub struct Round {
     pub written: usize,
     /// A full batch was read: more may follow at once.
     pub more: bool,
+    /// This instance holds the cursor's lease.
+    pub held: bool,
 }
 
 /// The cursor's position if this instance holds its lease (taking or
 /// renewing it when it is not held or runs out within half its length);
-/// `None` while another instance holds it.
+/// `None` while another instance holds it. Times are the database's.
 async fn lease(db: &Db, owner: i64) -> Result<Option<i64>, ApiError> {
     let cursor = db.read(|conn| Ok::<_, ApiError>(deliveries::cursor(conn)?)).await?;
-    let now = now_ms();
-    if cursor.owner != owner && cursor.leased_until > now {
+    if cursor.owner != owner && cursor.leased_until > cursor.now {
         return Ok(None);
     }
-    if cursor.owner == owner && cursor.leased_until > now + CURSOR_LEASE_MS / 2 {
+    if cursor.owner == owner && cursor.leased_until > cursor.now + CURSOR_LEASE_MS / 2 {
         return Ok(Some(cursor.position));
     }
-    db.write_unlogged(move |tx| {
-        let now = now_ms();
-        Ok(deliveries::lease_cursor(tx.conn()?, owner, now, now + CURSOR_LEASE_MS)?)
-    })
-    .await
+    db.write_unlogged(move |tx| Ok(deliveries::lease_cursor(tx.conn()?, owner, CURSOR_LEASE_MS)?)).await
 }
 
 /// What a round read and planned under the cursor's lease.
@@ -152,7 +160,7 @@ pub async fn round(hooks: &Arc<Webhooks>) -> Result<Round, ApiError> {
     let rest_always = hooks.config.rest_always;
     let horizon = hooks.config.retry_horizon;
     let Some(from) = lease(&hooks.db, owner).await? else {
-        return Ok(Round { written: 0, more: false });
+        return Ok(Round { written: 0, more: false, held: false });
     };
     // Reads only: a leaseholder writes once a round, when it moves the cursor.
     let planned = hooks
@@ -176,39 +184,54 @@ pub async fn round(hooks: &Arc<Webhooks>) -> Result<Round, ApiError> {
         })
         .await?;
     let Some(Planned { from, to, rows, blocked, more }) = planned else {
-        return Ok(Round { written: 0, more: false });
+        return Ok(Round { written: 0, more: false, held: true });
     };
     let leftovers = super::direct::attempt_first(hooks, rows, &blocked).await;
     let written = leftovers.under_way.len() + leftovers.rows.len();
     let (under_way, ids): (Vec<NewDelivery>, Vec<_>) = leftovers.under_way.into_iter().unzip();
     let rows = leftovers.rows;
-    let moved = hooks
-        .db
-        .write_unlogged(move |tx| {
-            let conn = tx.conn()?;
-            let now = now_ms();
-            if !deliveries::move_cursor(conn, owner, from, to, now + CURSOR_LEASE_MS)? {
-                return Ok(None);
-            }
-            // Each queue's attempt under way is written before what follows it.
-            let written = under_way
-                .iter()
-                .map(|row| deliveries::insert_leased(conn, row))
-                .collect::<StoreResult<Vec<i64>>>()?;
-            deliveries::insert(conn, &rows)?;
-            Ok::<_, ApiError>(Some(written))
-        })
-        .await?;
-    let Some(written_ids) = moved else {
+    let mut recorded = record(&hooks.db, owner, from, to, under_way.clone(), rows.clone()).await;
+    if recorded.is_err() {
+        tokio::time::sleep(RECORD_RETRY).await;
+        recorded = record(&hooks.db, owner, from, to, under_way, rows).await;
+    }
+    let Some(written_ids) = recorded? else {
         // Another instance leased the cursor while this round was sending
         // (this one stalled past the lease): it does the round again.
         tracing::warn!(from, to, "webhook fan-out lost its cursor mid-round; another instance repeats it");
-        return Ok(Round { written: 0, more: false });
+        return Ok(Round { written: 0, more: false, held: false });
     };
     for (id, to_lane) in written_ids.into_iter().zip(ids) {
         let _ = to_lane.send(id);
     }
-    Ok(Round { written, more })
+    Ok(Round { written, more, held: true })
+}
+
+/// Moves the cursor from `from` to `to` and writes what the round's first
+/// attempts left, in one transaction: the ids of the attempts under way
+/// (written first, each before what follows it in its queue), or `None`
+/// when the lease was lost.
+async fn record(
+    db: &Db,
+    owner: i64,
+    from: i64,
+    to: i64,
+    under_way: Vec<NewDelivery>,
+    rows: Vec<NewDelivery>,
+) -> Result<Option<Vec<i64>>, ApiError> {
+    db.write_unlogged(move |tx| {
+        let conn = tx.conn()?;
+        if !deliveries::move_cursor(conn, owner, from, to, CURSOR_LEASE_MS)? {
+            return Ok(None);
+        }
+        let written = under_way
+            .iter()
+            .map(|row| deliveries::insert_leased(conn, row))
+            .collect::<StoreResult<Vec<i64>>>()?;
+        deliveries::insert(conn, &rows)?;
+        Ok(Some(written))
+    })
+    .await
 }
 
 /// A service's post-event webhook, its filters read once per round.

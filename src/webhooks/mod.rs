@@ -28,7 +28,7 @@ pub mod tokens;
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::config::WebhookConfig;
 use crate::db::Db;
@@ -49,6 +49,12 @@ pub struct Webhooks {
     pub wake: Notify,
     /// Rung when a webhook was configured through this instance.
     pub reconfigured: Notify,
+    /// Queues of rows being drained at once on this instance, at most
+    /// [`deliver::QUEUES`]: the deliverer's, and those a first attempt
+    /// under way hands on.
+    pub draining: Arc<Semaphore>,
+    /// URLs left to the deliverer for a while.
+    pub slow: direct::SlowUrls,
 }
 
 impl Webhooks {
@@ -62,6 +68,8 @@ impl Webhooks {
             pre: pre::Configs::default(),
             wake: Notify::new(),
             reconfigured: Notify::new(),
+            draining: Arc::new(Semaphore::new(deliver::QUEUES)),
+            slow: direct::SlowUrls::default(),
         }
     }
 }

@@ -159,7 +159,7 @@ async fn a_slow_receiver_is_answered_once_in_order_and_holds_up_no_other_queue()
     let receiver = Receiver::start().await;
     // Slower than the fan-out waits for a first attempt: the delivery is
     // written (leased) while its attempt goes on, and settled by it.
-    receiver.answer_slowly(200, Duration::from_millis(1500));
+    receiver.answer_slowly(200, Duration::from_millis(2500));
     configure(&app, &format!("{}/h", receiver.base), &["onMessageAdded"]).await;
     let slow = app.conversation(&[]).await["sid"].as_str().unwrap().to_owned();
     let other = app.conversation(&[]).await["sid"].as_str().unwrap().to_owned();
@@ -170,7 +170,7 @@ async fn a_slow_receiver_is_answered_once_in_order_and_holds_up_no_other_queue()
     send(&app, &other, "o0").await;
     let hits = receiver.wait_for(2).await;
     assert_eq!(hits[1].param("Body"), Some("o0"), "{hits:#?}");
-    assert!(started.elapsed() < Duration::from_millis(1000), "{:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
     // s1 waits behind s0 as a row while s0's attempt is under way.
     let mut owed = 0;
     for _ in 0..20 {
@@ -180,13 +180,33 @@ async fn a_slow_receiver_is_answered_once_in_order_and_holds_up_no_other_queue()
         }
         actix_web::rt::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(owed, 2);
+    assert!(owed >= 2, "{owed}");
     assert_eq!(receiver.hits().len(), 2);
-    let hits = receiver.wait_for(3).await;
-    let hits_after = receiver.settle(Duration::from_millis(500)).await;
-    assert_eq!(hits_after.len(), 3, "{hits_after:#?}");
+    receiver.wait_for(3).await;
+    let hits = receiver.settle(Duration::from_millis(500)).await;
     let bodies: Vec<_> = hits.iter().map(|h| h.param("Body").unwrap()).collect();
     assert_eq!(bodies, ["s0", "o0", "s1"]);
+    assert_eq!(pending(&app).await, 0);
+}
+
+#[actix_web::test]
+async fn a_first_attempt_that_fails_after_the_round_stopped_waiting_is_retried_in_order() {
+    let app = hooked_app(|_| {}).await;
+    let _background = confab::testing::start_background(&app.state);
+    let receiver = Receiver::start().await;
+    receiver.answer_slowly(500, Duration::from_millis(800));
+    configure(&app, &format!("{}/h", receiver.base), &["onMessageAdded"]).await;
+    let ch = app.conversation(&[]).await["sid"].as_str().unwrap().to_owned();
+    send(&app, &ch, "m0").await;
+    receiver.wait_for(1).await;
+    send(&app, &ch, "m1").await;
+    receiver.wait_for(3).await;
+    let hits = receiver.settle(Duration::from_millis(500)).await;
+    let seen: Vec<_> =
+        hits.iter().map(|h| (h.param("Body").unwrap(), h.param("RetryCount").unwrap())).collect();
+    assert_eq!(seen, [("m0", "0"), ("m0", "1"), ("m1", "0")], "{hits:#?}");
+    assert_eq!(hits[0].idempotency_token, hits[1].idempotency_token);
+    assert_ne!(hits[0].idempotency_token, hits[2].idempotency_token);
     assert_eq!(pending(&app).await, 0);
 }
 
