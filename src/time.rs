@@ -7,6 +7,11 @@ pub fn now() -> i64 {
     Utc::now().timestamp()
 }
 
+/// Unix time in milliseconds (leases, schedules).
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
 /// `2015-12-16T22:18:37Z`
 pub fn format(ts: i64) -> String {
     DateTime::<Utc>::from_timestamp(ts, 0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Secs, true)

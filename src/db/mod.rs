@@ -36,7 +36,7 @@ pub mod schema;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -154,7 +154,7 @@ static DOWN_UNTIL: AtomicU64 = AtomicU64::new(0);
 const DOWN_WAIT: Duration = Duration::from_secs(2);
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    crate::time::now_ms().max(0) as u64
 }
 
 fn connection_lost() {

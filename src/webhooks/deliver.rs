@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::ApiError;
 use crate::store::{self, deliveries::DeliveryRow};
+use crate::time::now_ms;
 
 use super::Webhooks;
-use super::fanout::now_ms;
 use super::outbound::Request;
 
 /// Queues of rows worked on at once per instance.

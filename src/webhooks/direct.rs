@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::store::deliveries::NewDelivery;
+use crate::time::now_ms;
 
 use super::Webhooks;
 use super::deliver::{self, LEASE_MS, Next};
-use super::fanout::now_ms;
 
 /// How long a round waits for its first attempts: a receiver slower than
 /// this gets its delivery written (leased while the attempt goes on), and

@@ -22,7 +22,7 @@ use crate::store::deliveries::{self, NewDelivery};
 use crate::store::events::{self, EventRow};
 use crate::store::webhooks::{self as hooks, ConversationWebhookRow, ServiceWebhooksRow};
 use crate::store::{StoreError, StoreResult};
-use crate::time;
+use crate::time::{self, now_ms};
 
 use super::Webhooks;
 use super::params::{self, Params};
@@ -122,7 +122,7 @@ async fn catch_up(db: &Db) -> Result<(), ApiError> {
 }
 
 pub struct Round {
-    /// Deliveries written.
+    /// Deliveries written for the deliverer to claim.
     pub written: usize,
     /// A full batch was read: more may follow at once.
     pub more: bool,
@@ -146,7 +146,6 @@ async fn lease(db: &Db, owner: i64) -> Result<Option<i64>, ApiError> {
 
 /// What a round read and planned under the cursor's lease.
 struct Planned {
-    from: i64,
     to: i64,
     rows: Vec<NewDelivery>,
     /// Queues among `rows`' that have rows already.
@@ -180,14 +179,15 @@ pub async fn round(hooks: &Arc<Webhooks>) -> Result<Round, ApiError> {
             queues.sort_unstable();
             queues.dedup();
             let blocked = deliveries::blocked(conn, &queues)?;
-            Ok::<_, ApiError>(Some(Planned { from, to: last, rows, blocked, more }))
+            Ok::<_, ApiError>(Some(Planned { to: last, rows, blocked, more }))
         })
         .await?;
-    let Some(Planned { from, to, rows, blocked, more }) = planned else {
+    let Some(Planned { to, rows, blocked, more }) = planned else {
         return Ok(Round { written: 0, more: false, held: true });
     };
     let leftovers = super::direct::attempt_first(hooks, rows, &blocked).await;
-    let written = leftovers.under_way.len() + leftovers.rows.len();
+    // Rows for the deliverer (an attempt under way is settled by its lane).
+    let written = leftovers.rows.len();
     let (under_way, ids): (Vec<NewDelivery>, Vec<_>) = leftovers.under_way.into_iter().unzip();
     let rows = leftovers.rows;
     let mut recorded = record(&hooks.db, owner, from, to, under_way.clone(), rows.clone()).await;
@@ -536,10 +536,6 @@ fn hex(bytes: &[u8]) -> String {
         text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     text
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]
