@@ -10,7 +10,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 use futures_util::future::join_all;
 
-use super::{events, events_after, text};
+use super::{events, events_after, readable_after, text};
 use crate::util::TestApp;
 use confab::testing::schema::events as events_table;
 use confab::testing::{Author, NewMessage, SidKind, StoreError, message_store};
@@ -73,7 +73,7 @@ async fn a_transaction_that_commits_late_is_not_skipped() {
             app.post(&format!("/v1/Conversations/{fast_ch}/Messages"), &[("Body", &body)]).await.expect(201);
         }
         // Read while the slow transaction is still open.
-        (naive_after(&app, start).await, events_after(&app, start).await)
+        (naive_after(&app, start).await, readable_after(&app, start).await)
     };
     let (slow, (naive, read)) = futures_util::join!(slow, others);
     slow.expect("slow write");
@@ -127,7 +127,11 @@ async fn concurrent_writers_never_make_a_reader_skip_or_repeat_an_event() {
         let (mut last, mut delivered) = (start, Vec::new());
         loop {
             let finished = done.load(Ordering::SeqCst);
-            for e in events_after(&app, last).await {
+            // Once the writers are done, the last read waits until all
+            // they committed is readable.
+            let read =
+                if finished { events_after(&app, last).await } else { readable_after(&app, last).await };
+            for e in read {
                 assert!(e.position > last, "positions only grow");
                 last = e.position;
                 delivered.push(e.resource_sid);

@@ -346,7 +346,7 @@ async fn media_content_cannot_be_changed() {
 /// it, on both dialects (PostgreSQL leaves the event to the media step).
 #[actix_web::test]
 async fn a_media_message_records_its_event_with_the_media() {
-    use confab::testing::{EventKind, event_store};
+    use confab::testing::EventKind;
     let app = TestApp::new().await;
     let service = app.default_service().await;
     let ch = text(&app.conversation(&[]).await["sid"]);
@@ -354,7 +354,7 @@ async fn a_media_message_records_its_event_with_the_media() {
     let b = upload(&app, &service, &random_bytes(400, 6), Some("video/mp4"), Some("b.mp4")).await;
     let msg =
         send_media(&app, &messages_path(&ch), &[&text(&a["sid"]), &text(&b["sid"])], &[]).await.expect(201);
-    let log = app.state.db.read(|c| event_store::after(c, 0, 1000)).await.unwrap();
+    let log = crate::events::events(&app).await;
     let added: Vec<_> = log.iter().filter(|e| e.kind == EventKind::MessageAdded).collect();
     assert_eq!(added.len(), 1, "{log:?}");
     assert_eq!(added[0].resource_sid, text(&msg["sid"]));
