@@ -60,17 +60,8 @@ pub async fn run(hooks: Arc<Webhooks>) {
     let mut commits = hooks.db.commits();
     loop {
         let started = tokio::time::Instant::now();
-        let configured = hooks.db.read(|conn| Ok::<_, ApiError>(deliveries::any_configured(conn)?)).await;
-        let is_configured = matches!(configured, Ok(true));
-        let outcome = match configured {
-            Ok(true) => round(&hooks).await,
-            // Nothing to deliver: keep the cursor at the log's end, so a
-            // webhook configured later hears nothing older.
-            Ok(false) => catch_up(&hooks.db).await.map(|()| Round { written: 0, more: false, held: false }),
-            Err(e) => Err(e),
-        };
         let mut held = false;
-        match outcome {
+        match round(&hooks).await {
             Ok(round) => {
                 if round.written > 0 {
                     hooks.wake.notify_one();
@@ -82,7 +73,7 @@ pub async fn run(hooks: Arc<Webhooks>) {
             }
             Err(e) => tracing::warn!(error = %e, "webhook fan-out failed; retrying"),
         }
-        if !is_configured || !held {
+        if !held {
             // Nothing configured, or another instance fans out: this
             // instance's commits need no round (waking for each cost sends
             // 5% of their rate); look again within a second, or at once
@@ -126,26 +117,31 @@ pub struct Round {
     pub written: usize,
     /// A full batch was read: more may follow at once.
     pub more: bool,
-    /// This instance holds the cursor's lease.
+    /// A webhook is configured and this instance holds the cursor's lease.
     pub held: bool,
 }
 
-/// The cursor's position if this instance holds its lease (taking or
-/// renewing it when it is not held or runs out within half its length);
-/// `None` while another instance holds it. Times are the database's.
-async fn lease(db: &Db, owner: i64) -> Result<Option<i64>, ApiError> {
-    let cursor = db.read(|conn| Ok::<_, ApiError>(deliveries::cursor(conn)?)).await?;
-    if cursor.owner != owner && cursor.leased_until > cursor.now {
-        return Ok(None);
-    }
-    if cursor.owner == owner && cursor.leased_until > cursor.now + CURSOR_LEASE_MS / 2 {
-        return Ok(Some(cursor.position));
-    }
-    db.write_unlogged(move |tx| Ok(deliveries::lease_cursor(tx.conn()?, owner, CURSOR_LEASE_MS)?)).await
+impl Round {
+    const NOT_HELD: Round = Round { written: 0, more: false, held: false };
+    const NOTHING_NEW: Round = Round { written: 0, more: false, held: true };
+}
+
+/// What a round's first read found.
+enum Look {
+    /// No webhook is configured anywhere.
+    Unconfigured,
+    /// Another instance holds the cursor's lease.
+    Elsewhere,
+    /// This instance must take or renew the lease (a write) before it plans.
+    Lease,
+    /// This instance holds the lease with more than half of it to run:
+    /// the round's plan, from the same read.
+    Planned(Option<Planned>),
 }
 
 /// What a round read and planned under the cursor's lease.
 struct Planned {
+    from: i64,
     to: i64,
     rows: Vec<NewDelivery>,
     /// Queues among `rows`' that have rows already.
@@ -153,37 +149,56 @@ struct Planned {
     more: bool,
 }
 
-/// One round: at most [`BATCH`] events.
+/// One round: at most [`BATCH`] events. A leaseholder's round reads once
+/// (whether anything is configured, the cursor, the events and the
+/// webhooks they fire) and writes once, when it moves the cursor: rounds
+/// run up to 50 times a second under load, and every round trip they
+/// save is one the sends' database does not make.
 pub async fn round(hooks: &Arc<Webhooks>) -> Result<Round, ApiError> {
     let owner = hooks.db.instance() as i64;
     let rest_always = hooks.config.rest_always;
     let horizon = hooks.config.retry_horizon;
-    let Some(from) = lease(&hooks.db, owner).await? else {
-        return Ok(Round { written: 0, more: false, held: false });
-    };
-    // Reads only: a leaseholder writes once a round, when it moves the cursor.
-    let planned = hooks
+    let plan_from = move |conn: &mut DbConnection, from: i64| read_and_plan(conn, from, rest_always, horizon);
+    let look = hooks
         .db
         .read(move |conn| {
-            let batch = events::after(conn, from, BATCH)?;
-            let Some(last) = batch.last().map(|e| e.position) else {
-                return Ok(None);
-            };
-            let more = batch.len() as i64 == BATCH;
-            let firing: Vec<&EventRow> = batch
-                .iter()
-                .filter(|e| e.webhooks || (rest_always && e.source.as_deref() == Some("API")))
-                .collect();
-            let rows = plan(conn, &firing, horizon)?;
-            let mut queues: Vec<&str> = rows.iter().map(|r| r.queue.as_str()).collect();
-            queues.sort_unstable();
-            queues.dedup();
-            let blocked = deliveries::blocked(conn, &queues)?;
-            Ok::<_, ApiError>(Some(Planned { to: last, rows, blocked, more }))
+            if !deliveries::any_configured(conn)? {
+                return Ok::<_, ApiError>(Look::Unconfigured);
+            }
+            let cursor = deliveries::cursor(conn)?;
+            if cursor.owner != owner && cursor.leased_until > cursor.now {
+                return Ok(Look::Elsewhere);
+            }
+            if cursor.owner == owner && cursor.leased_until > cursor.now + CURSOR_LEASE_MS / 2 {
+                return Ok(Look::Planned(plan_from(conn, cursor.position)?));
+            }
+            Ok(Look::Lease)
         })
         .await?;
-    let Some(Planned { to, rows, blocked, more }) = planned else {
-        return Ok(Round { written: 0, more: false, held: true });
+    let planned = match look {
+        Look::Unconfigured => {
+            // Nothing to deliver: keep the cursor at the log's end, so a
+            // webhook configured later hears nothing older.
+            catch_up(&hooks.db).await?;
+            return Ok(Round::NOT_HELD);
+        }
+        Look::Elsewhere => return Ok(Round::NOT_HELD),
+        Look::Planned(planned) => planned,
+        Look::Lease => {
+            let leased = hooks
+                .db
+                .write_unlogged(move |tx| {
+                    Ok::<_, ApiError>(deliveries::lease_cursor(tx.conn()?, owner, CURSOR_LEASE_MS)?)
+                })
+                .await?;
+            let Some(from) = leased else {
+                return Ok(Round::NOT_HELD);
+            };
+            hooks.db.read(move |conn| Ok::<_, ApiError>(plan_from(conn, from)?)).await?
+        }
+    };
+    let Some(Planned { from, to, rows, blocked, more }) = planned else {
+        return Ok(Round::NOTHING_NEW);
     };
     let leftovers = super::direct::attempt_first(hooks, rows, &blocked).await;
     // Rows for the deliverer (an attempt under way is settled by its lane).
@@ -199,12 +214,35 @@ pub async fn round(hooks: &Arc<Webhooks>) -> Result<Round, ApiError> {
         // Another instance leased the cursor while this round was sending
         // (this one stalled past the lease): it does the round again.
         tracing::warn!(from, to, "webhook fan-out lost its cursor mid-round; another instance repeats it");
-        return Ok(Round { written: 0, more: false, held: false });
+        return Ok(Round::NOT_HELD);
     };
     for (id, to_lane) in written_ids.into_iter().zip(ids) {
         let _ = to_lane.send(id);
     }
     Ok(Round { written, more, held: true })
+}
+
+/// The events after `from` (at most [`BATCH`]) and the deliveries they
+/// fire; `None` when there is no new event.
+fn read_and_plan(
+    conn: &mut DbConnection,
+    from: i64,
+    rest_always: bool,
+    horizon: Duration,
+) -> StoreResult<Option<Planned>> {
+    let batch = events::after(conn, from, BATCH)?;
+    let Some(to) = batch.last().map(|e| e.position) else {
+        return Ok(None);
+    };
+    let more = batch.len() as i64 == BATCH;
+    let firing: Vec<&EventRow> =
+        batch.iter().filter(|e| e.webhooks || (rest_always && e.source.as_deref() == Some("API"))).collect();
+    let rows = plan(conn, &firing, horizon)?;
+    let mut queues: Vec<&str> = rows.iter().map(|r| r.queue.as_str()).collect();
+    queues.sort_unstable();
+    queues.dedup();
+    let blocked = deliveries::blocked(conn, &queues)?;
+    Ok(Some(Planned { from, to, rows, blocked, more }))
 }
 
 /// Moves the cursor from `from` to `to` and writes what the round's first
