@@ -156,7 +156,7 @@ struct Planned {
 /// One round: at most [`BATCH`] events. A leaseholder's round reads once
 /// (whether anything is configured, the cursor, the events and the
 /// webhooks they fire) and writes once, when it moves the cursor: rounds
-/// run up to 50 times a second under load, and every round trip they
+/// run up to 20 times a second under load, and every round trip they
 /// save is one the sends' database does not make.
 pub async fn round(hooks: &Arc<Webhooks>) -> Result<Round, ApiError> {
     let owner = hooks.db.instance() as i64;
