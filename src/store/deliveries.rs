@@ -44,30 +44,6 @@ pub struct NewDelivery {
     pub max_attempts: Option<i32>,
 }
 
-impl NewDelivery {
-    /// The delivery as a row not written yet (id 0): what its first
-    /// attempt is made from.
-    pub fn unwritten(&self) -> DeliveryRow {
-        DeliveryRow {
-            id: 0,
-            account_sid: self.account_sid.clone(),
-            position: self.position,
-            event_type: self.event_type.clone(),
-            webhook: self.webhook.clone(),
-            url: self.url.clone(),
-            method: self.method.clone(),
-            queue: self.queue.clone(),
-            params: self.params.clone(),
-            token: self.token.clone(),
-            attempts: self.attempts,
-            due: self.due,
-            expires: self.expires,
-            leased_until: self.leased_until,
-            max_attempts: self.max_attempts,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = webhook_deliveries)]
 pub struct DeliveryRow {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::ApiError;
-use crate::store::{self, deliveries::DeliveryRow};
+use crate::store::{self, deliveries::DeliveryRow, deliveries::NewDelivery};
 use crate::time::now_ms;
 
 use super::Webhooks;
@@ -125,8 +125,9 @@ async fn deliver_run(hooks: &Webhooks, run: Vec<DeliveryRow>) -> Vec<DeliveryRow
     let mut retry = None;
     let mut rows = run.into_iter();
     for row in rows.by_ref() {
-        let verdict = attempt(hooks, &row).await;
-        match next(hooks, &row, &verdict) {
+        let delivery = Delivery::from(&row);
+        let verdict = attempt(hooks, &delivery).await;
+        match next(hooks, &delivery, &verdict) {
             Next::Over => done.push(row.id),
             Next::Again { attempts, due } => {
                 retry = Some((row.id, attempts, due));
@@ -177,9 +178,69 @@ pub async fn settle_written(hooks: &Webhooks, queue: &str, id: i64, next: Next) 
     drain(hooks, run).await;
 }
 
+/// What an attempt reads of a delivery: a written row, or a planned one
+/// that its first attempt borrows instead of copying.
+pub struct Delivery<'a> {
+    /// 0 for a delivery not written.
+    pub id: i64,
+    pub account_sid: &'a str,
+    pub position: i64,
+    pub event_type: &'a str,
+    pub webhook: &'a str,
+    pub url: &'a str,
+    pub method: &'a str,
+    /// Form-encoded, without `RetryCount`.
+    pub params: &'a str,
+    pub token: &'a str,
+    pub attempts: i32,
+    pub due: i64,
+    pub expires: i64,
+    pub max_attempts: Option<i32>,
+}
+
+impl<'a> From<&'a DeliveryRow> for Delivery<'a> {
+    fn from(row: &'a DeliveryRow) -> Self {
+        Delivery {
+            id: row.id,
+            account_sid: &row.account_sid,
+            position: row.position,
+            event_type: &row.event_type,
+            webhook: &row.webhook,
+            url: &row.url,
+            method: &row.method,
+            params: &row.params,
+            token: &row.token,
+            attempts: row.attempts,
+            due: row.due,
+            expires: row.expires,
+            max_attempts: row.max_attempts,
+        }
+    }
+}
+
+impl<'a> From<&'a NewDelivery> for Delivery<'a> {
+    fn from(new: &'a NewDelivery) -> Self {
+        Delivery {
+            id: 0,
+            account_sid: &new.account_sid,
+            position: new.position,
+            event_type: &new.event_type,
+            webhook: &new.webhook,
+            url: &new.url,
+            method: &new.method,
+            params: &new.params,
+            token: &new.token,
+            attempts: new.attempts,
+            due: new.due,
+            expires: new.expires,
+            max_attempts: new.max_attempts,
+        }
+    }
+}
+
 /// One attempt, counted and logged.
-pub async fn attempt(hooks: &Webhooks, row: &DeliveryRow) -> Verdict {
-    let token = hooks.tokens.get(&hooks.db, &hooks.keys, &row.account_sid).await;
+pub async fn attempt(hooks: &Webhooks, row: &Delivery<'_>) -> Verdict {
+    let token = hooks.tokens.get(&hooks.db, &hooks.keys, row.account_sid).await;
     let verdict = send(hooks, row, token).await;
     let outcome = match &verdict {
         Verdict::Done => "done",
@@ -190,7 +251,7 @@ pub async fn attempt(hooks: &Webhooks, row: &DeliveryRow) -> Verdict {
     verdict
 }
 
-async fn send(hooks: &Webhooks, row: &DeliveryRow, auth_token: Option<String>) -> Verdict {
+async fn send(hooks: &Webhooks, row: &Delivery<'_>, auth_token: Option<String>) -> Verdict {
     let retry_count = row.attempts;
     let Some(auth_token) = auth_token else {
         // Nothing can be signed without the token (an account created
@@ -201,16 +262,17 @@ async fn send(hooks: &Webhooks, row: &DeliveryRow, auth_token: Option<String>) -
         );
         return Verdict::Unsent("auth token unknown".to_owned());
     };
-    let mut params: Vec<(String, String)> = form_urlencoded::parse(row.params.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    params.push(("RetryCount".to_owned(), retry_count.to_string()));
+    // `RetryCount=N` needs no escaping: appended to the planned form as is.
+    let form = match row.params {
+        "" => format!("RetryCount={retry_count}"),
+        planned => format!("{planned}&RetryCount={retry_count}"),
+    };
     let request = Request {
-        url: &row.url,
-        method: &row.method,
-        params: &params,
+        url: row.url,
+        method: row.method,
+        form: &form,
         auth_token: &auth_token,
-        idempotency_token: &row.token,
+        idempotency_token: row.token,
     };
     // How long after it was due this attempt goes out: the deliverer's lag.
     metrics::histogram!("confab_webhook_delivery_lag_seconds")
@@ -252,7 +314,7 @@ pub enum Next {
 /// backoff, unless its retry horizon has passed or its attempts (a Chat
 /// webhook's retry count + 1) are spent: then it is given up. A request
 /// that was not sent does not count as an attempt.
-pub fn next(hooks: &Webhooks, row: &DeliveryRow, verdict: &Verdict) -> Next {
+pub fn next(hooks: &Webhooks, row: &Delivery<'_>, verdict: &Verdict) -> Next {
     let (why, sent) = match verdict {
         Verdict::Done => return Next::Over,
         Verdict::Retry(why) => (why, true),

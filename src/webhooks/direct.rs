@@ -180,7 +180,7 @@ async fn lane(
             }
             progress.attempting = true;
         }
-        let row = new.unwritten();
+        let row = deliver::Delivery::from(new);
         let verdict = deliver::attempt(&hooks, &row).await;
         let next = deliver::next(&hooks, &row, &verdict);
         let written = {

@@ -408,13 +408,8 @@ fn plan(conn: &mut DbConnection, events: &[&EventRow], horizon: Duration) -> Sto
                             .insert(super::chat::post_event(event, event_type, name).map_err(corrupt)?),
                     },
                 };
-                let mut params = shared.clone();
-                if let Some((sid, kind)) = target.scoped {
-                    params.push(("WebhookSid".to_owned(), sid.to_owned()));
-                    params.push(("WebhookType".to_owned(), kind.to_owned()));
-                }
                 let token = derived_token(event, target.webhook, name);
-                rows.push(delivery(event, name, &target, &params, token, now, expires));
+                rows.push(delivery(event, name, &target, shared, token, now, expires));
             }
         }
     }
@@ -460,6 +455,8 @@ fn triggered(event: &EventRow, words: &[String]) -> bool {
     })
 }
 
+/// The delivery of `event` as `event_type` to `target`: the event's
+/// `params`, and a scoped webhook's SID and type after them.
 fn delivery(
     event: &EventRow,
     event_type: &str,
@@ -470,6 +467,11 @@ fn delivery(
     expires: i64,
 ) -> NewDelivery {
     let subject = event.conversation_sid.as_deref().unwrap_or(&event.resource_sid);
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.extend_pairs(params);
+    if let Some((sid, kind)) = target.scoped {
+        form.append_pair("WebhookSid", sid).append_pair("WebhookType", kind);
+    }
     NewDelivery {
         account_sid: event.account_sid.clone(),
         position: event.position,
@@ -478,7 +480,7 @@ fn delivery(
         url: target.url.to_owned(),
         method: target.method.to_owned(),
         queue: format!("{} {subject}", target.url),
-        params: form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish(),
+        params: form.finish(),
         token,
         attempts: 0,
         due: now,
@@ -511,7 +513,7 @@ pub fn replay(
         url,
         method: &hook.method,
         api: Vocabulary::Conversations,
-        scoped: None,
+        scoped: Some((&hook.sid, &hook.target)),
         max_attempts: None,
     };
     let messages = crate::store::messages::from_index(conn, &conversation.sid, after, MAX_REPLAY)?;
@@ -535,10 +537,8 @@ pub fn replay(
             client_identity: None,
             webhooks: true,
         };
-        let mut params = params::post_event(&event, "onMessageAdded")
+        let params = params::post_event(&event, "onMessageAdded")
             .map_err(|_| StoreError::Corrupt("a row that does not parse"))?;
-        params.push(("WebhookSid".to_owned(), hook.sid.clone()));
-        params.push(("WebhookType".to_owned(), hook.target.clone()));
         rows.push(delivery(&event, "onMessageAdded", &target, &params, idempotency_token(), now, expires));
     }
     deliveries::insert(conn, &rows)?;

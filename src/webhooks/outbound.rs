@@ -145,7 +145,9 @@ pub struct Request<'a> {
     pub url: &'a str,
     /// `GET` or `POST`.
     pub method: &'a str,
-    pub params: &'a [(String, String)],
+    /// The parameters, form-encoded ([`encode`]): the body of a `POST`, the
+    /// query string of a `GET`.
+    pub form: &'a str,
     pub auth_token: &'a str,
     /// `I-Twilio-Idempotency-Token`, the same on every attempt of one delivery.
     pub idempotency_token: &'a str,
@@ -194,28 +196,25 @@ impl Outbound {
         if let Some(refusal) = self.literal_refusal(&url) {
             return outcome(refusal);
         }
-        let encoded = encode(req.params);
-        let (signed_url, builder) = if req.method.eq_ignore_ascii_case("GET") {
+        let (signature, builder) = if req.method.eq_ignore_ascii_case("GET") {
             let full = match url.query() {
-                Some(_) => format!("{configured}&{encoded}"),
-                None => format!("{configured}?{encoded}"),
+                Some(_) => format!("{configured}&{}", req.form),
+                None => format!("{configured}?{}", req.form),
             };
             url = match reqwest::Url::parse(&full) {
                 Ok(u) => u,
                 Err(e) => return outcome(Outcome::Forbidden(e.to_string())),
             };
-            (full, self.client.get(url))
+            // The parameters are in the URL, so the form part is empty.
+            (signature::sign::<&str, &str>(req.auth_token, &full, &[]), self.client.get(url))
         } else {
             let builder = self
                 .client
                 .post(url)
                 .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(encoded);
-            (configured.to_owned(), builder)
+                .body(req.form.to_owned());
+            (signature::sign_form(req.auth_token, configured, req.form), builder)
         };
-        let signed_params: &[(String, String)] =
-            if req.method.eq_ignore_ascii_case("GET") { &[] } else { req.params };
-        let signature = signature::sign(req.auth_token, &signed_url, signed_params);
         let sent = builder
             .header("X-Twilio-Signature", signature)
             .header("I-Twilio-Idempotency-Token", req.idempotency_token)
@@ -239,7 +238,8 @@ impl Outbound {
     }
 }
 
-fn encode(params: &[(String, String)]) -> String {
+/// `params` form-encoded, as [`Request::form`] takes them.
+pub fn encode(params: &[(String, String)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish()
 }
 
@@ -345,7 +345,7 @@ mod tests {
             "http://[::1]:9/x",
             "http://localhost:9/x",
         ] {
-            let req = Request { url, method: "POST", params: &[], auth_token: "t", idempotency_token: "i" };
+            let req = Request { url, method: "POST", form: "", auth_token: "t", idempotency_token: "i" };
             let outcome = out.send(&req).await;
             assert!(matches!(outcome, Outcome::Forbidden(_)), "{url}: {outcome}");
             assert!(!outcome.is_retryable());

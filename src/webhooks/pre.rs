@@ -22,7 +22,7 @@ use crate::store;
 use crate::store::webhooks::ServiceWebhooksRow;
 
 use super::Webhooks;
-use super::outbound::{Outcome, Request};
+use super::outbound::{self, Outcome, Request};
 use super::params::{Params, set};
 
 /// How long a service's pre-event configuration is reused.
@@ -174,10 +174,11 @@ impl Webhooks {
         let token = super::fanout::idempotency_token();
         let mut tries = 0;
         let (outcome, body) = loop {
+            let form = outbound::encode(&params);
             let request = Request {
                 url: &hook.url,
                 method: &hook.method,
-                params: &params,
+                form: &form,
                 auth_token: &auth_token,
                 idempotency_token: &token,
             };
