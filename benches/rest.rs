@@ -20,8 +20,14 @@
 //! their sends interleaved A B B A against the same pgbench baselines),
 //! --compare-env KEY=VALUE (an environment variable for the compared server
 //! only, e.g. CONFAB_STREAM_NOTIFY=off; repeatable; without --compare the
-//! compared server is this build: the same binary with and without it).
-//! Figures go to stdout as a Markdown table.
+//! compared server is this build: the same binary with and without it),
+//! --compare-log-off (PostgreSQL: the compared server is this build, and
+//! while sends are measured its database discards every insert into the
+//! event log, so the ratio is the log's cost to a send, measured in the
+//! same run with the log on and off; see [`LOG_OFF`]).
+//! Figures go to stdout as a Markdown table; a comparison also gives the
+//! machine's CPU per send (every process, from /proc/stat, over each
+//! server's slices), which varies less between runs than the rates do.
 
 use std::io::Write;
 use std::path::Path;
@@ -48,6 +54,9 @@ struct Opts {
     compare: Option<std::path::PathBuf>,
     /// Environment for the compared server only.
     compare_env: Vec<(String, String)>,
+    /// The compared server's database records no events while sends are
+    /// measured (`--compare-log-off`).
+    compare_log_off: bool,
 }
 
 fn parse_args() -> Opts {
@@ -62,6 +71,7 @@ fn parse_args() -> Opts {
         wrapper: Vec::new(),
         compare: None,
         compare_env: Vec::new(),
+        compare_log_off: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -83,11 +93,16 @@ fn parse_args() -> Opts {
                 let (k, v) = pair.split_once('=').expect("--compare-env KEY=VALUE");
                 o.compare_env.push((k.to_owned(), v.to_owned()));
             }
+            "--compare-log-off" => o.compare_log_off = true,
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown option {other}"),
         }
     }
-    if o.compare.is_none() && !o.compare_env.is_empty() {
+    if o.compare_log_off {
+        assert!(o.compare.is_none(), "--compare-log-off compares this build with itself");
+        assert!(o.backends.iter().all(|b| b == "postgres"), "--compare-log-off needs --backends postgres");
+    }
+    if o.compare.is_none() && (!o.compare_env.is_empty() || o.compare_log_off) {
         o.compare = Some(env!("CARGO_BIN_EXE_confab").into());
     }
     o
@@ -130,6 +145,9 @@ struct Stats {
     rate: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// The whole machine's CPU per send, µs (server, database, this
+    /// process); NaN where not measured (pgbench).
+    machine_us: f64,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -147,6 +165,7 @@ fn stats(mut lat_ms: Vec<f64>, errors: usize, elapsed: Duration) -> Stats {
         rate: lat_ms.len() as f64 / elapsed.as_secs_f64(),
         p50_ms: percentile(&lat_ms, 0.50),
         p99_ms: percentile(&lat_ms, 0.99),
+        machine_us: f64::NAN,
     }
 }
 
@@ -211,6 +230,29 @@ async fn prepare_senders(client: &awc::Client, base: &str, clients: usize, auth:
     senders
 }
 
+/// The event log switched off in a database for `--compare-log-off`: a
+/// rule rewrites every insert into `events` to nothing when the statement
+/// is planned, so the send function's insert (with the JSON it would
+/// build) does no work at all, and the rest of the server (its stream
+/// readers and fan-out, idle with no events) is the same binary. Created
+/// once the senders are set up and dropped before the next setup: setup
+/// records events through `confab_fn.record_event_as`, whose `INSERT …
+/// RETURNING` a `DO INSTEAD NOTHING` rule refuses.
+const LOG_OFF: &str = "CREATE RULE confab_bench_log_off AS ON INSERT TO events DO INSTEAD NOTHING";
+const LOG_ON: &str = "DROP RULE confab_bench_log_off ON events";
+
+/// Runs `sql` on the compared database; returns how many events it holds then.
+fn run_counting_events(database_url: &str, sql: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = diesel::pg::PgConnection::establish(database_url).expect("the compared database");
+    diesel::sql_query(sql).execute(&mut conn).expect(sql);
+    diesel::sql_query("SELECT count(*) AS n FROM events").get_result::<Count>(&mut conn).unwrap().n
+}
+
 /// A run's latencies (ms), errors and wall time.
 type Run = (Vec<f64>, usize, Duration);
 
@@ -252,11 +294,16 @@ async fn run_senders(client: &awc::Client, senders: &[Sender], duration: Duratio
 /// Sends on every server in `bases` with every auth, each for `duration`
 /// in all: in two halves, in the order A B … B A, so drift over the run
 /// falls on all alike. Returns (server index, auth, stats).
+/// `log_off` names a database whose event log is off while sends are
+/// measured ([`LOG_OFF`]); with `pg_admin`, each slice starts after a
+/// [`checkpoint`].
 async fn send_load(
     bases: &[&str],
     clients: usize,
     duration: Duration,
     auths: &[Auth],
+    log_off: Option<&str>,
+    pg_admin: Option<&str>,
 ) -> Vec<(usize, Auth, Stats)> {
     // One HTTP client (and keep-alive pool) per server: switching servers
     // between slices must not mean reconnecting.
@@ -266,20 +313,47 @@ async fn send_load(
         for &auth in auths {
             let senders = prepare_senders(&http[server], base, clients, auth).await;
             run_senders(&http[server], &senders, Duration::from_secs(1)).await; // warm-up: connections, caches
-            sets.push((server, auth, senders, (Vec::new(), 0, Duration::ZERO)));
+            sets.push((server, auth, senders, (Vec::new(), 0, Duration::ZERO, 0u64)));
+        }
+    }
+    let logged = log_off.map(|url| run_counting_events(url, LOG_OFF));
+    if logged.is_some() {
+        // The compared server warms up again: its first sends after the
+        // rule plan the send function's insert anew.
+        for (server, _, senders, _) in sets.iter().filter(|(server, ..)| *server == 1) {
+            run_senders(&http[*server], senders, Duration::from_secs(1)).await;
         }
     }
     let slice = duration / 2;
     let order: Vec<usize> = (0..sets.len()).chain((0..sets.len()).rev()).collect();
     for i in order {
         let (server, _, senders, total) = &mut sets[i];
+        if let Some(admin) = pg_admin {
+            checkpoint(admin);
+        }
+        let busy = machine_busy_ticks();
         let (lat, errors, elapsed) = run_senders(&http[*server], senders, slice).await;
         total.0.extend(lat);
         total.1 += errors;
         total.2 += elapsed;
+        total.3 += machine_busy_ticks() - busy;
+    }
+    if let (Some(url), Some(logged)) = (log_off, logged) {
+        assert_eq!(
+            run_counting_events(url, LOG_ON),
+            logged,
+            "the compared server recorded events with its log off"
+        );
+        for (_, auth, _, (_, errors, ..)) in sets.iter().filter(|(server, ..)| *server == 1) {
+            assert_eq!(*errors, 0, "{} sends failed with the log off", auth.name());
+        }
     }
     sets.into_iter()
-        .map(|(server, auth, _, (lat, errors, elapsed))| (server, auth, stats(lat, errors, elapsed)))
+        .map(|(server, auth, _, (lat, errors, elapsed, busy))| {
+            let sends = lat.len().max(1) as f64;
+            let machine_us = busy as f64 / ticks_per_second() * 1e6 / sends;
+            (server, auth, Stats { machine_us, ..stats(lat, errors, elapsed) })
+        })
         .collect()
 }
 
@@ -312,6 +386,7 @@ fn pgbench(admin: &str, clients: usize, duration: Duration, dir: &Path, baseline
     let script = dir.join("insert.sql");
     std::fs::write(&script, sql).unwrap();
     let prefix = dir.join(format!("pgbench_{clients}"));
+    checkpoint(admin);
     let status = Command::new("pgbench")
         .args(["-n", "-M", mode, "-l", "--log-prefix"])
         .arg(&prefix)
@@ -464,27 +539,32 @@ async fn run(opts: Opts) {
             {
                 let env: Vec<(&str, &str)> =
                     opts.compare_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                (start_server(&url, &[], Some(binary), &env), pg_name)
+                (start_server(&url, &[], Some(binary), &env), pg_name, url)
             }
         });
+        let pg_admin = (backend == "postgres").then_some(opts.pg_url.as_str());
+        let log_off = compared.as_ref().filter(|_| opts.compare_log_off).map(|(_, _, url)| url.as_str());
         let mut bases = vec![server.base.as_str()];
-        if let Some((other, _)) = &compared {
+        if let Some((other, ..)) = &compared {
             bases.push(other.base.as_str());
         }
         for &c in &opts.clients {
             let mut rates = std::collections::HashMap::new();
-            let loads = send_load(&bases, c, opts.duration, &opts.auth).await;
+            let loads = send_load(&bases, c, opts.duration, &opts.auth, log_off, pg_admin).await;
             for (_, auth, s) in loads.iter().filter(|(server, _, _)| *server == 1) {
                 let (a, _) = &baselines[&c];
                 let this = loads.iter().find(|(server, other, _)| *server == 0 && other == auth).unwrap();
                 compare_rows.push(format!(
-                    "| {backend} | {} | {c} | {:.0} | {:.0} | {:.2} | {:.3} | {:.3} |",
+                    "| {backend} | {} | {c} | {:.0} | {:.0} | {:.2} | {:.3} | {:.3} | {:.0} | {:.0} | {:.2} |",
                     auth.name(),
                     this.2.rate,
                     s.rate,
                     this.2.rate / s.rate,
                     this.2.rate / a.rate,
                     s.rate / a.rate,
+                    this.2.machine_us,
+                    s.machine_us,
+                    this.2.machine_us / s.machine_us,
                 ));
             }
             for (_, auth, s) in loads.into_iter().filter(|(server, _, _)| *server == 0) {
@@ -512,7 +592,7 @@ async fn run(opts: Opts) {
             paging_rows.push(format!("| {backend} | {first:.2} | {last:.2} | {:.2} |", last / first));
         }
         drop(server);
-        if let Some((other, other_pg)) = compared {
+        if let Some((other, other_pg, _)) = compared {
             drop(other);
             if let Some(name) = other_pg {
                 drop_pg_database(&opts.pg_url, &name);
@@ -531,14 +611,15 @@ async fn run(opts: Opts) {
     }
     if !compare_rows.is_empty() {
         println!(
-            "\nthis build against {}{} (same run, same pgbench baselines, sends interleaved):\n",
+            "\nthis build against {}{}{} (same run, same pgbench baselines, sends interleaved):\n",
             opts.compare.as_deref().unwrap().display(),
+            if opts.compare_log_off { " with its event log off" } else { "" },
             opts.compare_env.iter().map(|(k, v)| format!(" with {k}={v}")).collect::<String>()
         );
         println!(
-            "| backend | auth | clients | this build sends/s | compared sends/s | this ÷ compared | this ÷ INSERT | compared ÷ INSERT |"
+            "| backend | auth | clients | this build sends/s | compared sends/s | this ÷ compared | this ÷ INSERT | compared ÷ INSERT | machine CPU µs/send, this | compared | this ÷ compared |"
         );
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
         for row in compare_rows {
             println!("{row}");
         }

@@ -176,7 +176,10 @@ async fn prepare(server: Server, http: &awc::Client, clients: usize, hook: Optio
 }
 
 /// Closed-loop sends for `duration`, one client per conversation.
-async fn phase(target: &mut Target, http: &awc::Client, duration: Duration) {
+async fn phase(target: &mut Target, http: &awc::Client, duration: Duration, pg_admin: Option<&str>) {
+    if let Some(admin) = pg_admin {
+        checkpoint(admin);
+    }
     let start = Instant::now();
     let before = Cpu::now(target.server.child.id());
     let deadline = start + duration;
@@ -251,11 +254,12 @@ async fn run(opts: Opts) {
                 .await;
         let mut plain = prepare(start_server(&url_b, &[], None, &env), &http, opts.clients, None).await;
         let half = opts.duration / 2;
-        phase(&mut plain, &http, half).await;
-        phase(&mut hooked, &http, half).await;
-        phase(&mut hooked, &http, half).await;
+        let pg = (backend == "postgres").then_some(opts.pg_url.as_str());
+        phase(&mut plain, &http, half, pg).await;
+        phase(&mut hooked, &http, half, pg).await;
+        phase(&mut hooked, &http, half, pg).await;
         let last_send = Instant::now();
-        phase(&mut plain, &http, half).await;
+        phase(&mut plain, &http, half, pg).await;
         // Every delivery should arrive; wait for stragglers (60 s at most).
         let deadline = Instant::now() + Duration::from_secs(60);
         while arrivals.lock().unwrap().len() < hooked.sends && Instant::now() < deadline {

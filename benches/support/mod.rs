@@ -66,6 +66,18 @@ pub fn drop_pg_database(admin: &str, name: &str) {
     }
 }
 
+/// A PostgreSQL checkpoint, before each measured phase: without it, one
+/// starts every minute or so under a bench's write load (at `max_wal_size`),
+/// at a different point in each run, and the phases after it pay for the
+/// full-page images of every page they first touch; that alone moved a
+/// phase's rate by ±10%. With it, every phase starts alike.
+pub fn checkpoint(admin: &str) {
+    let mut conn = diesel::pg::PgConnection::establish(admin).expect("--pg-url");
+    diesel::sql_query("CHECKPOINT")
+        .execute(&mut conn)
+        .expect("CHECKPOINT (the --pg-url role must be a superuser)");
+}
+
 /// A confab server process on a free port with its own data folder.
 pub struct Server {
     pub child: Child,
