@@ -22,7 +22,8 @@
 //! called with Chat's names and parameters: `onMessageSent`). Figures go to
 //! stdout as Markdown tables: the rates and delays, then the CPU each send
 //! used (the server sent to, this process, the rest of the machine) with
-//! and without the webhook, read from /proc over each server's phases.
+//! and without the webhook, read from /proc over each server's phases, and
+//! of the server's the share of its webhook threads (`confab-hooks*`).
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -125,6 +126,8 @@ struct Target {
 struct Cpu {
     /// The server sent to.
     server: u64,
+    /// Its webhook threads (fan-out, deliverer, their blocking pool).
+    hooks: u64,
     /// This process: the load generator and the receiver.
     bench: u64,
     /// Every process on the machine.
@@ -133,15 +136,20 @@ struct Cpu {
 
 impl Cpu {
     fn now(server: u32) -> Cpu {
-        Cpu { server: cpu_ticks(Some(server)), bench: cpu_ticks(None), machine: machine_busy_ticks() }
+        Cpu {
+            server: cpu_ticks(Some(server)),
+            hooks: thread_cpu_ticks(server, "confab-hooks"),
+            bench: cpu_ticks(None),
+            machine: machine_busy_ticks(),
+        }
     }
 
-    /// Microseconds of CPU per send: (server, bench, the rest of the
-    /// machine: the database and the idle server's background).
-    fn per_send(&self, sends: usize) -> (f64, f64, f64) {
+    /// Microseconds of CPU per send: (server, its webhook threads, bench,
+    /// the rest of the machine: the database and the idle server's background).
+    fn per_send(&self, sends: usize) -> (f64, f64, f64, f64) {
         let us = |ticks: u64| ticks as f64 / ticks_per_second() * 1e6 / sends.max(1) as f64;
         let rest = self.machine.saturating_sub(self.server + self.bench);
-        (us(self.server), us(self.bench), us(rest))
+        (us(self.server), us(self.hooks), us(self.bench), us(rest))
     }
 }
 
@@ -214,6 +222,7 @@ async fn phase(target: &mut Target, http: &awc::Client, duration: Duration, pg_a
     target.elapsed += start.elapsed();
     let after = Cpu::now(target.server.child.id());
     target.cpu.server += after.server - before.server;
+    target.cpu.hooks += after.hooks.saturating_sub(before.hooks);
     target.cpu.bench += after.bench - before.bench;
     target.cpu.machine += after.machine - before.machine;
 }
@@ -311,22 +320,24 @@ async fn run(opts: Opts) {
     }
     // Where a send's CPU goes: the webhook's share shows as the difference.
     println!(
-        "\nCPU per send, µs (server | load generator and receiver | the rest: database, the other server):\n"
+        "\nCPU per send, µs (server, and of it the webhook threads: fan-out, deliverer, their \
+         blocking pool | load generator and receiver | the rest: database, the other server):\n"
     );
     println!(
-        "| backend | server with | server without | bench with | bench without | rest with | rest without | total with ÷ without |"
+        "| backend | server with | of it webhook threads | server without | bench with | bench without | rest with | rest without | total with ÷ without |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (backend, with, without) in cpu_rows {
         println!(
-            "| {backend} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} |",
+            "| {backend} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} |",
             with.0,
-            without.0,
             with.1,
-            without.1,
+            without.0,
             with.2,
             without.2,
-            (with.0 + with.1 + with.2) / (without.0 + without.1 + without.2),
+            with.3,
+            without.3,
+            (with.0 + with.2 + with.3) / (without.0 + without.2 + without.3),
         );
     }
     if let Some(url) = floor_url {

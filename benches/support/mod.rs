@@ -192,11 +192,30 @@ pub fn start_server(
 /// clock ticks; `pid` `None`: this process.
 pub fn cpu_ticks(pid: Option<u32>) -> u64 {
     let path = pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    // After "pid (comm) ": state, ppid, …; utime and stime are fields 14 and 15.
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    stat_ticks(&std::fs::read_to_string(path).unwrap_or_default()).1
+}
+
+/// CPU time, in clock ticks, of the threads of process `pid` whose names
+/// start with `prefix` (a thread that exited meanwhile is not counted).
+pub fn thread_cpu_ticks(pid: u32, prefix: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| match stat_ticks(&stat) {
+            (name, ticks) if name.starts_with(prefix) => Some(ticks),
+            _ => None,
+        })
+        .sum()
+}
+
+/// A `/proc/…/stat` line's name and its utime + stime.
+fn stat_ticks(stat: &str) -> (&str, u64) {
+    // "pid (comm) state ppid …": utime and stime are fields 14 and 15.
+    let (head, rest) = stat.rsplit_once(')').unwrap_or(("", ""));
+    let name = head.split_once('(').map_or("", |(_, name)| name);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
     let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    field(11) + field(12)
+    (name, field(11) + field(12))
 }
 
 /// The whole machine's busy CPU time (every CPU, every process), in clock

@@ -1,5 +1,7 @@
 //! Work that runs beside the requests: the media collector, the
-//! conversation state timers and the event log's pruning. Each loop runs supervised: a panic is logged
+//! conversation state timers, the event log's pruning, and the webhooks'
+//! fan-out and deliverer (on a thread of their own: they make an HTTP
+//! request per delivery, and must not hold up the timers). Each loop runs supervised: a panic is logged
 //! and the loop starts again after a pause, so one bad row cannot stop
 //! collection for good. Every loop is safe to run on several instances at
 //! once; `CONFAB_BACKGROUND=off` starts an instance that only serves
@@ -7,9 +9,11 @@
 
 pub mod collector;
 pub mod event_log;
+pub mod thread;
 pub mod timers;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::rt::task::JoinHandle;
@@ -17,7 +21,9 @@ use actix_web::web;
 use tracing::Instrument;
 
 use crate::state::AppState;
-use crate::webhooks;
+use crate::webhooks::{self, Webhooks};
+
+use thread::OwnThread;
 
 /// How long a loop that panicked waits before it starts again.
 const RESTART_AFTER: Duration = Duration::from_secs(1);
@@ -25,27 +31,41 @@ const RESTART_AFTER: Duration = Duration::from_secs(1);
 /// The running loops; dropping this stops them.
 pub struct Background {
     _tasks: Vec<AbortOnDrop>,
+    _webhooks: Option<OwnThread>,
 }
 
 /// Starts the background loops unless the configuration switches them off.
 pub fn start(state: &web::Data<AppState>) -> Background {
     if !state.config.background {
         tracing::info!("background work is off on this instance (CONFAB_BACKGROUND=off)");
-        return Background { _tasks: Vec::new() };
+        return Background { _tasks: Vec::new(), _webhooks: None };
     }
     let (timers_state, collector_state, log_state) = (state.clone(), state.clone(), state.clone());
-    let (fanout_state, delivery_state) = (state.clone(), state.clone());
-    Background {
-        _tasks: vec![
-            supervise("timers", move || timers::run(timers_state.clone())),
-            supervise("collector", move || collector::run(collector_state.clone())),
-            supervise("event_log", move || event_log::run(log_state.clone())),
-            supervise("webhook_fanout", move || webhooks::fanout::run(fanout_state.webhooks.clone())),
-            supervise("webhook_delivery", move || {
-                webhooks::deliver::Deliverer { hooks: delivery_state.webhooks.clone() }.run()
-            }),
-        ],
+    let mut tasks = vec![
+        supervise("timers", move || timers::run(timers_state.clone())),
+        supervise("collector", move || collector::run(collector_state.clone())),
+        supervise("event_log", move || event_log::run(log_state.clone())),
+    ];
+    let hooks = state.webhooks.clone();
+    let webhooks = OwnThread::start("confab-hooks", {
+        let hooks = hooks.clone();
+        move || webhook_loops(&hooks)
+    })
+    .inspect_err(|e| tracing::error!(error = %e, "no thread for the webhooks; they run beside the timers"))
+    .ok();
+    if webhooks.is_none() {
+        tasks.extend(webhook_loops(&hooks));
     }
+    Background { _tasks: tasks, _webhooks: webhooks }
+}
+
+/// The fan-out and the deliverer, spawned on the calling thread.
+fn webhook_loops(hooks: &Arc<Webhooks>) -> Vec<AbortOnDrop> {
+    let (fanout, delivery) = (hooks.clone(), hooks.clone());
+    vec![
+        supervise("webhook_fanout", move || webhooks::fanout::run(fanout.clone())),
+        supervise("webhook_delivery", move || webhooks::deliver::Deliverer { hooks: delivery.clone() }.run()),
+    ]
 }
 
 /// Aborts its task when dropped (a supervisor's loop, or the loop itself).
