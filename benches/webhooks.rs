@@ -381,8 +381,8 @@ async fn run(opts: Opts) {
         // Deliveries that arrived while the hooked server was sent to (and
         // caught up), and over how long.
         let (mut delivered, mut delivering) = (0, Duration::ZERO);
+        let rate = |(sends, elapsed): (usize, Duration)| sends as f64 / elapsed.as_secs_f64();
         for _ in 0..opts.blocks {
-            let rate = |(sends, elapsed): (usize, Duration)| sends as f64 / elapsed.as_secs_f64();
             let before = phase(&mut plain, &http, slice, pg).await;
             let (from, since) = (arrivals.lock().unwrap().len(), Instant::now());
             let with = rate(phase(&mut hooked, &http, slice, pg).await);
@@ -413,7 +413,7 @@ async fn run(opts: Opts) {
         let last = arrived.values().max().copied();
         let hooked_last = hooked.sent.iter().map(|(_, at)| *at).max().unwrap_or(last_send);
         let tail = last.map_or(f64::NAN, |l| l.saturating_duration_since(hooked_last).as_secs_f64() * 1000.0);
-        let rate = |t: &Target| t.sends as f64 / t.elapsed.as_secs_f64();
+        let rate = |t: &Target| rate((t.sends, t.elapsed));
         println!(
             "| {backend} | {} | {:.0} | {:.0} | {:.2} | {lowest:.2}–{highest:.2} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} ms | {} |",
             opts.clients,
@@ -517,10 +517,7 @@ async fn floor(url: &str, lanes: usize, duration: Duration, paced: Option<f64>) 
         ("RetryCount", "0"),
     ];
     let form = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-    let idle = match paced {
-        Some(_) => idle_ticks_per_second().await,
-        None => 0.0,
-    };
+    let idle_before = if paced.is_some() { idle_ticks_per_second().await } else { 0.0 };
     // Exchanges per lane per round, paced.
     let share = paced.map(|rate| rate * ROUND.as_secs_f64() / lanes as f64);
     let start = Instant::now();
@@ -562,10 +559,7 @@ async fn floor(url: &str, lanes: usize, duration: Duration, paced: Option<f64>) 
     let busy = machine_busy_ticks() - before;
     // The quieter of the looks before and after: one may have caught a
     // burst of the database's (a checkpoint after a dropped database).
-    let idle = match paced {
-        Some(_) => idle.min(idle_ticks_per_second().await),
-        None => 0.0,
-    };
+    let idle = if paced.is_some() { idle_before.min(idle_ticks_per_second().await) } else { 0.0 };
     let busy = (busy as f64 - idle * secs).max(0.0);
     (exchanges as f64 / secs, busy / ticks_per_second() * 1e6 / exchanges.max(1) as f64)
 }
