@@ -105,8 +105,8 @@ pub fn post_events(kind: EventKind, update_reasons: Option<&str>) -> &'static [&
 /// host, no credentials in it. Whether its host may be reached is decided
 /// at each request ([`outbound`]), since a name can resolve differently
 /// later.
-pub fn webhook_url(raw: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(raw).map_err(|e| format!("not an absolute URL ({e})"))?;
+pub fn webhook_url(raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("not an absolute URL ({e})"))?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(format!("must be http or https, not {}", url.scheme()));
     }
